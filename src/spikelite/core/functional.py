@@ -1,0 +1,55 @@
+"""Pure step functions of the LIF family (eager reference, differentiable by autograd).
+
+All functions are time-major: a sequence is ``[T, B, ...]``; one step is ``[B, ...]``.
+See :class:`spikelite.core.params.LIFParams` for the equations.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from spikelite.core.params import LIFParams
+from spikelite.core.surrogates import spike
+
+
+def charge(x: torch.Tensor, v: torch.Tensor, p: LIFParams) -> torch.Tensor:
+    """Pre-reset membrane ``h_t`` from input ``x_t`` and post-reset membrane ``v_{t−1}``."""
+    if p.form == "beta":
+        return p.leak * v + x
+    return v + (x - (v - p.v_reset)) / p.leak
+
+
+def reset(h: torch.Tensor, s: torch.Tensor, p: LIFParams) -> torch.Tensor:
+    """Post-reset membrane ``v_t`` from ``h_t`` and spikes ``s_t`` (differentiable in both)."""
+    if p.detach_reset:
+        s = s.detach()
+    if p.reset == "zero":
+        return h * (1 - s) + p.v_reset * s
+    if p.reset == "subtract":
+        return h - p.threshold * s
+    return h
+
+
+def lif_step(
+    x: torch.Tensor, v: torch.Tensor, p: LIFParams
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One step: returns ``(s_t, v_t, h_t)``: spikes, post-reset and pre-reset membrane."""
+    h = charge(x, v, p)
+    s = spike(h - p.threshold, p.surrogate, p.strict)
+    return s, reset(h, s, p), h
+
+
+def lif_multistep_eager(
+    x: torch.Tensor, v0: torch.Tensor | None, p: LIFParams
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unfused reference over ``[T, B, ...]``: returns ``(spikes [T, B, ...], v_T)``.
+
+    Iterates with ``unbind(0)`` (indexing a grad-requiring tensor per step makes the
+    backward quadratic in T).
+    """
+    v = torch.zeros_like(x[0]) if v0 is None else v0
+    out = []
+    for xt in x.unbind(0):
+        s, v, _ = lif_step(xt, v, p)
+        out.append(s)
+    return torch.stack(out), v

@@ -1,0 +1,217 @@
+"""Neuron modules: thin stateful wrappers over the pure step functions.
+
+Input and output are time-major ``[T, B, ...]``. The module keeps the final post-reset
+membrane in ``mem`` (detached: gradients do not cross calls) so a stream can be fed in
+chunks; :meth:`reset` clears it. ``forward`` always returns the spike tensor.
+
+Equivalent settings in the peer libraries (spikes bit-identical, tested):
+
+* snnTorch ``Leaky(beta=β, threshold=θ, reset_mechanism="zero")`` ≡
+  ``LIF(beta=β, threshold=θ, reset="zero", strict=True)``. (snnTorch's default
+  ``"subtract"`` subtracts θ one step late, *after* the decay: ``h_t = β·h_{t−1} + x_t −
+  θ·s_{t−1}``; our ``subtract`` is the textbook ``h_t = β·(h_{t−1} − θ·s_{t−1}) + x_t``.)
+* SpikingJelly ``LIFNode(tau=τ, v_reset=v_r)`` (multi-step, ``decay_input=True``) ≡
+  ``LIF(tau=τ, v_reset=v_r, reset="zero")``; ``LIFNode(tau=τ, decay_input=False,
+  v_reset=None)`` ≡ ``LIF(beta=1 − 1/τ, reset="subtract")``.
+* Norse ``LIFBoxCell(LIFBoxParameters(tau_mem_inv=k, v_leak=0, v_reset=v_r, v_th=θ), dt)``
+  ≡ ``LIF(tau=1/(dt·k), v_reset=v_r, threshold=θ, reset="zero", strict=True)`` when
+  ``v_leak = v_reset = 0``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from spikelite._registry import Registry
+from spikelite.core.functional import lif_multistep_eager
+from spikelite.core.fused import lif_multistep_fused
+from spikelite.core.params import LIFParams, check_leak, check_threshold, normalize_reset
+from spikelite.core.surrogates import Surrogate, get_surrogate
+from spikelite.errors import SpikeliteError
+
+NEURONS: Registry[type[nn.Module]] = Registry("neuron")
+
+
+def _as_tensor(value: float | torch.Tensor | list[float], name: str) -> torch.Tensor:
+    try:
+        t = torch.as_tensor(value, dtype=torch.get_default_dtype())
+    except (TypeError, ValueError) as exc:
+        raise SpikeliteError(f"{name} must be a number or a tensor, got {value!r}") from exc
+    return t.detach().clone()
+
+
+def broadcast_param(p: torch.Tensor, x: torch.Tensor, name: str) -> torch.Tensor:
+    """View a parameter for a time-major input ``x [T, B, *F]``.
+
+    A 0-dim tensor is a scalar; a 1-dim tensor of length ``F[0]`` is per channel (viewed
+    ``[C, 1, ...]``); otherwise its shape must equal ``F`` (per neuron).
+    """
+    feat = x.shape[2:]
+    if p.dim() == 0:
+        return p
+    if p.dim() == 1 and len(feat) >= 1 and p.shape[0] == feat[0]:
+        return p.view(-1, *([1] * (len(feat) - 1)))
+    if tuple(p.shape) == tuple(feat):
+        return p
+    raise SpikeliteError(
+        f"{name} has shape {tuple(p.shape)}, which fits neither one channel per feature map "
+        f"({feat[0] if feat else '?'},) nor one value per neuron {tuple(feat)} of the input "
+        f"{tuple(x.shape)}"
+    )
+
+
+def check_time_major(x: torch.Tensor, who: str) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise SpikeliteError(f"{who} expects a tensor [T, B, ...], got {type(x).__name__}")
+    if x.dim() < 3:
+        raise SpikeliteError(
+            f"{who} expects a time-major input [T, B, features...] with at least 3 dims, got "
+            f"shape {tuple(x.shape)}. Add the time axis first (e.g. x.unsqueeze(0) for one "
+            f"step, or spikelite.data encoders for static inputs)"
+        )
+
+
+@NEURONS.register("lif")
+class LIF(nn.Module):
+    """Leaky integrate-and-fire neuron over ``[T, B, ...]`` (see :class:`LIFParams`).
+
+    Give ``beta`` for the multiplicative form ``h = β·v + x`` (default β = 0.5, QP-SNN) or
+    ``tau`` for the SpikingJelly form ``h = v + (x − (v − v_reset))/τ`` (Schaefer et al.:
+    τ = 2). ``learn_leak=True`` makes β (or τ) a parameter, one per channel when
+    ``channels`` is given. ``threshold``/``v_reset``/``beta``/``tau`` accept per-channel
+    ``[C]`` or per-neuron tensors. ``fused=True`` uses the fused kernel
+    (:mod:`spikelite.core.fused`); ``False`` the eager reference.
+    """
+
+    def __init__(
+        self,
+        beta: float | torch.Tensor | None = None,
+        *,
+        tau: float | torch.Tensor | None = None,
+        threshold: float | torch.Tensor = 1.0,
+        v_reset: float | torch.Tensor = 0.0,
+        reset: str = "zero",
+        surrogate: str | Surrogate | None = "atan",
+        surrogate_params: dict[str, float] | None = None,
+        detach_reset: bool = False,
+        strict: bool = False,
+        learn_leak: bool = False,
+        channels: int | None = None,
+        fused: bool = True,
+    ) -> None:
+        super().__init__()
+        if beta is not None and tau is not None:
+            raise SpikeliteError("give either beta (h = β·v + x) or tau (SpikingJelly form), not both")
+        self.form = "tau" if tau is not None else "beta"
+        leak = _as_tensor(tau if tau is not None else (0.5 if beta is None else beta), self.form)
+        check_leak(self.form, leak)
+        th = _as_tensor(threshold, "threshold")
+        check_threshold(th)
+        vr = _as_tensor(v_reset, "v_reset")
+        if channels is not None and leak.dim() == 0:
+            leak = leak.repeat(int(channels))
+        if learn_leak:
+            self.leak = nn.Parameter(leak)
+        else:
+            self.register_buffer("leak", leak)
+        self.register_buffer("threshold", th)
+        self.register_buffer("v_reset", vr)
+        self.reset_mode = normalize_reset(reset)
+        self.surrogate = get_surrogate(surrogate, **(surrogate_params or {}))
+        self.detach_reset = bool(detach_reset)
+        self.strict = bool(strict)
+        self.fused = bool(fused)
+        self.mem: torch.Tensor | None = None
+
+    # -- parameters -------------------------------------------------------------------
+    @property
+    def beta(self) -> torch.Tensor:
+        """The multiplicative leak (for the τ-form: the equivalent 1 − 1/τ)."""
+        return self.leak if self.form == "beta" else 1 - 1 / self.leak
+
+    def params_for(self, x: torch.Tensor) -> LIFParams:
+        """The :class:`LIFParams` record with tensors viewed for input ``x``.
+
+        A learnable β is clamped to [0, 1] and a learnable τ to ≥ 1e-3 in the forward pass
+        (as snnTorch clamps β), so training cannot leave the valid range.
+        """
+
+        def prep(t: torch.Tensor, name: str) -> float | torch.Tensor:
+            if t.dim() == 0 and not t.requires_grad:
+                return float(t)
+            return broadcast_param(t, x, name).to(x.dtype)
+
+        leak = self.leak
+        if leak.requires_grad:
+            leak = leak.clamp(0.0, 1.0) if self.form == "beta" else leak.clamp_min(1e-3)
+        return LIFParams(
+            form=self.form,  # type: ignore[arg-type]
+            leak=prep(leak, self.form),
+            threshold=prep(self.threshold, "threshold"),
+            v_reset=prep(self.v_reset, "v_reset"),
+            reset=self.reset_mode,
+            surrogate=self.surrogate,
+            detach_reset=self.detach_reset,
+            strict=self.strict,
+        )
+
+    # -- state --------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget the membrane state (call between independent samples)."""
+        self.mem = None
+
+    def _v0(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mem is not None and self.mem.shape == x.shape[1:]:
+            return self.mem.to(dtype=x.dtype, device=x.device)
+        return torch.zeros_like(x[0])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_time_major(x, type(self).__name__)
+        p = self.params_for(x)
+        v0 = self._v0(x)
+        eager = (not self.fused) or any(
+            isinstance(t, torch.Tensor) and t.requires_grad for t in (p.threshold, p.v_reset)
+        )
+        fn = lif_multistep_eager if eager else lif_multistep_fused
+        spikes, v = fn(x, v0, p)
+        self.mem = v.detach()
+        return spikes
+
+    def extra_repr(self) -> str:
+        leak = self.leak
+        lk = f"{float(leak):g}" if leak.numel() == 1 else f"[{leak.numel()}]"
+        th = self.threshold
+        return (
+            f"{self.form}={lk}, threshold={float(th) if th.numel() == 1 else list(th.shape)}, "
+            f"reset={self.reset_mode}, surrogate={self.surrogate}"
+            + (", strict" if self.strict else "")
+            + (", detach_reset" if self.detach_reset else "")
+        )
+
+
+@NEURONS.register("if")
+class IF(LIF):
+    """Integrate-and-fire: ``h = v + x`` (the β-form with β = 1, no leak)."""
+
+    def __init__(self, **kwargs: object) -> None:
+        if "beta" in kwargs or "tau" in kwargs:
+            raise SpikeliteError("IF has no leak; use LIF for beta/tau")
+        super().__init__(beta=1.0, **kwargs)  # type: ignore[arg-type]
+
+
+def create_neuron(name: str, **kwargs: object) -> nn.Module:
+    """Build a registered neuron by name (``lif``, ``if``) with keyword parameters."""
+    cls = NEURONS.get(name)
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise SpikeliteError(f"bad parameters for neuron '{name}': {exc}") from None
+
+
+def reset_states(model: nn.Module) -> None:
+    """Call ``reset()`` on every submodule that has one (neurons and stateful layers)."""
+    for m in model.modules():
+        fn = getattr(m, "reset", None)
+        if callable(fn):
+            fn()
