@@ -23,7 +23,7 @@ class MissingExtraError(ImportError):
         self.extra = extra
 
 
-def require(module: str, extra: str, purpose: str):  # noqa: ANN201 - returns a module
+def require(module: str, extra: str, purpose: str):
     """Import an optional module or raise :class:`MissingExtraError` naming the extra."""
     import importlib
 

@@ -30,6 +30,18 @@ def reset(h: torch.Tensor, s: torch.Tensor, p: LIFParams) -> torch.Tensor:
     return h
 
 
+def rest(x: torch.Tensor, p: LIFParams) -> torch.Tensor:
+    """Initial membrane ``[B, ...]`` for one time step of ``x``: the resting potential.
+
+    The τ-form decays toward ``v_reset`` (SpikingJelly also starts there); the β-form decays
+    toward 0 (snnTorch starts at 0).
+    """
+    v = torch.zeros_like(x)
+    if p.form == "tau":
+        v = v + p.v_reset
+    return v
+
+
 def lif_step(
     x: torch.Tensor, v: torch.Tensor, p: LIFParams
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -47,7 +59,7 @@ def lif_multistep_eager(
     Iterates with ``unbind(0)`` (indexing a grad-requiring tensor per step makes the
     backward quadratic in T).
     """
-    v = torch.zeros_like(x[0]) if v0 is None else v0
+    v = rest(x[0], p) if v0 is None else v0
     out = []
     for xt in x.unbind(0):
         s, v, _ = lif_step(xt, v, p)

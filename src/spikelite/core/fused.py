@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import torch
 
+from spikelite.core.functional import rest
 from spikelite.core.params import LIFParams
 
 
@@ -55,7 +56,7 @@ class FusedLIF(torch.autograd.Function):
     """``(x [T, B, ...], v0 [B, ...], leak) → (spikes [T, B, ...], v_T)``."""
 
     @staticmethod
-    def forward(ctx, x, v0, leak, p: LIFParams):  # noqa: ANN001, ANN205
+    def forward(ctx, x, v0, leak, p: LIFParams):
         T = x.shape[0]
         h_all = torch.empty_like(x, memory_format=torch.contiguous_format)
         s_all = torch.empty_like(h_all)
@@ -94,7 +95,7 @@ class FusedLIF(torch.autograd.Function):
         return s_all, v
 
     @staticmethod
-    def backward(ctx, g_s, g_vT):  # noqa: ANN001, ANN205
+    def backward(ctx, g_s, g_vT):
         h_all, v0, leak = ctx.saved_tensors
         p: LIFParams = ctx.p
         T = h_all.shape[0]
@@ -142,7 +143,7 @@ def lif_multistep_fused(
     falls back to the eager path for it.
     """
     if v0 is None:
-        v0 = torch.zeros_like(x[0])
+        v0 = rest(x[0], p)
     leak = p.leak if isinstance(p.leak, torch.Tensor) else torch.tensor(
         p.leak, dtype=x.dtype, device=x.device
     )

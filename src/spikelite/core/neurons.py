@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from spikelite._registry import Registry
-from spikelite.core.functional import lif_multistep_eager
+from spikelite.core.functional import lif_multistep_eager, rest
 from spikelite.core.fused import lif_multistep_fused
 from spikelite.core.params import LIFParams, check_leak, check_threshold, normalize_reset
 from spikelite.core.surrogates import Surrogate, get_surrogate
@@ -102,7 +102,9 @@ class LIF(nn.Module):
     ) -> None:
         super().__init__()
         if beta is not None and tau is not None:
-            raise SpikeliteError("give either beta (h = β·v + x) or tau (SpikingJelly form), not both")
+            raise SpikeliteError(
+                "give either beta (h = β·v + x) or tau (SpikingJelly form), not both"
+            )
         self.form = "tau" if tau is not None else "beta"
         leak = _as_tensor(tau if tau is not None else (0.5 if beta is None else beta), self.form)
         check_leak(self.form, leak)
@@ -161,15 +163,15 @@ class LIF(nn.Module):
         """Forget the membrane state (call between independent samples)."""
         self.mem = None
 
-    def _v0(self, x: torch.Tensor) -> torch.Tensor:
+    def _v0(self, x: torch.Tensor, p: LIFParams) -> torch.Tensor:
         if self.mem is not None and self.mem.shape == x.shape[1:]:
             return self.mem.to(dtype=x.dtype, device=x.device)
-        return torch.zeros_like(x[0])
+        return rest(x[0], p)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_time_major(x, type(self).__name__)
         p = self.params_for(x)
-        v0 = self._v0(x)
+        v0 = self._v0(x, p)
         eager = (not self.fused) or any(
             isinstance(t, torch.Tensor) and t.requires_grad for t in (p.threshold, p.v_reset)
         )

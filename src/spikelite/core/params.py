@@ -20,7 +20,7 @@ _RESET_ALIASES = {"zero": "zero", "hard": "zero", "subtract": "subtract", "soft"
 
 
 def normalize_reset(reset: str) -> ResetMode:
-    """Map a reset name (``zero``/``hard``, ``subtract``/``soft``, ``none``) to its canonical form."""
+    """Canonical reset name: ``zero`` (alias ``hard``), ``subtract`` (``soft``) or ``none``."""
     key = str(reset).lower()
     if key not in _RESET_ALIASES:
         raise SpikeliteError(

@@ -5,15 +5,11 @@ derivative used in the backward pass differs. Each surrogate is a frozen record 
 shape parameter and a pure ``grad(x)`` function, so the fused kernel and the eager
 reference share exactly the same formula.
 
-=============  =========================================================  ===========================
-name           dS/dx                                                      used by
-=============  =========================================================  ===========================
-atan           (α/2) / (1 + (π α x / 2)²), α = 2                          snnTorch default, TCJA/Schaefer
-triangle       (1/a)·max(a − |x|, 0), a = 1                               QP-SNN (App. D)
-fast_sigmoid   1 / (k|x| + 1)², k = 25                                    snnTorch ``fast_sigmoid``
-sigmoid        k·σ(kx)·(1 − σ(kx)), k = 4                                 SpikingJelly default
-rectangular    (1/w)·1[|x| < w/2], w = 1                                  STBP (Wu et al. 2018)
-=============  =========================================================  ===========================
+* ``atan``: (α/2) / (1 + (π α x / 2)²), α = 2 — snnTorch default, TCJA/Schaefer et al.
+* ``triangle``: (1/a)·max(a − |x|, 0), a = 1 — QP-SNN (App. D)
+* ``fast_sigmoid``: 1 / (k|x| + 1)², k = 25 — snnTorch ``fast_sigmoid``
+* ``sigmoid``: k·σ(kx)·(1 − σ(kx)), k = 4 — SpikingJelly default
+* ``rectangular``: (1/w)·1[|x| < w/2], w = 1 — STBP (Wu et al. 2018)
 """
 
 from __future__ import annotations
@@ -140,13 +136,13 @@ class _SpikeFn(torch.autograd.Function):
     """Heaviside forward, surrogate derivative backward."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, surrogate: Surrogate, strict: bool) -> torch.Tensor:  # noqa: ANN001
+    def forward(ctx, x: torch.Tensor, surrogate: Surrogate, strict: bool) -> torch.Tensor:
         ctx.save_for_backward(x)
         ctx.surrogate = surrogate
         return (x > 0).to(x.dtype) if strict else (x >= 0).to(x.dtype)
 
     @staticmethod
-    def backward(ctx, grad_out: torch.Tensor):  # noqa: ANN001, ANN205
+    def backward(ctx, grad_out: torch.Tensor):
         (x,) = ctx.saved_tensors
         return grad_out * ctx.surrogate.grad(x), None, None
 
