@@ -1,0 +1,41 @@
+# spikelite: the two set-up commands are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+TORCH  := torch==2.13.0
+PEERS  := snntorch==1.0.0 spikingjelly==2.0.0 norse==1.1.0 nir==1.0.8 nirtorch==2.6
+
+.PHONY: demo test bench lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# torch first (the CPU build on disk), so the package's torch range installs nothing more.
+$(VENV)/.core: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q -e .
+	touch $@
+
+# Test extras, and the peers for the equivalence tests and benchmarks. The peers are
+# installed with --no-deps: their declared dependencies pull torchvision/torchaudio and a
+# multi-GB torch.
+$(VENV)/.dev: $(VENV)/.core
+	$(BIN)/pip install -q -e ".[dev,mnist]"
+	$(BIN)/pip install -q --no-deps $(PEERS)
+	$(BIN)/pip install -q loguru tqdm h5py
+	touch $@
+
+demo: $(VENV)/.core
+	$(BIN)/spikelite demo --out runs/demo
+
+test: $(VENV)/.dev
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.dev
+	$(BIN)/python benchmarks/bench_core.py
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,186 @@
+"""The ``spikelite`` command line: train, eval, models, datasets, demo."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from spikelite.errors import MissingExtraError, SpikeliteError
+
+app = typer.Typer(
+    help="spikelite: train, compress and measure spiking neural networks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+out = Console()
+
+
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn spikelite's own errors into a one-line message and exit code 2."""
+    try:
+        yield
+    except (SpikeliteError, MissingExtraError) as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _parse_kv(items: list[str] | None, what: str) -> dict[str, Any]:
+    """``["hidden=[128]", "beta=0.9"]`` → ``{"hidden": [128], "beta": 0.9}`` (YAML values)."""
+    parsed: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise SpikeliteError(f"{what} '{item}' must look like key=value")
+        key, value = item.split("=", 1)
+        parsed[key.strip()] = yaml.safe_load(value)
+    return parsed
+
+
+@app.command()
+def train(
+    config: Annotated[Path | None, typer.Option(help="YAML run config (model/data/train/out).")] = None,
+    model: Annotated[str | None, typer.Option(help="Model name (see `spikelite models`).")] = None,
+    model_arg: Annotated[list[str] | None, typer.Option("--model-arg", help="Model kwarg key=value (repeatable).")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Dataset name (see `spikelite datasets`).")] = None,
+    root: Annotated[str | None, typer.Option(help="Folder of a real dataset (e.g. N-MNIST).")] = None,
+    time_steps: Annotated[int | None, typer.Option(help="Time steps T.")] = None,
+    encoding: Annotated[str | None, typer.Option(help="Static-data encoder: direct, rate, latency.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Use only the first N samples per split.")] = None,
+    epochs: Annotated[int | None, typer.Option()] = None,
+    batch_size: Annotated[int | None, typer.Option()] = None,
+    lr: Annotated[float | None, typer.Option()] = None,
+    optimizer: Annotated[str | None, typer.Option(help="sgd, adam or adamw.")] = None,
+    loss: Annotated[str | None, typer.Option(help="ce or mse_rate.")] = None,
+    seed: Annotated[int | None, typer.Option()] = None,
+    out_dir: Annotated[str | None, typer.Option("--out", help="Output folder.")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from OUT/last.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Train a model; checkpoints go to OUT/best and OUT/last."""
+    from spikelite.config import RunConfig, load_config, merge
+    from spikelite.runner import run_training
+
+    with _user_errors():
+        cfg = load_config(config) if config is not None else RunConfig()
+        overrides: dict[str, Any] = {
+            "model.name": model, "data.name": dataset, "data.root": root,
+            "data.time_steps": time_steps, "data.encoding": encoding, "data.limit": limit,
+            "train.epochs": epochs, "train.batch_size": batch_size, "train.lr": lr,
+            "train.optimizer": optimizer, "train.loss": loss, "train.seed": seed,
+            "out": out_dir, "device": device,
+        }
+        kw = _parse_kv(model_arg, "--model-arg")
+        if kw:
+            overrides["model.kwargs"] = {**cfg.model.kwargs, **kw}
+        cfg = merge(cfg, overrides)
+        res = run_training(cfg, resume=resume, progress=progress, console=err)
+        Path(cfg.out).mkdir(parents=True, exist_ok=True)
+        (Path(cfg.out) / "run.yaml").write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
+        out.print(
+            f"final test accuracy {res.accuracy:.4f} (best {res.best_accuracy:.4f}); "
+            f"checkpoint: {res.checkpoint}"
+        )
+
+
+@app.command("eval")
+def evaluate_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint folder (with model.safetensors).")],
+    dataset: Annotated[str | None, typer.Option(help="Override the dataset in the checkpoint.")] = None,
+    root: Annotated[str | None, typer.Option()] = None,
+    limit: Annotated[int | None, typer.Option()] = None,
+    device: Annotated[str, typer.Option()] = "auto",
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Evaluate a checkpoint on the test split of its dataset."""
+    from spikelite.config import DataSpec
+    from spikelite.runner import load_data
+    from spikelite.train import evaluate, load_model
+
+    with _user_errors():
+        model, cfg = load_model(checkpoint)
+        data = dict(cfg.get("data") or {})
+        for k, v in {"name": dataset, "root": root, "limit": limit}.items():
+            if v is not None:
+                data[k] = v
+        if "name" not in data:
+            raise SpikeliteError("the checkpoint names no dataset; pass --dataset")
+        _, test = load_data(DataSpec(**data))
+        res = evaluate(model, test, loss=cfg.get("train", {}).get("loss", "ce"), device=device)
+        res["samples"] = len(test)
+        if json_out:
+            out.print_json(json.dumps(res))
+        else:
+            out.print(f"test accuracy {res['accuracy']:.4f}  loss {res['loss']:.4f}  "
+                      f"({len(test)} samples of '{data['name']}')")
+
+
+@app.command()
+def models() -> None:
+    """List the model zoo with input shapes and parameter counts."""
+    from spikelite.models import create, list_models
+
+    table = Table(title="spikelite models")
+    for col in ("name", "input [per step]", "classes", "parameters", "description"):
+        table.add_column(col)
+    for name in list_models():
+        m = create(name)
+        doc = (m.__doc__ or type(m).__doc__ or "").strip().splitlines()
+        table.add_row(
+            name, str(tuple(getattr(m, "input_shape", ()))), str(getattr(m, "num_classes", "")),
+            f"{sum(p.numel() for p in m.parameters()):,}", doc[0] if doc else "",
+        )
+    out.print(table)
+
+
+@app.command()
+def datasets() -> None:
+    """List the datasets (embedded ones need no download)."""
+    from spikelite.data import DATASETS
+
+    for name in DATASETS.names():
+        doc = (DATASETS.get(name).__doc__ or "").strip().splitlines()
+        out.print(f"[bold]{name}[/]  {doc[0] if doc else ''}")
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[str, typer.Option("--out", help="Output folder.")] = "runs/demo",
+    epochs: Annotated[int | None, typer.Option(help="Training epochs.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Samples per split (smoke runs).")] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Train the default model on the embedded digits-dvs data and report accuracy."""
+    from spikelite.config import RunConfig, merge
+    from spikelite.runner import run_training
+
+    with _user_errors():
+        t0 = time.perf_counter()
+        cfg = merge(RunConfig(), {"out": str(Path(out_dir) / "baseline"), "train.epochs": epochs,
+                                  "data.limit": limit})
+        err.print(f"[bold]spikelite demo[/]: {cfg.model.name} on {cfg.data.name}")
+        res = run_training(cfg, resume=True, progress=progress, console=err)
+        secs = time.perf_counter() - t0
+        out.print(
+            f"demo: {cfg.model.name} on {cfg.data.name}: test accuracy {res.accuracy:.4f} "
+            f"(best {res.best_accuracy:.4f}) in {secs:.0f} s\ncheckpoint: {res.checkpoint}"
+        )
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

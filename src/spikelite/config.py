@@ -1,0 +1,132 @@
+"""Run configuration: pydantic records validated from YAML or CLI flags.
+
+Unknown keys are rejected, and every error names the key and what is allowed::
+
+    model: {name: csnn, kwargs: {}}
+    data: {name: digits-dvs, time_steps: 10, seed: 0}
+    train: {epochs: 8, batch_size: 32, optimizer: adam, lr: 0.002}
+    out: runs/train
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from spikelite.errors import SpikeliteError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSpec(_Strict):
+    """Which zoo model to build (``spikelite models`` lists them)."""
+
+    name: str = "csnn"
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        from spikelite.models import MODELS
+
+        MODELS.get(v)
+        return v
+
+
+class DataSpec(_Strict):
+    """Which dataset to load and how (see :func:`spikelite.data.load`)."""
+
+    name: str = "digits-dvs"
+    time_steps: int = Field(10, ge=1)
+    seed: int = 0
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    encoding: str = "rate"
+    limit: int | None = Field(None, ge=1)
+    root: str | None = None
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        from spikelite.data import DATASETS
+
+        DATASETS.get(v)
+        return v
+
+
+class TrainSpec(_Strict):
+    """Hyper-parameters of :func:`spikelite.train.fit`."""
+
+    epochs: int = Field(8, ge=1)
+    batch_size: int = Field(32, ge=1)
+    optimizer: Literal["sgd", "adam", "adamw"] = "adam"
+    lr: float = Field(2e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    momentum: float = Field(0.9, ge=0, le=1)
+    warmup_epochs: float = Field(0.0, ge=0)
+    schedule: Literal["cosine", "constant"] = "cosine"
+    loss: Literal["ce", "mse_rate"] = "ce"
+    seed: int = 0
+    grad_clip: float | None = Field(None, gt=0)
+
+
+class RunConfig(_Strict):
+    """A training run: model, data, training hyper-parameters and output folder."""
+
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    data: DataSpec = Field(default_factory=DataSpec)
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    out: str = "runs/train"
+    device: str = "auto"
+
+
+def _explain(exc: ValidationError, source: str) -> SpikeliteError:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"  {key}: unknown key (check the spelling; see `spikelite train --help`)")
+        else:
+            lines.append(f"  {key}: {err['msg']} (got {err.get('input')!r})")
+    return SpikeliteError(f"invalid configuration in {source}:\n" + "\n".join(lines))
+
+
+def parse_config(data: dict[str, Any], source: str = "config") -> RunConfig:
+    """Validate a plain dict into a :class:`RunConfig` (errors name the bad keys)."""
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise _explain(exc, source) from None
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a YAML run configuration."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpikeliteError(f"config file '{path}' does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise SpikeliteError(f"'{path}' is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise SpikeliteError(f"'{path}' must contain a mapping (model:, data:, train:, out:)")
+    return parse_config(raw, str(path))
+
+
+def merge(cfg: RunConfig, overrides: dict[str, Any]) -> RunConfig:
+    """Apply dotted overrides (``{"train.epochs": 3}``) and re-validate."""
+    data = cfg.model_dump()
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        node = data
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    return parse_config(data, "command-line options")

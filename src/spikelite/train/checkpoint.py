@@ -1,0 +1,108 @@
+"""Checkpoints that never unpickle: safetensors weights + JSON config (+ trainer state).
+
+A checkpoint is a directory::
+
+    model.safetensors   the model's state_dict (weights and buffers)
+    config.json         how to rebuild it: {"model": {"name", "kwargs"}, "data": {...}, ...}
+    trainer.pt          optimizer/scheduler/RNG state for resuming (plain tensors and
+                        containers; loaded with ``torch.load(weights_only=True)``)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from spikelite.errors import SpikeliteError
+
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+TRAINER = "trainer.pt"
+
+
+def _atomic_dir(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: nn.Module,
+    config: dict[str, Any],
+    trainer_state: dict[str, Any] | None = None,
+) -> Path:
+    """Write a checkpoint directory atomically (a crash never leaves a half-written one)."""
+    path = Path(path)
+    tmp = _atomic_dir(path)
+    try:
+        state = {k: v.detach().contiguous().cpu().clone() for k, v in model.state_dict().items()}
+        save_file(state, str(tmp / WEIGHTS))
+        (tmp / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True, default=str))
+        if trainer_state is not None:
+            torch.save(trainer_state, tmp / TRAINER)
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    cfg = path / CONFIG
+    if not cfg.is_file():
+        raise SpikeliteError(
+            f"'{path}' is not a spikelite checkpoint: {CONFIG} is missing. A checkpoint is a "
+            f"directory with {WEIGHTS} and {CONFIG}, as written by `spikelite train`"
+        )
+    return json.loads(cfg.read_text())
+
+
+def load_weights(model: nn.Module, path: str | Path, strict: bool = True) -> None:
+    """Load ``model.safetensors`` into ``model`` (shape mismatches raise a clear error)."""
+    file = Path(path) / WEIGHTS
+    if not file.is_file():
+        raise SpikeliteError(f"checkpoint '{path}' has no {WEIGHTS}")
+    state = load_file(str(file))
+    try:
+        model.load_state_dict(state, strict=strict)
+    except RuntimeError as exc:
+        raise SpikeliteError(
+            f"the weights in '{file}' do not fit the model rebuilt from {CONFIG}: {exc}"
+        ) from None
+
+
+def load_trainer_state(path: str | Path) -> dict[str, Any] | None:
+    file = Path(path) / TRAINER
+    if not file.is_file():
+        return None
+    return torch.load(file, map_location="cpu", weights_only=True)
+
+
+def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the model named in ``config.json`` and load its weights."""
+    from spikelite.models import create
+
+    cfg = read_config(path)
+    spec = cfg.get("model")
+    if not isinstance(spec, dict) or "name" not in spec:
+        raise SpikeliteError(f"{Path(path) / CONFIG} has no 'model' entry with a 'name'")
+    model = create(spec["name"], **spec.get("kwargs", {}))
+    load_weights(model, path)
+    return model, cfg

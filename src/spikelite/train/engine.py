@@ -1,0 +1,291 @@
+"""The training and evaluation engine.
+
+``fit`` trains any time-major SNN (``[T, B, ...] → [T, B, classes]``) on map-style
+datasets whose items are ``(x [T, ...], y)``: SGD/Adam/AdamW, linear warm-up + cosine
+schedule, per-epoch evaluation, best/last checkpoints, resume, fixed seeds.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from spikelite.core.neurons import reset_states
+from spikelite.errors import SpikeliteError
+from spikelite.train.checkpoint import load_trainer_state, load_weights, save_checkpoint
+from spikelite.train.losses import LOSSES, time_mean
+from spikelite.train.schedule import make_scheduler
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of :func:`fit` (all JSON-serialisable)."""
+
+    epochs: int = 10
+    batch_size: int = 64
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    warmup_epochs: float = 0.0
+    schedule: str = "cosine"
+    loss: str = "ce"
+    seed: int = 0
+    grad_clip: float | None = None
+    eval_batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise SpikeliteError(f"epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise SpikeliteError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not self.lr > 0:
+            raise SpikeliteError(f"lr must be > 0, got {self.lr}")
+        if self.optimizer not in OPTIMIZERS:
+            raise SpikeliteError(
+                f"unknown optimizer '{self.optimizer}'. Valid: {', '.join(OPTIMIZERS)}"
+            )
+        LOSSES.get(self.loss)
+        if self.warmup_epochs < 0 or self.warmup_epochs > self.epochs:
+            raise SpikeliteError(
+                f"warmup_epochs must lie in [0, epochs={self.epochs}], got {self.warmup_epochs}"
+            )
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns: per-epoch history and where the checkpoints are."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_accuracy: float = 0.0
+    best_epoch: int = -1
+    final_accuracy: float = 0.0
+    best_checkpoint: Path | None = None
+    last_checkpoint: Path | None = None
+    seconds: float = 0.0
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``"auto"``/``None`` → CUDA when available, else CPU."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SpikeliteError("device 'cuda' was requested but CUDA is not available; use 'cpu'")
+    return dev
+
+
+def to_time_major(x: torch.Tensor) -> torch.Tensor:
+    """Collated ``[B, T, ...]`` → ``[T, B, ...]`` (contiguous)."""
+    if x.dim() < 3:
+        raise SpikeliteError(
+            f"dataset items must be time-major [T, ...] so batches are [B, T, ...]; got a "
+            f"batch of shape {tuple(x.shape)}. Encode static inputs over time first"
+        )
+    return x.transpose(0, 1).contiguous()
+
+
+def _make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(
+            params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
+    cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
+    return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _progress(console: Console, enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not enabled,
+    )
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    data: Dataset,
+    *,
+    batch_size: int = 256,
+    loss: str = "ce",
+    device: str | torch.device | None = "auto",
+) -> dict[str, float]:
+    """Accuracy (argmax of the time-averaged output) and mean loss over ``data``."""
+    dev = resolve_device(device)
+    model = model.to(dev)
+    was_training = model.training
+    model.eval()
+    loss_fn = LOSSES.get(loss)
+    correct = total = 0
+    loss_sum = 0.0
+    for x, y in DataLoader(data, batch_size=batch_size, shuffle=False):
+        x, y = to_time_major(x.to(dev, torch.float32)), y.to(dev)
+        reset_states(model)
+        out = model(x)
+        loss_sum += float(loss_fn(out, y)) * y.shape[0]
+        correct += int((time_mean(out).argmax(-1) == y).sum())
+        total += y.shape[0]
+    reset_states(model)
+    model.train(was_training)
+    if total == 0:
+        raise SpikeliteError("cannot evaluate on an empty dataset")
+    return {"accuracy": correct / total, "loss": loss_sum / total}
+
+
+def fit(
+    model: nn.Module,
+    train: Dataset,
+    test: Dataset | None,
+    config: TrainConfig | None = None,
+    *,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    device: str | torch.device | None = "auto",
+    progress: bool = True,
+    console: Console | None = None,
+    checkpoint_config: dict[str, Any] | None = None,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> FitResult:
+    """Train ``model`` and evaluate on ``test`` after every epoch.
+
+    With ``out_dir``, checkpoints go to ``out_dir/last`` (every epoch, with trainer state)
+    and ``out_dir/best`` (best test accuracy). ``resume=True`` continues from
+    ``out_dir/last`` where it stopped; the result equals an uninterrupted run on CPU because
+    the shuffling order depends only on (seed, epoch) and the RNG state is restored.
+    ``checkpoint_config`` is stored in ``config.json`` (model/data specs for rebuilding).
+    """
+    cfg = config or TrainConfig()
+    console = console or Console(stderr=True)
+    dev = resolve_device(device)
+    seed_everything(cfg.seed)
+    model = model.to(dev)
+    opt = _make_optimizer(model, cfg)
+    steps_per_epoch = max(1, -(-len(train) // cfg.batch_size))
+    sched = make_scheduler(
+        opt, cfg.epochs * steps_per_epoch, int(cfg.warmup_epochs * steps_per_epoch), cfg.schedule
+    )
+    loss_fn = LOSSES.get(cfg.loss)
+    result = FitResult()
+    start_epoch = 0
+    out = Path(out_dir) if out_dir is not None else None
+    meta = {**(checkpoint_config or {}), "train": asdict(cfg)}
+    if resume:
+        if out is None:
+            raise SpikeliteError("resume=True needs out_dir (where the checkpoints are)")
+        state = load_trainer_state(out / "last") if (out / "last").is_dir() else None
+        if state is not None:
+            load_weights(model, out / "last")
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            torch.set_rng_state(state["rng"])
+            start_epoch = int(state["epoch"]) + 1
+            result.history = [dict(h) for h in state["history"]]
+            result.best_accuracy = float(state["best_accuracy"])
+            result.best_epoch = int(state["best_epoch"])
+            console.print(f"resuming from {out / 'last'} at epoch {start_epoch + 1}/{cfg.epochs}")
+    t0 = time.perf_counter()
+    with _progress(console, progress) as bar:
+        for epoch in range(start_epoch, cfg.epochs):
+            model.train()
+            gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+            loader = DataLoader(train, batch_size=cfg.batch_size, shuffle=True, generator=gen)
+            task = bar.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=len(loader), info="")
+            seen = correct = 0
+            loss_sum = 0.0
+            for x, y in loader:
+                x, y = to_time_major(x.to(dev, torch.float32)), y.to(dev)
+                reset_states(model)
+                out_t = model(x)
+                loss = loss_fn(out_t, y)
+                if not torch.isfinite(loss):
+                    raise SpikeliteError(
+                        f"training loss became {float(loss)} at epoch {epoch + 1}; lower the "
+                        f"learning rate (lr={cfg.lr}) or enable grad_clip"
+                    )
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.grad_clip is not None:
+                    nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                opt.step()
+                sched.step()
+                n = y.shape[0]
+                seen += n
+                loss_sum += float(loss.detach()) * n
+                correct += int((time_mean(out_t.detach()).argmax(-1) == y).sum())
+                bar.update(task, advance=1, info=f"loss {loss_sum / seen:.4f}")
+            bar.remove_task(task)
+            rec = {
+                "epoch": epoch + 1,
+                "train_loss": loss_sum / seen,
+                "train_accuracy": correct / seen,
+                "lr": opt.param_groups[0]["lr"],
+            }
+            if test is not None:
+                ev = evaluate(model, test, batch_size=cfg.eval_batch_size, loss=cfg.loss,
+                              device=dev)
+                rec["test_loss"], rec["test_accuracy"] = ev["loss"], ev["accuracy"]
+            result.history.append(rec)
+            acc = rec.get("test_accuracy", rec["train_accuracy"])
+            improved = acc > result.best_accuracy or result.best_epoch < 0
+            if improved:
+                result.best_accuracy, result.best_epoch = acc, epoch + 1
+            if out is not None:
+                meta_now = {**meta, "metrics": rec, "best_accuracy": result.best_accuracy}
+                if improved:
+                    save_checkpoint(out / "best", model, meta_now)
+                save_checkpoint(
+                    out / "last",
+                    model,
+                    meta_now,
+                    {
+                        "optimizer": opt.state_dict(),
+                        "scheduler": sched.state_dict(),
+                        "rng": torch.get_rng_state(),
+                        "epoch": epoch,
+                        "history": result.history,
+                        "best_accuracy": result.best_accuracy,
+                        "best_epoch": result.best_epoch,
+                    },
+                )
+            if progress:
+                console.print(
+                    f"epoch {epoch + 1:>3}/{cfg.epochs}  loss {rec['train_loss']:.4f}  "
+                    f"train acc {rec['train_accuracy']:.4f}"
+                    + (f"  test acc {rec['test_accuracy']:.4f}" if "test_accuracy" in rec else "")
+                )
+            if on_epoch is not None:
+                on_epoch(rec)
+    result.seconds = time.perf_counter() - t0
+    if result.history:
+        last = result.history[-1]
+        result.final_accuracy = last.get("test_accuracy", last["train_accuracy"])
+    if out is not None:
+        result.best_checkpoint, result.last_checkpoint = out / "best", out / "last"
+    return result
