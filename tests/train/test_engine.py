@@ -31,7 +31,8 @@ def _toy_data(n: int = 96, T: int = 4, seed: int = 0) -> TensorDataset:
 def _toy_model() -> nn.Module:
     torch.manual_seed(0)
     return nn.Sequential(
-        Flatten(), TimeDistributed(nn.Linear(6, 16)), LIF(beta=0.8), TimeDistributed(nn.Linear(16, 2))
+        Flatten(), TimeDistributed(nn.Linear(6, 16)), LIF(beta=0.8),
+        TimeDistributed(nn.Linear(16, 2)),
     )
 
 
