@@ -214,6 +214,9 @@ def fit(
     with _progress(console, progress) as bar:
         for epoch in range(start_epoch, cfg.epochs):
             model.train()
+            set_epoch = getattr(train, "set_epoch", None)
+            if callable(set_epoch):  # fresh rate-code draws per epoch, reproducible
+                set_epoch(epoch)
             gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
             loader = DataLoader(train, batch_size=cfg.batch_size, shuffle=True, generator=gen)
             task = bar.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=len(loader), info="")

@@ -192,7 +192,9 @@ def write_nmnist_tree(
     if first_index < 0 or first_index + len(samples) - 1 > 99_999:
         raise SpikeliteError("N-MNIST file numbers have five digits: at most 100,000 per split")
     if len(labels) and (labels.min() < 0 or labels.max() > 9):
-        raise SpikeliteError(f"N-MNIST labels are digits 0..9, got [{labels.min()}, {labels.max()}]")
+        raise SpikeliteError(
+            f"N-MNIST labels are digits 0..9, got [{labels.min()}, {labels.max()}]"
+        )
     folder = Path(root) / SPLIT_FOLDERS[split]
     paths = []
     for i, (ev, label) in enumerate(zip(samples, labels, strict=True)):

