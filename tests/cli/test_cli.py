@@ -1,0 +1,92 @@
+"""The command line, end to end on a few dozen embedded samples."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from spikelite.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPIKELITE_CACHE", str(tmp_path / "cache"))
+
+
+def test_train_then_eval(tmp_path):
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["train", "--limit", "20", "--epochs", "1", "--time-steps", "4",
+                              "--out", str(out), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "checkpoint:" in res.output
+    assert (out / "best" / "model.safetensors").is_file()
+    assert (out / "run.yaml").is_file()
+    res = runner.invoke(app, ["eval", str(out / "best"), "--json"])
+    assert res.exit_code == 0, res.output
+    payload = json.loads(res.output[res.output.index("{"):])
+    assert payload["samples"] == 20 and 0.0 <= payload["accuracy"] <= 1.0
+
+
+def test_train_from_yaml_config(tmp_path):
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(
+        "model: {name: mlp, kwargs: {hidden: [32]}}\n"
+        "data: {name: digits, time_steps: 3, encoding: direct, limit: 20}\n"
+        f"train: {{epochs: 1, batch_size: 8}}\nout: {tmp_path / 'out'}\n"
+    )
+    res = runner.invoke(app, ["train", "--config", str(cfg), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "out" / "last" / "trainer.pt").is_file()
+
+
+def test_unknown_config_key_is_named(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("train: {epochs: 1, learning_rate: 0.1}\n")
+    res = runner.invoke(app, ["train", "--config", str(cfg)])
+    assert res.exit_code == 2
+    assert "train.learning_rate: unknown key" in res.output
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["train", "--model", "resnet99"], "unknown model 'resnet99'"),
+        (["train", "--dataset", "cifar11"], "unknown dataset 'cifar11'"),
+        (["train", "--epochs", "0"], "train.epochs"),
+        (["train", "--model-arg", "oops"], "must look like key=value"),
+        (["eval", "/nonexistent/ckpt"], "not a spikelite checkpoint"),
+    ],
+)
+def test_bad_input_gives_clear_error(args, message):
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2
+    assert message in res.output
+    assert "Traceback" not in res.output
+
+
+def test_models_lists_the_zoo():
+    res = runner.invoke(app, ["models"])
+    assert res.exit_code == 0, res.output
+    for name in ("mlp", "csnn", "vgg16", "vggsnn", "resnet20", "tcja-dvsgesture"):
+        assert name in res.output
+
+
+def test_datasets_lists_embedded_sets():
+    res = runner.invoke(app, ["datasets"])
+    assert res.exit_code == 0
+    assert "digits-dvs" in res.output
+
+
+def test_demo_smoke_and_resume(tmp_path):
+    args = ["demo", "--out", str(tmp_path / "demo"), "--epochs", "1", "--limit", "20",
+            "--no-progress"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "test accuracy" in res.output and "checkpoint:" in res.output
+    again = runner.invoke(app, args)  # rerun resumes: no epoch is trained twice
+    assert again.exit_code == 0
+    assert "resuming" in again.output
