@@ -86,7 +86,7 @@ def run_training(
     console: Console | None = None,
 ) -> TrainOutcome:
     """Load data, build the model, train it with checkpoints under ``cfg.out``."""
-    from spikelite.train import TrainConfig, fit
+    from spikelite.train import TrainConfig, fit, seed_everything
 
     console = console or Console(stderr=True)
     t0 = time.perf_counter()
@@ -98,6 +98,7 @@ def run_training(
         f"T={cfg.data.time_steps}, input {tuple(getattr(train, 'input_shape', ()))} "
         f"({data_seconds:.1f} s)"
     )
+    seed_everything(cfg.train.seed)  # the weight initialisation depends on it
     model = build_model(cfg.model, train)
     n_params = sum(p.numel() for p in model.parameters())
     console.print(f"model '{cfg.model.name}': {n_params:,} parameters")
@@ -116,7 +117,8 @@ def run_training(
         console=console,
         checkpoint_config={"model": spec, "data": cfg.data.model_dump(), "run": cfg.model_dump()},
     )
-    assert result.best_checkpoint is not None
+    if result.best_checkpoint is None:  # fit always sets it when given out_dir
+        raise SpikeliteError(f"training wrote no checkpoint under {cfg.out}")
     return TrainOutcome(
         model=model,
         accuracy=result.final_accuracy,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from spikelite.cli import app
@@ -29,6 +30,20 @@ def test_train_then_eval(tmp_path):
     assert res.exit_code == 0, res.output
     payload = json.loads(res.output[res.output.index("{"):])
     assert payload["samples"] == 20 and 0.0 <= payload["accuracy"] <= 1.0
+
+
+def test_same_seed_same_checkpoint(tmp_path):
+    from safetensors.torch import load_file
+
+    weights = []
+    for run in ("a", "b"):
+        res = runner.invoke(app, ["train", "--limit", "20", "--epochs", "2", "--time-steps", "3",
+                                  "--out", str(tmp_path / run), "--no-progress"])
+        assert res.exit_code == 0, res.output
+        weights.append(load_file(str(tmp_path / run / "last" / "model.safetensors")))
+    assert weights[0].keys() == weights[1].keys()
+    for key in weights[0]:
+        assert torch.equal(weights[0][key], weights[1][key]), key
 
 
 def test_train_from_yaml_config(tmp_path):
