@@ -1,0 +1,5 @@
+"""Weight and state quantization: quantizers, parametrizations, quantize_, bake."""
+
+from spikelite.quant.baked import LayerQuant
+
+__all__ = ["LayerQuant"]
