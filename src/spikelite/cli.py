@@ -126,6 +126,74 @@ def evaluate_cmd(
                       f"({len(test)} samples of '{data['name']}')")
 
 
+def _parse_quant(value: str | None, bits: int | None) -> tuple[str | None, int | None]:
+    """``"rescaw"`` or ``"rescaw:4"`` → (scheme, bits); ``--bits`` wins when both given."""
+    if value is None:
+        return None, bits
+    scheme, _, b = value.partition(":")
+    if b and not b.isdigit():
+        raise SpikeliteError(f"--quant '{value}' must look like SCHEME or SCHEME:BITS")
+    return scheme, bits if bits is not None else (int(b) if b else None)
+
+
+@app.command()
+def compress(
+    checkpoint: Annotated[str | None, typer.Argument(help="Trained checkpoint folder.")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML compression recipe.")] = None,
+    quant: Annotated[str | None, typer.Option(help="Quantizer, e.g. rescaw or rescaw:4 (see `spikelite quantizers`).")] = None,
+    bits: Annotated[int | None, typer.Option(help="Weight bit width.")] = None,
+    quant_opt: Annotated[list[str] | None, typer.Option("--quant-opt", help="Quantizer option key=value, e.g. gamma=max (repeatable).")] = None,
+    skip_first: Annotated[bool | None, typer.Option("--skip-first/--no-skip-first", help="Keep the first synaptic layer in full precision (QP-SNN).")] = None,
+    skip_last: Annotated[bool | None, typer.Option("--skip-last/--no-skip-last", help="Keep the last synaptic layer in full precision (QP-SNN).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="QAT fine-tuning epochs (0 = post-training quantization only).")] = None,
+    lr: Annotated[float | None, typer.Option(help="Fine-tuning learning rate.")] = None,
+    calibrate_batches: Annotated[int | None, typer.Option(help="Batches for PTQ BatchNorm re-estimation.")] = None,
+    out_dir: Annotated[str | None, typer.Option("--out", help="Output folder.")] = None,
+    device: Annotated[str | None, typer.Option()] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Quantize a trained checkpoint (PTQ, then QAT fine-tuning) and save the result."""
+    from spikelite.compress import compress as run_compress
+    from spikelite.config import CompressConfig, merge, parse_config, read_yaml
+
+    with _user_errors():
+        raw = read_yaml(config) if config is not None else {}
+        if checkpoint is not None:
+            raw["checkpoint"] = checkpoint
+        if "checkpoint" not in raw:
+            raise SpikeliteError("name the checkpoint to compress (argument or `checkpoint:`)")
+        cfg = parse_config(raw, str(config or "command line"), CompressConfig)
+        scheme, nbits = _parse_quant(quant, bits)
+        opts = _parse_kv(quant_opt, "--quant-opt")
+        overrides: dict[str, Any] = {
+            "quant.scheme": scheme, "quant.bits": nbits, "quant.skip_first": skip_first,
+            "quant.skip_last": skip_last, "finetune.epochs": epochs, "finetune.lr": lr,
+            "calibrate_batches": calibrate_batches, "out": out_dir, "device": device,
+        }
+        if opts:
+            overrides["quant.options"] = {**(cfg.quant.options if cfg.quant else {}), **opts}
+        cfg = merge(cfg, overrides)
+        res = run_compress(cfg, progress=progress, console=err)
+        Path(cfg.out).mkdir(parents=True, exist_ok=True)
+        (Path(cfg.out) / "compress.yaml").write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
+        ptq = f"{res.ptq_accuracy:.4f}" if res.ptq_accuracy is not None else "-"
+        out.print(
+            f"full precision {res.fp_accuracy:.4f} → quantized (no training) {ptq} → "
+            f"fine-tuned {res.accuracy:.4f} (best {res.best_accuracy:.4f}); "
+            f"checkpoint: {res.checkpoint}"
+        )
+
+
+@app.command()
+def quantizers() -> None:
+    """List the weight quantizers."""
+    from spikelite.quant import QUANTIZERS
+
+    for name in QUANTIZERS.names():
+        doc = (QUANTIZERS.get(name).__doc__ or "").strip().splitlines()
+        out.print(f"[bold]{name}[/]  {doc[0] if doc else ''}")
+
+
 @app.command()
 def models() -> None:
     """List the model zoo with input shapes and parameter counts."""

@@ -85,6 +85,36 @@ class RunConfig(_Strict):
     device: str = "auto"
 
 
+class QuantConfig(_Strict):
+    """Weight quantization (see :func:`spikelite.quant.quantize_`)."""
+
+    scheme: str = "rescaw"
+    bits: int = Field(4, ge=1, le=16)
+    skip_first: bool = False
+    skip_last: bool = False
+    options: dict[str, Any] = Field(default_factory=dict)
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("scheme")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        from spikelite.quant import QUANTIZERS
+
+        QUANTIZERS.get(v)
+        return v
+
+
+class CompressConfig(_Strict):
+    """Compress a trained checkpoint: quantize, calibrate (PTQ), fine-tune (QAT)."""
+
+    checkpoint: str
+    quant: QuantConfig | None = None
+    calibrate_batches: int = Field(8, ge=0)
+    finetune: TrainSpec = Field(default_factory=lambda: TrainSpec(epochs=3, lr=1e-3))
+    out: str = "runs/compress"
+    device: str = "auto"
+
+
 def _explain(exc: ValidationError, source: str) -> SpikeliteError:
     lines = []
     for err in exc.errors():
@@ -96,16 +126,19 @@ def _explain(exc: ValidationError, source: str) -> SpikeliteError:
     return SpikeliteError(f"invalid configuration in {source}:\n" + "\n".join(lines))
 
 
-def parse_config(data: dict[str, Any], source: str = "config") -> RunConfig:
-    """Validate a plain dict into a :class:`RunConfig` (errors name the bad keys)."""
+def parse_config(
+    data: dict[str, Any], source: str = "config", kind: type[_Strict] = RunConfig
+) -> Any:
+    """Validate a plain dict into ``kind`` (a :class:`RunConfig` by default); errors name
+    the bad keys."""
     try:
-        return RunConfig.model_validate(data)
+        return kind.model_validate(data)
     except ValidationError as exc:
         raise _explain(exc, source) from None
 
 
-def load_config(path: str | Path) -> RunConfig:
-    """Read and validate a YAML run configuration."""
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping with clear errors for a missing file or bad syntax."""
     path = Path(path)
     if not path.is_file():
         raise SpikeliteError(f"config file '{path}' does not exist")
@@ -114,12 +147,17 @@ def load_config(path: str | Path) -> RunConfig:
     except yaml.YAMLError as exc:
         raise SpikeliteError(f"'{path}' is not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
-        raise SpikeliteError(f"'{path}' must contain a mapping (model:, data:, train:, out:)")
-    return parse_config(raw, str(path))
+        raise SpikeliteError(f"'{path}' must contain a YAML mapping of keys to values")
+    return raw
 
 
-def merge(cfg: RunConfig, overrides: dict[str, Any]) -> RunConfig:
-    """Apply dotted overrides (``{"train.epochs": 3}``) and re-validate."""
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a YAML run configuration."""
+    return parse_config(read_yaml(path), str(path))
+
+
+def merge(cfg: Any, overrides: dict[str, Any]) -> Any:
+    """Apply dotted overrides (``{"train.epochs": 3}``) to a config and re-validate."""
     data = cfg.model_dump()
     for dotted, value in overrides.items():
         if value is None:
@@ -127,6 +165,8 @@ def merge(cfg: RunConfig, overrides: dict[str, Any]) -> RunConfig:
         node = data
         *parents, leaf = dotted.split(".")
         for p in parents:
+            if node.get(p) is None:
+                node[p] = {}
             node = node[p]
         node[leaf] = value
-    return parse_config(data, "command-line options")
+    return parse_config(data, "command-line options", type(cfg))

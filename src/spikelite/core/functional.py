@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from spikelite.core.params import LIFParams
+from spikelite.core.state_quant import quantize_state
 from spikelite.core.surrogates import spike
 
 
@@ -48,7 +49,10 @@ def lif_step(
     """One step: returns ``(s_t, v_t, h_t)``: spikes, post-reset and pre-reset membrane."""
     h = charge(x, v, p)
     s = spike(h - p.threshold, p.surrogate, p.strict)
-    return s, reset(h, s, p), h
+    v_new = reset(h, s, p)
+    if p.state_bits is not None:
+        v_new = quantize_state(v_new, p.state_bits, p.state_max)  # type: ignore[arg-type]
+    return s, v_new, h
 
 
 def lif_multistep_eager(

@@ -27,6 +27,7 @@ from spikelite._registry import Registry
 from spikelite.core.functional import lif_multistep_eager, rest
 from spikelite.core.fused import lif_multistep_fused
 from spikelite.core.params import LIFParams, check_leak, check_threshold, normalize_reset
+from spikelite.core.state_quant import check_state_quant
 from spikelite.core.surrogates import Surrogate, get_surrogate
 from spikelite.errors import SpikeliteError
 
@@ -81,7 +82,9 @@ class LIF(nn.Module):
     τ = 2). ``learn_leak=True`` makes β (or τ) a parameter, one per channel when
     ``channels`` is given. ``threshold``/``v_reset``/``beta``/``tau`` accept per-channel
     ``[C]`` or per-neuron tensors. ``fused=True`` uses the fused kernel
-    (:mod:`spikelite.core.fused`); ``False`` the eager reference.
+    (:mod:`spikelite.core.fused`); ``False`` the eager reference. ``state_bits`` (opt-in)
+    stores the membrane in ``state_bits``-bit fixed point saturating at ±``state_max``
+    (default 2θ); it runs on the eager path.
     """
 
     def __init__(
@@ -99,6 +102,8 @@ class LIF(nn.Module):
         learn_leak: bool = False,
         channels: int | None = None,
         fused: bool = True,
+        state_bits: int | None = None,
+        state_max: float | None = None,
     ) -> None:
         super().__init__()
         if beta is not None and tau is not None:
@@ -124,6 +129,11 @@ class LIF(nn.Module):
         self.detach_reset = bool(detach_reset)
         self.strict = bool(strict)
         self.fused = bool(fused)
+        if state_bits is not None and state_max is None:
+            state_max = 2.0 * float(th.max())
+        check_state_quant(state_bits, state_max)
+        self.state_bits = state_bits
+        self.state_max = state_max
         self.mem: torch.Tensor | None = None
 
     # -- parameters -------------------------------------------------------------------
@@ -156,6 +166,8 @@ class LIF(nn.Module):
             surrogate=self.surrogate,
             detach_reset=self.detach_reset,
             strict=self.strict,
+            state_bits=self.state_bits,
+            state_max=self.state_max,
         )
 
     # -- state --------------------------------------------------------------------------
@@ -172,7 +184,7 @@ class LIF(nn.Module):
         check_time_major(x, type(self).__name__)
         p = self.params_for(x)
         v0 = self._v0(x, p)
-        eager = (not self.fused) or any(
+        eager = (not self.fused) or self.state_bits is not None or any(
             isinstance(t, torch.Tensor) and t.requires_grad for t in (p.threshold, p.v_reset)
         )
         fn = lif_multistep_eager if eager else lif_multistep_fused

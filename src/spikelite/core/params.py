@@ -8,6 +8,7 @@ from typing import Literal
 
 import torch
 
+from spikelite.core.state_quant import check_state_quant
 from spikelite.core.surrogates import ATan, Surrogate
 from spikelite.errors import SpikeliteError
 
@@ -76,6 +77,8 @@ class LIFParams:
     ``v_t = h_t − θ·s_t``; ``none`` → ``v_t = h_t``. ``detach_reset`` stops the gradient
     through the reset path (snnTorch does, SpikingJelly and Norse do not by default).
     ``leak``, ``threshold`` and ``v_reset`` may be tensors broadcastable to one time step.
+    ``state_bits``/``state_max`` (opt-in) store the post-reset membrane in fixed point
+    (:mod:`spikelite.core.state_quant`).
     """
 
     form: LeakForm = "beta"
@@ -86,11 +89,14 @@ class LIFParams:
     surrogate: Surrogate = field(default_factory=ATan)
     detach_reset: bool = False
     strict: bool = False
+    state_bits: int | None = None
+    state_max: float | None = None
 
     def __post_init__(self) -> None:
         check_leak(self.form, self.leak)
         check_threshold(self.threshold)
         object.__setattr__(self, "reset", normalize_reset(self.reset))
+        check_state_quant(self.state_bits, self.state_max)
         if not isinstance(self.surrogate, Surrogate):
             raise SpikeliteError(
                 f"surrogate must be a Surrogate instance, got {type(self.surrogate).__name__}; "

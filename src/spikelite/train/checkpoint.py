@@ -96,7 +96,8 @@ def load_trainer_state(path: str | Path) -> dict[str, Any] | None:
 
 
 def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the model named in ``config.json`` and load its weights."""
+    """Rebuild the model named in ``config.json`` (with its quantizers, if any) and load
+    its weights."""
     from spikelite.models import create
 
     cfg = read_config(path)
@@ -104,5 +105,9 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     if not isinstance(spec, dict) or "name" not in spec:
         raise SpikeliteError(f"{Path(path) / CONFIG} has no 'model' entry with a 'name'")
     model = create(spec["name"], **spec.get("kwargs", {}))
+    if cfg.get("quant"):  # a compressed checkpoint: re-attach its quantizers first
+        from spikelite.quant import apply_quant_spec_
+
+        apply_quant_spec_(model, cfg["quant"])
     load_weights(model, path)
     return model, cfg
