@@ -106,9 +106,7 @@ def get_quantizer(spec: str | QuantScheme, **options: object) -> QuantScheme:
     return cls(**options)
 
 
-def bit_utilization(
-    w: torch.Tensor, bits: int, quantizer: str | QuantScheme = "uniform"
-) -> float:
+def bit_utilization(w: torch.Tensor, bits: int, quantizer: str | QuantScheme = "uniform") -> float:
     """R_utilize = N_actual(W_int)/N_total (QP-SNN Eq. 8): distinct codes used by ``w``
     over the whole tensor, divided by the scheme's level count (default: the vanilla
     uniform quantizer the paper analyses; any scheme, calibrated from ``w``, works)."""

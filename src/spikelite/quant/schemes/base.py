@@ -168,9 +168,7 @@ class QuantScheme:
     def check_bits(self, bits: object) -> None:
         """Raise :class:`SpikeliteError` unless ``bits`` is an int this scheme supports."""
         if isinstance(bits, bool) or not isinstance(bits, numbers.Integral):
-            raise SpikeliteError(
-                f"quantizer '{self.name}': bits must be an integer, got {bits!r}"
-            )
+            raise SpikeliteError(f"quantizer '{self.name}': bits must be an integer, got {bits!r}")
         b = int(bits)
         if not 1 <= b <= MAX_BITS:
             raise SpikeliteError(
@@ -226,9 +224,7 @@ class QuantScheme:
         learn = [(p, d) for p, d in b.learn if p.requires_grad]
         learn += [(None, None)] * (2 - len(learn))
         (p1, d1), (p2, d2) = learn
-        return _FakeQuantFn.apply(
-            w, b.codes, b.scale.detach(), b.zero_point, b.dw, p1, d1, p2, d2
-        )
+        return _FakeQuantFn.apply(w, b.codes, b.scale.detach(), b.zero_point, b.dw, p1, d1, p2, d2)
 
     # ------------------------------------------------------------ for subclasses
     def _levels(self, bits: int) -> int:  # pragma: no cover - abstract
@@ -259,9 +255,7 @@ class QuantScheme:
             )
         return w
 
-    def _params(
-        self, w: torch.Tensor, params: Params | None, bits: int
-    ) -> dict[str, torch.Tensor]:
+    def _params(self, w: torch.Tensor, params: Params | None, bits: int) -> dict[str, torch.Tensor]:
         """``params`` checked and cast to ``w``'s dtype/device (autograd-aware), or
         calibrated from ``w`` when ``None``."""
         if params is None:
