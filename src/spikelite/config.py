@@ -104,13 +104,20 @@ class QuantConfig(_Strict):
         return v
 
 
+class FinetuneSpec(TrainSpec):
+    """Fine-tuning after compression; ``epochs: 0`` means no training (PTQ only)."""
+
+    epochs: int = Field(3, ge=0)
+    lr: float = Field(1e-3, gt=0)
+
+
 class CompressConfig(_Strict):
     """Compress a trained checkpoint: quantize, calibrate (PTQ), fine-tune (QAT)."""
 
     checkpoint: str
     quant: QuantConfig | None = None
     calibrate_batches: int = Field(8, ge=0)
-    finetune: TrainSpec = Field(default_factory=lambda: TrainSpec(epochs=3, lr=1e-3))
+    finetune: FinetuneSpec = Field(default_factory=FinetuneSpec)
     out: str = "runs/compress"
     device: str = "auto"
 
