@@ -105,3 +105,10 @@ def test_demo_smoke_and_resume(tmp_path):
     again = runner.invoke(app, args)  # rerun resumes: no epoch is trained twice
     assert again.exit_code == 0
     assert "resuming" in again.output
+
+
+def test_quantizers_lists_the_registry():
+    res = runner.invoke(app, ["quantizers"])
+    assert res.exit_code == 0
+    for name in ("uniform", "rescaw", "duq", "symmetric", "ternary", "binary", "lsq"):
+        assert name in res.output
