@@ -40,6 +40,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3, help="QAT fine-tuning epochs")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--only", default=None, help="comma-separated row-name filter")
+    ap.add_argument("--all-layers", action="store_true",
+                    help="quantize every layer for uniform/ReScaW too (not QP-SNN's choice)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     if args.checkpoint is None:
@@ -59,11 +61,14 @@ def main() -> None:
         model = copy.deepcopy(base)
         ptq = fp0
         if scheme != "fp":
-            quantize_(model, scheme, bits, skip_first=qpsnn, skip_last=qpsnn, **opts)
+            skip = qpsnn and not args.all_layers
+            quantize_(model, scheme, bits, skip_first=skip, skip_last=skip, **opts)
             calibrate_(model, train, batches=8)
             ptq = evaluate(model, test)["accuracy"]
         res = fit(model, train, test, TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=32),
                   progress=False)
+        if args.all_layers and qpsnn:
+            name += " (all layers)"
         rows.append((name, ptq, res.final_accuracy, res.best_accuracy, time.perf_counter() - t0))
         print(f"{name:24s} PTQ {ptq:.4f}  QAT final {res.final_accuracy:.4f}  "
               f"best {res.best_accuracy:.4f}  ({rows[-1][-1]:.0f} s)", flush=True)
