@@ -136,6 +136,20 @@ def _parse_quant(value: str | None, bits: int | None) -> tuple[str | None, int |
     return scheme, bits if bits is not None else (int(b) if b else None)
 
 
+def _parse_prune(value: str | None) -> tuple[str | None, float | None]:
+    """``"0.8"`` or ``"magnitude:0.8"`` → (method, sparsity)."""
+    if value is None:
+        return None, None
+    method, _, amount = value.rpartition(":")
+    try:
+        sparsity = float(amount)
+    except ValueError:
+        raise SpikeliteError(
+            f"--prune '{value}' must look like SPARSITY or METHOD:SPARSITY (e.g. magnitude:0.8)"
+        ) from None
+    return (method or None), sparsity
+
+
 @app.command()
 def compress(
     checkpoint: Annotated[str | None, typer.Argument(help="Trained checkpoint folder.")] = None,
@@ -143,6 +157,10 @@ def compress(
     quant: Annotated[str | None, typer.Option(help="Quantizer, e.g. rescaw or rescaw:4 (see `spikelite quantizers`).")] = None,
     bits: Annotated[int | None, typer.Option(help="Weight bit width.")] = None,
     quant_opt: Annotated[list[str] | None, typer.Option("--quant-opt", help="Quantizer option key=value, e.g. gamma=max (repeatable).")] = None,
+    prune: Annotated[str | None, typer.Option(help="Unstructured pruning: SPARSITY or METHOD:SPARSITY, e.g. magnitude:0.8 or random:0.5.")] = None,
+    scope: Annotated[str | None, typer.Option(help="Pruning scope: global (one threshold, Schaefer) or layer.")] = None,
+    schedule: Annotated[str | None, typer.Option(help="With pruning: joint, cumulative or isolation (Schaefer et al.).")] = None,
+    prune_epochs: Annotated[int | None, typer.Option(help="Cumulative: fine-tuning epochs after pruning, before quantizing.")] = None,
     skip_first: Annotated[bool | None, typer.Option("--skip-first/--no-skip-first", help="Keep the first synaptic layer in full precision (QP-SNN).")] = None,
     skip_last: Annotated[bool | None, typer.Option("--skip-last/--no-skip-last", help="Keep the last synaptic layer in full precision (QP-SNN).")] = None,
     epochs: Annotated[int | None, typer.Option(help="QAT fine-tuning epochs (0 = post-training quantization only).")] = None,
@@ -152,7 +170,7 @@ def compress(
     device: Annotated[str | None, typer.Option()] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
-    """Quantize a trained checkpoint (PTQ, then QAT fine-tuning) and save the result."""
+    """Quantize and/or prune a trained checkpoint, fine-tune, and save OUT/final."""
     from spikelite.compress import compress as run_compress
     from spikelite.config import CompressConfig, merge, parse_config, read_yaml
 
@@ -164,11 +182,14 @@ def compress(
             raise SpikeliteError("name the checkpoint to compress (argument or `checkpoint:`)")
         cfg = parse_config(raw, str(config or "command line"), CompressConfig)
         scheme, nbits = _parse_quant(quant, bits)
+        method, sparsity = _parse_prune(prune)
         opts = _parse_kv(quant_opt, "--quant-opt")
         overrides: dict[str, Any] = {
             "quant.scheme": scheme, "quant.bits": nbits, "quant.skip_first": skip_first,
             "quant.skip_last": skip_last, "finetune.epochs": epochs, "finetune.lr": lr,
             "calibrate_batches": calibrate_batches, "out": out_dir, "device": device,
+            "prune.method": method, "prune.sparsity": sparsity, "prune.scope": scope,
+            "schedule": schedule, "prune_epochs": prune_epochs,
         }
         if opts:
             overrides["quant.options"] = {**(cfg.quant.options if cfg.quant else {}), **opts}

@@ -1,8 +1,11 @@
-"""Compress a trained checkpoint: quantize → calibrate (PTQ) → fine-tune (QAT) → save.
+"""Compress a trained checkpoint and save the result to ``OUT/final``.
 
-The compressed checkpoint stores the quantizer of every layer in ``config.json``
-(``"quant"``), so :func:`spikelite.train.load_model` rebuilds the fake-quantized model and
-``spikelite eval`` works on it like on any other checkpoint.
+Without pruning: quantize → calibrate (PTQ) → fine-tune (QAT). With unstructured pruning:
+one of Schaefer et al.'s schedules (:mod:`spikelite.pipeline`). The checkpoint's
+``config.json`` records every layer's parametrizations (quantizer spec, masks) so
+:func:`spikelite.train.load_model` rebuilds the compressed model and ``spikelite eval``
+works on it like on any other checkpoint. The final model is saved (the accuracy of the
+best epoch is reported alongside).
 """
 
 from __future__ import annotations
@@ -37,8 +40,10 @@ def compress(
     cfg: CompressConfig, *, progress: bool = True, console: Console | None = None
 ) -> CompressOutcome:
     """Run the compression described by ``cfg`` on ``cfg.checkpoint``."""
+    from spikelite.pipeline import ScheduleConfig, run_schedule
     from spikelite.quant import calibrate_, quant_spec, quantize_
     from spikelite.runner import load_data
+    from spikelite.structure import describe
     from spikelite.train import TrainConfig, evaluate, fit, load_model, save_checkpoint
 
     console = console or Console(stderr=True)
@@ -52,28 +57,48 @@ def compress(
     fp = evaluate(model, test, loss=loss, device=cfg.device)["accuracy"]
     console.print(f"loaded {cfg.checkpoint}: test accuracy {fp:.4f}")
     ptq = None
-    if cfg.quant is not None:
+    out = Path(cfg.out)
+    if cfg.prune is not None and cfg.prune.sparsity > 0:
+        if cfg.finetune.epochs < 1:
+            raise SpikeliteError("pruning needs fine-tuning: set finetune.epochs >= 1")
         q = cfg.quant
-        quantize_(model, q.scheme, q.bits, skip_first=q.skip_first, skip_last=q.skip_last,
-                  overrides=q.overrides, **q.options)
-        calibrate_(model, train if cfg.calibrate_batches > 0 else None,
-                   batches=cfg.calibrate_batches)
-        ptq = evaluate(model, test, loss=loss, device=cfg.device)["accuracy"]
-        console.print(f"quantized ({q.scheme}, {q.bits} bits), no training: accuracy {ptq:.4f}")
+        sched = ScheduleConfig(
+            schedule=cfg.schedule, scheme=q.scheme if q else None, bits=q.bits if q else 32,
+            sparsity=cfg.prune.sparsity, scope=cfg.prune.scope, method=cfg.prune.method,
+            epochs=cfg.finetune.epochs, prune_epochs=cfg.prune_epochs,
+            quant_options=dict(q.options) if q else {},
+            skip_first=q.skip_first if q else False, skip_last=q.skip_last if q else False,
+        )
+        model, rec = run_schedule(model, train, test, sched,
+                                  TrainConfig(**{**cfg.finetune.model_dump(), "epochs": 1}),
+                                  device=cfg.device, progress=progress, console=console)
+        acc, best = rec.accuracy, rec.best_accuracy
+        console.print(f"{cfg.schedule}: pruned {rec.sparsity:.1%} of the weights; "
+                      f"accuracy {acc:.4f}")
+        extra = {"schedule": {"stages": rec.stages, "sparsity": rec.sparsity}}
+    else:
+        if cfg.quant is not None:
+            q = cfg.quant
+            quantize_(model, q.scheme, q.bits, skip_first=q.skip_first,
+                      skip_last=q.skip_last, overrides=q.overrides, **q.options)
+            calibrate_(model, train if cfg.calibrate_batches > 0 else None,
+                       batches=cfg.calibrate_batches)
+            ptq = evaluate(model, test, loss=loss, device=cfg.device)["accuracy"]
+            console.print(f"quantized ({q.scheme}, {q.bits} bits), no training: "
+                          f"accuracy {ptq:.4f}")
+        extra = {}
+        if cfg.finetune.epochs > 0:
+            res = fit(model, train, test, TrainConfig(**cfg.finetune.model_dump()),
+                      device=cfg.device, progress=progress, console=console)
+            acc, best = res.final_accuracy, res.best_accuracy
+        else:
+            acc = best = ptq if ptq is not None else fp
     spec = quant_spec(model)
     meta = {"model": ck["model"], "data": ck["data"], "quant": spec,
-            "compress": cfg.model_dump(), "parent": str(cfg.checkpoint)}
-    out = Path(cfg.out)
-    if cfg.finetune.epochs > 0:
-        res = fit(model, train, test, TrainConfig(**cfg.finetune.model_dump()), out_dir=out,
-                  device=cfg.device, progress=progress, console=console,
-                  checkpoint_config=meta)
-        acc, best, ckpt = res.final_accuracy, res.best_accuracy, out / "best"
-    else:
-        acc = best = ptq if ptq is not None else fp
-        metrics = {"test_accuracy": acc}
-        save_checkpoint(out / "best", model, {**meta, "metrics": metrics})
-        ckpt = out / "best"
+            "parametrizations": describe(model), "compress": cfg.model_dump(),
+            "parent": str(cfg.checkpoint), "metrics": {"test_accuracy": acc},
+            "best_accuracy": best, **extra}
+    ckpt = save_checkpoint(out / "final", model, meta)
     return CompressOutcome(model=model, fp_accuracy=fp, ptq_accuracy=ptq, accuracy=acc,
                            best_accuracy=best, checkpoint=ckpt, quant=spec,
                            seconds=time.perf_counter() - t0)

@@ -104,6 +104,14 @@ class QuantConfig(_Strict):
         return v
 
 
+class PruneConfig(_Strict):
+    """Unstructured pruning (see :func:`spikelite.prune.prune_unstructured_`)."""
+
+    method: Literal["magnitude", "random"] = "magnitude"
+    sparsity: float = Field(0.5, ge=0, lt=1)
+    scope: Literal["global", "layer"] = "global"
+
+
 class FinetuneSpec(TrainSpec):
     """Fine-tuning after compression; ``epochs: 0`` means no training (PTQ only)."""
 
@@ -112,10 +120,17 @@ class FinetuneSpec(TrainSpec):
 
 
 class CompressConfig(_Strict):
-    """Compress a trained checkpoint: quantize, calibrate (PTQ), fine-tune (QAT)."""
+    """Compress a trained checkpoint: quantize and/or prune, calibrate, fine-tune.
+
+    With ``prune`` the fine-tuning follows ``schedule`` (Schaefer et al.: ``joint`` — mask
+    and quantizer from the start; ``cumulative`` — prune, fine-tune ``prune_epochs``, then
+    quantize and fine-tune the rest; ``isolation`` — one technique only)."""
 
     checkpoint: str
     quant: QuantConfig | None = None
+    prune: PruneConfig | None = None
+    schedule: Literal["joint", "cumulative", "isolation"] = "joint"
+    prune_epochs: int | None = Field(None, ge=1)
     calibrate_batches: int = Field(8, ge=0)
     finetune: FinetuneSpec = Field(default_factory=FinetuneSpec)
     out: str = "runs/compress"

@@ -52,6 +52,7 @@ class ScheduleConfig:
     bits: int = 8
     sparsity: float = 0.0
     scope: str = "global"
+    method: str = "magnitude"
     epochs: int = 4
     prune_epochs: int | None = None
     quant_options: dict[str, Any] = field(default_factory=dict)
@@ -111,7 +112,8 @@ def _quantize(model: nn.Module, cfg: ScheduleConfig) -> None:
 def _prune(model: nn.Module, cfg: ScheduleConfig) -> None:
     """Global/layer magnitude masks from the weights the model holds now."""
     if cfg.sparsity > 0:
-        apply_masks_(model, compute_masks(model, cfg.sparsity, scope=cfg.scope))
+        apply_masks_(model, compute_masks(model, cfg.sparsity, scope=cfg.scope,
+                                          method=cfg.method))
 
 
 def pruned_fraction(model: nn.Module) -> float:

@@ -36,10 +36,10 @@ def test_qat_checkpoint_reloads_quantized_and_evaluates_the_same(trained):
                               "--epochs", "1", "--out", str(out), "--no-progress"])
     assert res.exit_code == 0, res.output
     assert "fine-tuned" in res.output and (out / "compress.yaml").is_file()
-    model, cfg = load_model(out / "last")
+    model, cfg = load_model(out / "final")
     assert cfg["quant"]["conv1.module"] == {"scheme": "duq", "bits": 2}
     assert fake_quant_of(model.conv1.module) is not None
-    ev = runner.invoke(app, ["eval", str(out / "last"), "--json"])
+    ev = runner.invoke(app, ["eval", str(out / "final"), "--json"])
     assert ev.exit_code == 0, ev.output
     assert _acc(ev.output) == cfg["metrics"]["test_accuracy"]
 
@@ -51,7 +51,7 @@ def test_ptq_only_with_qpsnn_layer_selection(trained):
                               "--skip-last", "--epochs", "0", "--out", str(out),
                               "--no-progress"])
     assert res.exit_code == 0, res.output
-    _, cfg = load_model(out / "best")
+    _, cfg = load_model(out / "final")
     assert set(cfg["quant"]) == {"conv2.module"}
     assert cfg["quant"]["conv2.module"]["gamma"] == "max"
 
@@ -65,7 +65,24 @@ def test_compress_from_yaml(trained, tmp_path):
     )
     res = runner.invoke(app, ["compress", "--config", str(recipe), "--no-progress"])
     assert res.exit_code == 0, res.output
-    assert (tmp_path / "u8" / "best" / "model.safetensors").is_file()
+    assert (tmp_path / "u8" / "final" / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("schedule", ["joint", "cumulative"])
+def test_prune_and_quantize_schedules_reload(trained, schedule):
+    out = trained / f"pq-{schedule}"
+    res = runner.invoke(app, ["compress", str(trained / "fp" / "best"), "--quant", "duq:4",
+                              "--prune", "magnitude:0.8", "--scope", "layer", "--schedule",
+                              schedule, "--epochs", "2", "--out", str(out), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    model, cfg = load_model(out / "final")
+    assert cfg["parametrizations"]["conv1.module"] == [
+        {"kind": "quant", "scheme": "duq", "bits": 4}, {"kind": "mask"}]
+    assert cfg["schedule"]["sparsity"] == pytest.approx(0.8, abs=0.01)
+    ev = runner.invoke(app, ["eval", str(out / "final"), "--json"])
+    assert _acc(ev.output) == cfg["metrics"]["test_accuracy"]
+    w = model.fc.module.weight
+    assert float((w == 0).float().mean()) >= 0.8
 
 
 @pytest.mark.parametrize(
@@ -75,6 +92,9 @@ def test_compress_from_yaml(trained, tmp_path):
         (["--quant", "binary:4"], "bits"),
         (["--quant", "rescaw:x"], "SCHEME:BITS"),
         (["--quant", "rescaw", "--quant-opt", "gama=max"], "gama"),
+        (["--prune", "lots"], "METHOD:SPARSITY"),
+        (["--prune", "1.0"], "prune.sparsity"),
+        (["--prune", "taylor:0.5"], "prune.method"),
     ],
 )
 def test_compress_errors(trained, args, message):

@@ -105,7 +105,11 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     if not isinstance(spec, dict) or "name" not in spec:
         raise SpikeliteError(f"{Path(path) / CONFIG} has no 'model' entry with a 'name'")
     model = create(spec["name"], **spec.get("kwargs", {}))
-    if cfg.get("quant"):  # a compressed checkpoint: re-attach its quantizers first
+    if cfg.get("parametrizations"):  # a compressed checkpoint: quantizers and masks
+        from spikelite.structure import rebuild_
+
+        rebuild_(model, cfg["parametrizations"])
+    elif cfg.get("quant"):
         from spikelite.quant import apply_quant_spec_
 
         apply_quant_spec_(model, cfg["quant"])
