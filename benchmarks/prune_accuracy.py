@@ -1,0 +1,74 @@
+"""Pruning and schedule grid on the embedded demo data (a recipe run, not a test).
+
+From the trained full-precision demo model, for every row: apply one of Schaefer et al.'s
+schedules (global magnitude masks from the pretrained weights; DuQ weights), fine-tune,
+and report test accuracy and the fraction of weights removed.
+
+    .venv/bin/python benchmarks/prune_accuracy.py --epochs 4 --checkpoint runs/demo/baseline/best
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+from pathlib import Path
+
+import torch
+
+from spikelite.config import DataSpec, RunConfig
+from spikelite.pipeline import ScheduleConfig, run_schedule
+from spikelite.runner import load_data, run_training
+from spikelite.train import TrainConfig, evaluate, load_model
+
+
+def grid(epochs: int) -> list[tuple[str, ScheduleConfig]]:
+    rows = [(f"pruning only (8-bit DuQ), {p:.0%}",
+             ScheduleConfig("isolation", "duq", 8, sparsity=p, epochs=epochs))
+            for p in (0.5, 0.75, 0.8, 0.9, 0.95)]
+    for bits in (4, 2):
+        rows.append((f"quantization only, DuQ {bits}b",
+                     ScheduleConfig("isolation", "duq", bits, sparsity=0.0, epochs=epochs)))
+        for p in (0.5, 0.8, 0.9):
+            for sched in ("joint", "cumulative"):
+                rows.append((f"{sched}, DuQ {bits}b, {p:.0%}",
+                             ScheduleConfig(sched, "duq", bits, sparsity=p, epochs=epochs)))
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--checkpoint", default=None, help="trained FP checkpoint (else train one)")
+    ap.add_argument("--out", default="runs/prune_accuracy")
+    ap.add_argument("--epochs", type=int, default=4, help="fine-tuning epochs per row")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--only", default=None, help="comma-separated row-name filter")
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    if args.checkpoint is None:
+        run_training(RunConfig(out=str(Path(args.out) / "baseline")), resume=True,
+                     progress=False)
+        args.checkpoint = str(Path(args.out) / "baseline" / "best")
+    base, ck = load_model(args.checkpoint)
+    train, test = load_data(DataSpec(**ck["data"]))
+    fp = evaluate(base, test)["accuracy"]
+    print(f"baseline {args.checkpoint}: {fp:.4f} ({len(test)} test samples)", flush=True)
+    rows = []
+    for name, cfg in grid(args.epochs):
+        if args.only and not any(k in name for k in args.only.split(",")):
+            continue
+        t0 = time.perf_counter()
+        _, rec = run_schedule(copy.deepcopy(base), train, test, cfg,
+                              TrainConfig(lr=args.lr, batch_size=32))
+        rows.append((name, rec.sparsity, rec.accuracy, rec.best_accuracy))
+        print(f"{name:34s} pruned {rec.sparsity:6.1%}  final {rec.accuracy:.4f}  "
+              f"best {rec.best_accuracy:.4f}  ({time.perf_counter() - t0:.0f} s)", flush=True)
+    print("\n| configuration | weights removed | final accuracy | best accuracy |")
+    print("|---|---:|---:|---:|")
+    print(f"| full precision (baseline) | 0.0 % | {fp:.4f} | – |")
+    for name, sp, acc, best in rows:
+        print(f"| {name} | {sp:.1%} | {acc:.4f} | {best:.4f} |")
+
+
+if __name__ == "__main__":
+    main()
