@@ -40,7 +40,8 @@ def compress(
     cfg: CompressConfig, *, progress: bool = True, console: Console | None = None
 ) -> CompressOutcome:
     """Run the compression described by ``cfg`` on ``cfg.checkpoint``."""
-    from spikelite.pipeline import ScheduleConfig, run_schedule
+    from spikelite.config import CHANNEL_METHODS
+    from spikelite.pipeline import QPSNNConfig, ScheduleConfig, run_qpsnn, run_schedule
     from spikelite.quant import calibrate_, quant_spec, quantize_
     from spikelite.runner import load_data
     from spikelite.structure import describe
@@ -58,27 +59,50 @@ def compress(
     console.print(f"loaded {cfg.checkpoint}: test accuracy {fp:.4f}")
     ptq = None
     out = Path(cfg.out)
-    if cfg.prune is not None and cfg.prune.sparsity > 0:
+    q = cfg.quant
+    tcfg = TrainConfig(**{**cfg.finetune.model_dump(), "epochs": 1})
+    if cfg.prune is not None and cfg.prune.structured:
+        if cfg.finetune.epochs < 2 and cfg.prune_epochs is None:
+            raise SpikeliteError("QP-SNN schedules need finetune.epochs >= 2 (two stages)")
+        first = cfg.prune_epochs if cfg.prune_epochs is not None else cfg.finetune.epochs // 2
+        qcfg = QPSNNConfig(
+            order=cfg.schedule or "qp", scheme=q.scheme if q else None,
+            bits=q.bits if q else 32, quant_options=dict(q.options) if q else {},
+            skip_first=q.skip_first if q else True, skip_last=q.skip_last if q else True,
+            ratios=dict(cfg.prune.ratios) or cfg.prune.sparsity,
+            criterion=CHANNEL_METHODS[cfg.prune.method], batches=cfg.prune.batches,
+            first_epochs=first, finetune_epochs=max(cfg.finetune.epochs - first, 1),
+        )
+        model, qrec = run_qpsnn(model, train, test, qcfg, tcfg, device=cfg.device,
+                                progress=progress, console=console)
+        if not qrec["pruning"]["rebuildable"]:
+            raise SpikeliteError("the channel-pruned model cannot be rebuilt from its zoo "
+                                 "config (residual shortcuts re-mapped); save it from Python")
+        acc, best = qrec["accuracy"], qrec["best"]
+        pr = qrec["pruning"]
+        console.print(f"{qcfg.order}: {pr['params_before']:,} → {pr['params_after']:,} "
+                      f"parameters; accuracy {acc:.4f}")
+        extra = {"schedule": {"stages": qrec["stages"], "pruning": pr}}
+        ck["model"] = model.spikelite_config
+    elif cfg.prune is not None and cfg.prune.sparsity > 0:
         if cfg.finetune.epochs < 1:
             raise SpikeliteError("pruning needs fine-tuning: set finetune.epochs >= 1")
-        q = cfg.quant
         sched = ScheduleConfig(
-            schedule=cfg.schedule, scheme=q.scheme if q else None, bits=q.bits if q else 32,
-            sparsity=cfg.prune.sparsity, scope=cfg.prune.scope, method=cfg.prune.method,
+            schedule=cfg.schedule or "joint", scheme=q.scheme if q else None,
+            bits=q.bits if q else 32, sparsity=cfg.prune.sparsity, scope=cfg.prune.scope,
+            method=cfg.prune.method,
             epochs=cfg.finetune.epochs, prune_epochs=cfg.prune_epochs,
             quant_options=dict(q.options) if q else {},
             skip_first=q.skip_first if q else False, skip_last=q.skip_last if q else False,
         )
-        model, rec = run_schedule(model, train, test, sched,
-                                  TrainConfig(**{**cfg.finetune.model_dump(), "epochs": 1}),
-                                  device=cfg.device, progress=progress, console=console)
+        model, rec = run_schedule(model, train, test, sched, tcfg, device=cfg.device,
+                                  progress=progress, console=console)
         acc, best = rec.accuracy, rec.best_accuracy
-        console.print(f"{cfg.schedule}: pruned {rec.sparsity:.1%} of the weights; "
+        console.print(f"{sched.schedule}: pruned {rec.sparsity:.1%} of the weights; "
                       f"accuracy {acc:.4f}")
         extra = {"schedule": {"stages": rec.stages, "sparsity": rec.sparsity}}
     else:
-        if cfg.quant is not None:
-            q = cfg.quant
+        if q is not None:
             quantize_(model, q.scheme, q.bits, skip_first=q.skip_first,
                       skip_last=q.skip_last, overrides=q.overrides, **q.options)
             calibrate_(model, train if cfg.calibrate_batches > 0 else None,

@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from spikelite.errors import SpikeliteError
 
@@ -104,12 +111,23 @@ class QuantConfig(_Strict):
         return v
 
 
-class PruneConfig(_Strict):
-    """Unstructured pruning (see :func:`spikelite.prune.prune_unstructured_`)."""
+CHANNEL_METHODS = {"svs": "svs", "sca": "sca", "l1": "l1", "random-channel": "random"}
 
-    method: Literal["magnitude", "random"] = "magnitude"
+
+class PruneConfig(_Strict):
+    """Pruning: unstructured (``magnitude``/``random`` masks at ``sparsity``, ``scope``
+    global or layer) or structured channel pruning (``svs``/``sca``/``l1``/
+    ``random-channel`` at ratio ``sparsity`` for every conv, or per-layer ``ratios``)."""
+
+    method: Literal["magnitude", "random", "svs", "sca", "l1", "random-channel"] = "magnitude"
     sparsity: float = Field(0.5, ge=0, lt=1)
     scope: Literal["global", "layer"] = "global"
+    ratios: dict[str, float] = Field(default_factory=dict)
+    batches: int = Field(5, ge=1)
+
+    @property
+    def structured(self) -> bool:
+        return self.method in CHANNEL_METHODS
 
 
 class FinetuneSpec(TrainSpec):
@@ -122,14 +140,29 @@ class FinetuneSpec(TrainSpec):
 class CompressConfig(_Strict):
     """Compress a trained checkpoint: quantize and/or prune, calibrate, fine-tune.
 
-    With ``prune`` the fine-tuning follows ``schedule`` (Schaefer et al.: ``joint`` — mask
-    and quantizer from the start; ``cumulative`` — prune, fine-tune ``prune_epochs``, then
-    quantize and fine-tune the rest; ``isolation`` — one technique only)."""
+    With unstructured ``prune`` the fine-tuning follows ``schedule`` (Schaefer et al.:
+    ``joint`` (default) — mask and quantizer from the start; ``cumulative`` — prune,
+    fine-tune ``prune_epochs``, then quantize and fine-tune the rest; ``isolation`` — one
+    technique only). With channel pruning it is QP-SNN's ``qp`` (default: quantized
+    training for ``prune_epochs``, score, remove, fine-tune the rest) or ``pq``."""
+
+    @model_validator(mode="after")
+    def _schedule_fits(self) -> CompressConfig:
+        if self.schedule is None or self.prune is None:
+            return self
+        channel = self.prune.structured
+        if channel and self.schedule not in ("qp", "pq"):
+            raise ValueError(f"channel pruning ({self.prune.method}) runs with schedule qp "
+                             f"or pq, not {self.schedule}")
+        if not channel and self.schedule in ("qp", "pq"):
+            raise ValueError(f"schedule {self.schedule} is QP-SNN's channel pruning; use "
+                             "method svs/sca/l1/random-channel, or schedule joint/cumulative")
+        return self
 
     checkpoint: str
     quant: QuantConfig | None = None
     prune: PruneConfig | None = None
-    schedule: Literal["joint", "cumulative", "isolation"] = "joint"
+    schedule: Literal["joint", "cumulative", "isolation", "qp", "pq"] | None = None
     prune_epochs: int | None = Field(None, ge=1)
     calibrate_batches: int = Field(8, ge=0)
     finetune: FinetuneSpec = Field(default_factory=FinetuneSpec)

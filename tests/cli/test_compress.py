@@ -85,6 +85,23 @@ def test_prune_and_quantize_schedules_reload(trained, schedule):
     assert float((w == 0).float().mean()) >= 0.8
 
 
+@pytest.mark.parametrize("schedule", ["qp", "pq"])
+def test_qpsnn_channel_pruning_schedules(trained, schedule):
+    out = trained / f"qp-{schedule}"
+    res = runner.invoke(app, ["compress", str(trained / "fp" / "best"), "--quant", "rescaw:4",
+                              "--skip-first", "--skip-last", "--prune", "svs:0.5",
+                              "--schedule", schedule, "--epochs", "2", "--out", str(out),
+                              "--no-progress"])
+    assert res.exit_code == 0, res.output
+    model, cfg = load_model(out / "final")
+    assert cfg["model"]["kwargs"]["widths"] == [8, 32]  # conv1 halved, last conv kept
+    assert model.conv1.module.weight.shape[0] == 8
+    assert set(cfg["parametrizations"]) == {"conv2.module"}  # first and last stay FP
+    assert cfg["parametrizations"]["conv2.module"][0]["scheme"] == "rescaw"
+    ev = runner.invoke(app, ["eval", str(out / "final"), "--json"])
+    assert _acc(ev.output) == cfg["metrics"]["test_accuracy"]
+
+
 @pytest.mark.parametrize(
     "args,message",
     [
@@ -95,6 +112,8 @@ def test_prune_and_quantize_schedules_reload(trained, schedule):
         (["--prune", "lots"], "METHOD:SPARSITY"),
         (["--prune", "1.0"], "prune.sparsity"),
         (["--prune", "taylor:0.5"], "prune.method"),
+        (["--prune", "svs:0.5", "--schedule", "joint"], "runs with schedule qp or pq"),
+        (["--prune", "magnitude:0.5", "--schedule", "qp"], "QP-SNN's channel pruning"),
     ],
 )
 def test_compress_errors(trained, args, message):
