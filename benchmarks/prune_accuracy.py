@@ -17,9 +17,23 @@ from pathlib import Path
 import torch
 
 from spikelite.config import DataSpec, RunConfig
-from spikelite.pipeline import ScheduleConfig, run_schedule
+from spikelite.pipeline import QPSNNConfig, ScheduleConfig, run_qpsnn, run_schedule
 from spikelite.runner import load_data, run_training
 from spikelite.train import TrainConfig, evaluate, load_model
+
+
+def channel_grid(epochs: int) -> list[tuple[str, QPSNNConfig]]:
+    rows = [(f"channels {c} {r:.0%}",
+             QPSNNConfig(order="pq", scheme=None, ratios=r, criterion=c, first_epochs=0,
+                         finetune_epochs=epochs))
+            for r in (0.25, 0.5, 0.75) for c in ("svs", "sca", "l1", "random")]
+    rows.append(("QP-SNN: ReScaW 4b + SVS 50% (qp)",
+                 QPSNNConfig(order="qp", scheme="rescaw", bits=4, ratios=0.5, criterion="svs",
+                             first_epochs=epochs // 2, finetune_epochs=epochs - epochs // 2)))
+    rows.append(("ReScaW 4b + SVS 50%, prune first (pq)",
+                 QPSNNConfig(order="pq", scheme="rescaw", bits=4, ratios=0.5, criterion="svs",
+                             first_epochs=epochs // 2, finetune_epochs=epochs - epochs // 2)))
+    return rows
 
 
 def grid(epochs: int) -> list[tuple[str, ScheduleConfig]]:
@@ -43,6 +57,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=4, help="fine-tuning epochs per row")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--only", default=None, help="comma-separated row-name filter")
+    ap.add_argument("--part", choices=["schedules", "channels", "all"], default="all")
     args = ap.parse_args()
     torch.set_num_threads(2)
     if args.checkpoint is None:
@@ -53,21 +68,34 @@ def main() -> None:
     train, test = load_data(DataSpec(**ck["data"]))
     fp = evaluate(base, test)["accuracy"]
     print(f"baseline {args.checkpoint}: {fp:.4f} ({len(test)} test samples)", flush=True)
+    tcfg = TrainConfig(lr=args.lr, batch_size=32)
+    n_params = sum(p.numel() for p in base.parameters())
     rows = []
-    for name, cfg in grid(args.epochs):
+    todo: list = []
+    if args.part in ("schedules", "all"):
+        todo += grid(args.epochs)
+    if args.part in ("channels", "all"):
+        todo += channel_grid(args.epochs)
+    for name, cfg in todo:
         if args.only and not any(k in name for k in args.only.split(",")):
             continue
         t0 = time.perf_counter()
-        _, rec = run_schedule(copy.deepcopy(base), train, test, cfg,
-                              TrainConfig(lr=args.lr, batch_size=32))
-        rows.append((name, rec.sparsity, rec.accuracy, rec.best_accuracy))
-        print(f"{name:34s} pruned {rec.sparsity:6.1%}  final {rec.accuracy:.4f}  "
-              f"best {rec.best_accuracy:.4f}  ({time.perf_counter() - t0:.0f} s)", flush=True)
-    print("\n| configuration | weights removed | final accuracy | best accuracy |")
+        if isinstance(cfg, ScheduleConfig):
+            _, rec = run_schedule(copy.deepcopy(base), train, test, cfg, tcfg)
+            removed, acc, best = rec.sparsity, rec.accuracy, rec.best_accuracy
+            what = "weights"
+        else:
+            _, rec = run_qpsnn(copy.deepcopy(base), train, test, cfg, tcfg)
+            removed = 1 - rec["pruning"]["params_after"] / n_params
+            acc, best, what = rec["accuracy"], rec["best"], "parameters"
+        rows.append((name, removed, what, acc, best))
+        print(f"{name:38s} removed {removed:6.1%} of {what}  final {acc:.4f}  best {best:.4f}"
+              f"  ({time.perf_counter() - t0:.0f} s)", flush=True)
+    print("\n| configuration | removed | final accuracy | best accuracy |")
     print("|---|---:|---:|---:|")
-    print(f"| full precision (baseline) | 0.0 % | {fp:.4f} | – |")
-    for name, sp, acc, best in rows:
-        print(f"| {name} | {sp:.1%} | {acc:.4f} | {best:.4f} |")
+    print(f"| full precision (baseline, {n_params:,} parameters) | – | {fp:.4f} | – |")
+    for name, removed, what, acc, best in rows:
+        print(f"| {name} | {removed:.1%} of {what} | {acc:.4f} | {best:.4f} |")
 
 
 if __name__ == "__main__":
