@@ -63,7 +63,7 @@ class Criterion:
     ) -> torch.Tensor:
         """``[B, C]`` per-sample scores from one batch through ``neuron``: its input
         current ``x [T, B, C, …]``, start state ``v0`` and output ``spikes``."""
-        raise NotImplementedError
+        raise SpikeliteError(f"criterion '{self.name}' does not score from activity")
 
 
 CRITERIA: Registry[type[Criterion]] = Registry("pruning criterion")

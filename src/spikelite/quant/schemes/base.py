@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
@@ -150,7 +151,7 @@ class _FakeQuantFn(torch.autograd.Function):
 
 
 @dataclass(frozen=True)
-class QuantScheme:
+class QuantScheme(ABC):
     """A weight quantizer. Subclasses set the class constants and implement
     :meth:`_levels` and :meth:`_build` (plus :meth:`_init` when they have state)."""
 
@@ -227,16 +228,18 @@ class QuantScheme:
         return _FakeQuantFn.apply(w, b.codes, b.scale.detach(), b.zero_point, b.dw, p1, d1, p2, d2)
 
     # ------------------------------------------------------------ for subclasses
-    def _levels(self, bits: int) -> int:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def _levels(self, bits: int) -> int:
+        """Number of distinct representable values per scale at ``bits``."""
 
     def _init(self, w: torch.Tensor, bits: int) -> dict[str, torch.Tensor]:
         return {}
 
+    @abstractmethod
     def _build(
         self, w: torch.Tensor, params: dict[str, torch.Tensor], bits: int, need_grad: bool
-    ) -> Build:  # pragma: no cover - abstract
-        raise NotImplementedError
+    ) -> Build:
+        """Codes, scale, zero point and the straight-through derivatives for ``w``."""
 
     # -------------------------------------------------------------------- helpers
     def _check_weight(self, w: object, bits: int) -> torch.Tensor:
