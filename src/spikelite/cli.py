@@ -267,6 +267,15 @@ def demo(
         )
 
 
+def _register_profile() -> None:
+    from spikelite.hardware.cli import profile_command
+
+    app.command("profile")(profile_command)
+
+
+_register_profile()
+
+
 def main() -> None:
     app()
 

@@ -121,3 +121,21 @@ def test_compress_errors(trained, args, message):
                               "--out", str(trained / "err"), "--no-progress"])
     assert res.exit_code == 2, res.output
     assert message in res.output
+
+
+def test_profile_reads_the_compressed_checkpoint(trained):
+    out = trained / "prof"
+    res = runner.invoke(app, ["compress", str(trained / "fp" / "best"), "--quant", "duq:4",
+                              "--prune", "magnitude:0.5", "--epochs", "1", "--out", str(out),
+                              "--no-progress"])
+    assert res.exit_code == 0, res.output
+    reports = {}
+    for name, ck in (("fp", trained / "fp" / "best"), ("q", out / "final")):
+        r = runner.invoke(app, ["profile", str(ck), "--preset", "horowitz45-derived",
+                                "--format", "dense", "--limit", "8", "--json"])
+        assert r.exit_code == 0, r.output
+        reports[name] = json.loads(r.output[r.output.index("{"):])
+    fp_w = reports["fp"]["footprint"]["by_component_bits"]["weights"]
+    q_w = reports["q"]["footprint"]["by_component_bits"]["weights"]
+    assert q_w == fp_w / 8  # 4-bit codes instead of fp32 for the same shapes (dense format)
+    assert reports["q"]["total_pj_per_sample"] < reports["fp"]["total_pj_per_sample"]

@@ -1,0 +1,76 @@
+"""``spikelite profile CHECKPOINT --preset ... --format ...`` (typer command function).
+
+Register it on the app with ``app.command("profile")(profile_command)``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+
+from spikelite.errors import MissingExtraError, SpikeliteError
+from spikelite.hardware.formats import list_formats
+from spikelite.hardware.presets import list_presets
+from spikelite.hardware.profiler import DEFAULT_FORMAT, DEFAULT_PRESET
+
+_PRESET_HELP = f"Constant set: {', '.join(list_presets())}."
+_FORMAT_HELP = (f"Weight storage format: {', '.join(list_formats())}; options as "
+                "'rle:run_bits=5'.")
+
+
+def _parse_options(items: list[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise SpikeliteError(f"--option '{item}' must look like key=value")
+        k, v = item.split("=", 1)
+        out[k.strip()] = yaml.safe_load(v)
+    return out
+
+
+def profile_command(
+    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint folder (with model.safetensors).")],
+    preset: Annotated[str, typer.Option(help=_PRESET_HELP)] = DEFAULT_PRESET,
+    weight_format: Annotated[str, typer.Option("--format", help=_FORMAT_HELP)] = DEFAULT_FORMAT,
+    dataset: Annotated[str | None, typer.Option(help="Override the checkpoint's dataset.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Profile the first N test samples.")] = 256,
+    batch_size: Annotated[int, typer.Option(help="Batch size of the profiling run.")] = 64,
+    option: Annotated[list[str] | None, typer.Option(
+        "--option", help="Cost option key=value (repeatable), e.g. skip=inputs, "
+        "membrane=sram_rmw, temporal_reuse=false.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+) -> None:
+    """Count a checkpoint's exact activity on its test data and cost it on hardware."""
+    out, err = Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
+    try:
+        from spikelite.config import DataSpec
+        from spikelite.hardware.profiler import profile
+        from spikelite.quant import bake
+        from spikelite.runner import load_data
+        from spikelite.train import load_model
+
+        opts = _parse_options(option)
+        model, cfg = load_model(checkpoint)
+        model, sidecars = bake(model)  # plain weights + exact codes/masks per layer
+        data = dict(cfg.get("data") or {})
+        if dataset is not None:
+            data["name"] = dataset
+        if "name" not in data:
+            raise SpikeliteError("the checkpoint names no dataset; pass --dataset")
+        _, test = load_data(DataSpec(**data))
+        report = profile(model.to(device), test, preset, weight_format,
+                         layers=sidecars, limit=limit, batch_size=batch_size,
+                         device=device, **opts)
+    except (SpikeliteError, MissingExtraError) as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    if json_out:
+        out.print_json(json.dumps(report.to_dict(), default=float))
+    else:
+        out.print(report.table())
