@@ -34,6 +34,7 @@ run lengths, pointers) are kept apart so that metadata is always its own line it
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -77,7 +78,7 @@ def clog2(n: float) -> int:
     return max(1, math.ceil(math.log2(max(float(n), 1.0))))
 
 
-class WeightFormat:
+class WeightFormat(ABC):
     """Base class: ``cost(fibers, bits)`` → :class:`FiberCost`.
 
     ``fibers``: ``bool [n, F]`` (``True`` = non-zero deployed weight). ``skips_zeros``:
@@ -97,8 +98,9 @@ class WeightFormat:
     def params(self) -> dict[str, Any]:
         return {}
 
+    @abstractmethod
     def cost(self, fibers: torch.Tensor, bits: int) -> FiberCost:
-        raise NotImplementedError
+        """Storage and access cost of the ``fibers`` at ``bits`` per weight."""
 
     def __repr__(self) -> str:
         extra = ", ".join(f"{k}={v}" for k, v in self.params().items())
