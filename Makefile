@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 TORCH  := torch==2.13.0
-PEERS  := snntorch==1.0.0 spikingjelly==2.0.0 norse==1.1.0 nir==1.0.8 nirtorch==2.6
+PEERS  := snntorch==1.0.0 spikingjelly==2.0.0 norse==1.1.0 nir==1.0.8 nirtorch==2.6 neurobench==2.3.0
 
 .PHONY: demo test bench lint clean
 
@@ -16,7 +16,7 @@ $(VENV)/.core: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	touch $@
 
-# Test extras, and the peers for the equivalence tests and benchmarks. The peers are
+# Test extras, and the peers for the equivalence/parity tests and benchmarks. The peers are
 # installed with --no-deps: their declared dependencies pull torchvision/torchaudio and a
 # multi-GB torch.
 $(VENV)/.dev: $(VENV)/.core
