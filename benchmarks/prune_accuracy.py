@@ -27,6 +27,10 @@ def channel_grid(epochs: int) -> list[tuple[str, QPSNNConfig]]:
              QPSNNConfig(order="pq", scheme=None, ratios=r, criterion=c, first_epochs=0,
                          finetune_epochs=epochs))
             for r in (0.25, 0.5, 0.75) for c in ("svs", "sca", "l1", "random")]
+    rows += [(f"channels {c} {r:.0%}, last conv too",
+              QPSNNConfig(order="pq", scheme=None, ratios=r, criterion=c, keep_last=False,
+                          first_epochs=0, finetune_epochs=epochs))
+             for r in (0.25, 0.5, 0.75) for c in ("svs", "sca", "l1", "random")]
     rows.append(("QP-SNN: ReScaW 4b + SVS 50% (qp)",
                  QPSNNConfig(order="qp", scheme="rescaw", bits=4, ratios=0.5, criterion="svs",
                              first_epochs=epochs // 2, finetune_epochs=epochs - epochs // 2)))

@@ -186,8 +186,9 @@ QP_ORDERS = ("qp", "pq")
 class QPSNNConfig:
     """QP-SNN: quantizer (default ReScaW 4 bits, first/last layer in full precision),
     channel ``ratios`` (a float for every conv, or ``{layer: ratio}``), ``criterion``
-    (``svs``/``sca``/``l1``/``random``) scored on ``batches`` mini-batches, the order and
-    the epochs of the two training stages."""
+    (``svs``/``sca``/``l1``/``random``) scored on ``batches`` mini-batches, whether the
+    last conv stays whole (``keep_last``, QP-SNN), the order and the epochs of the two
+    training stages."""
 
     order: str = "qp"
     scheme: str | None = "rescaw"
@@ -198,6 +199,7 @@ class QPSNNConfig:
     ratios: float | dict[str, float] = 0.5
     criterion: str = "svs"
     batches: int = 5
+    keep_last: bool = True
     first_epochs: int = 2
     finetune_epochs: int = 2
 
@@ -241,7 +243,7 @@ def run_qpsnn(
 
     def prune() -> dict[str, Any]:
         plan = plan_channel_pruning(model, cfg.ratios, cfg.criterion, data=train,
-                                    batches=cfg.batches)
+                                    batches=cfg.batches, keep_last=cfg.keep_last)
         report = apply_channel_plan_(model, plan)
         stages.append({"stage": f"channel pruning ({cfg.criterion})",
                        "params_before": report.params_before,
