@@ -6,6 +6,7 @@ Register it on the app with ``app.command("profile")(profile_command)``.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -47,7 +48,9 @@ def profile_command(
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
 ) -> None:
     """Count a checkpoint's exact activity on its test data and cost it on hardware."""
-    out, err = Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
+    # a pipe or file gets the full table width instead of rich's 80-column default
+    width = None if sys.stdout.isatty() else 200
+    out, err = Console(soft_wrap=True, width=width), Console(stderr=True, soft_wrap=True)
     try:
         from spikelite.config import DataSpec
         from spikelite.hardware.profiler import profile
