@@ -61,6 +61,10 @@ def compress(
     out = Path(cfg.out)
     q = cfg.quant
     tcfg = TrainConfig(**{**cfg.finetune.model_dump(), "epochs": 1})
+    if cfg.prune is not None and q is not None and q.overrides:
+        raise SpikeliteError("per-layer quantization overrides are not supported together "
+                             "with pruning yet; quantize per layer without `prune`, or drop "
+                             "the overrides")
     if cfg.prune is not None and cfg.prune.structured:
         if cfg.finetune.epochs < 2 and cfg.prune_epochs is None:
             raise SpikeliteError("QP-SNN schedules need finetune.epochs >= 2 (two stages)")
