@@ -82,12 +82,30 @@ class TrainSpec(_Strict):
     grad_clip: float | None = Field(None, gt=0)
 
 
+class RegularizerSpec(_Strict):
+    """Activity regularizer added to the loss (see :mod:`spikelite.regularize`)."""
+
+    name: str = "l1"
+    weight: float = Field(1e-3, ge=0)
+    layers: str | list[str] = "all"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        from spikelite.regularize import REGULARIZERS
+
+        REGULARIZERS.get(v)
+        return v
+
+
 class RunConfig(_Strict):
     """A training run: model, data, training hyper-parameters and output folder."""
 
     model: ModelSpec = Field(default_factory=ModelSpec)
     data: DataSpec = Field(default_factory=DataSpec)
     train: TrainSpec = Field(default_factory=TrainSpec)
+    regularizer: RegularizerSpec | None = None
     out: str = "runs/train"
     device: str = "auto"
 

@@ -102,6 +102,12 @@ def run_training(
     model = build_model(cfg.model, train)
     n_params = sum(p.numel() for p in model.parameters())
     console.print(f"model '{cfg.model.name}': {n_params:,} parameters")
+    reg = None
+    if cfg.regularizer is not None:
+        from spikelite.regularize import ActivityRegularizer
+
+        r = cfg.regularizer
+        reg = ActivityRegularizer(model, r.name, r.weight, r.layers, **r.options)
     spec = getattr(model, "spikelite_config", None)
     if spec is None:
         raise SpikeliteError(f"model '{cfg.model.name}' has no spikelite_config to save")
@@ -116,7 +122,10 @@ def run_training(
         progress=progress,
         console=console,
         checkpoint_config={"model": spec, "data": cfg.data.model_dump(), "run": cfg.model_dump()},
+        regularizer=reg,
     )
+    if reg is not None:
+        reg.remove()
     if result.best_checkpoint is None:  # fit always sets it when given out_dir
         raise SpikeliteError(f"training wrote no checkpoint under {cfg.out}")
     return TrainOutcome(

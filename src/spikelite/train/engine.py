@@ -172,6 +172,7 @@ def fit(
     console: Console | None = None,
     checkpoint_config: dict[str, Any] | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    regularizer: Any | None = None,
 ) -> FitResult:
     """Train ``model`` and evaluate on ``test`` after every epoch.
 
@@ -180,6 +181,8 @@ def fit(
     ``out_dir/last`` where it stopped; the result equals an uninterrupted run on CPU because
     the shuffling order depends only on (seed, epoch) and the RNG state is restored.
     ``checkpoint_config`` is stored in ``config.json`` (model/data specs for rebuilding).
+    ``regularizer`` (an :class:`spikelite.regularize.ActivityRegularizer`) adds its
+    activity penalty to every training loss.
     """
     cfg = config or TrainConfig()
     console = console or Console(stderr=True)
@@ -227,6 +230,8 @@ def fit(
                 reset_states(model)
                 out_t = model(x)
                 loss = loss_fn(out_t, y)
+                if regularizer is not None:
+                    loss = loss + regularizer.penalty()
                 if not torch.isfinite(loss):
                     raise SpikeliteError(
                         f"training loss became {float(loss)} at epoch {epoch + 1}; lower the "
