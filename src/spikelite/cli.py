@@ -65,6 +65,7 @@ def train(
     seed: Annotated[int | None, typer.Option()] = None,
     out_dir: Annotated[str | None, typer.Option("--out", help="Output folder.")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    regularizer: Annotated[str | None, typer.Option(help="Activity regularizer NAME:WEIGHT, e.g. hoyer:1e-3 (l1, l2, hoyer, hoyer_square, synops, target_rate).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/last.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
@@ -84,6 +85,15 @@ def train(
         kw = _parse_kv(model_arg, "--model-arg")
         if kw:
             overrides["model.kwargs"] = {**cfg.model.kwargs, **kw}
+        if regularizer is not None:
+            name, _, weight = regularizer.partition(":")
+            try:
+                overrides["regularizer.name"] = name
+                overrides["regularizer.weight"] = float(weight) if weight else None
+            except ValueError:
+                raise SpikeliteError(
+                    f"--regularizer '{regularizer}' must look like NAME or NAME:WEIGHT"
+                ) from None
         cfg = merge(cfg, overrides)
         res = run_training(cfg, resume=resume, progress=progress, console=err)
         Path(cfg.out).mkdir(parents=True, exist_ok=True)

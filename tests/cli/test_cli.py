@@ -58,6 +58,17 @@ def test_train_from_yaml_config(tmp_path):
     assert (tmp_path / "out" / "last" / "trainer.pt").is_file()
 
 
+def test_train_with_regularizer(tmp_path):
+    out = tmp_path / "reg"
+    res = runner.invoke(app, ["train", "--limit", "20", "--epochs", "1", "--time-steps", "3",
+                              "--regularizer", "hoyer:0.001", "--out", str(out),
+                              "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "hoyer" in (out / "run.yaml").read_text()
+    bad = runner.invoke(app, ["train", "--regularizer", "hoyer:lots"])
+    assert bad.exit_code == 2 and "NAME:WEIGHT" in bad.output
+
+
 def test_unknown_config_key_is_named(tmp_path):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("train: {epochs: 1, learning_rate: 0.1}\n")
