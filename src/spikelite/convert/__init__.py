@@ -1,0 +1,16 @@
+"""ANN-to-SNN conversion: BatchNorm folding, threshold balancing, IF (reset-by-subtraction)
+networks and input coding. See docs/convert.md."""
+
+from spikelite.convert._layers import fold_bn
+from spikelite.convert.convert import (
+    ConvertedIF,
+    ConvertedSNN,
+    ann_to_snn,
+    calibrate_thresholds,
+    encode_input,
+)
+
+__all__ = [
+    "ConvertedIF", "ConvertedSNN", "ann_to_snn", "calibrate_thresholds", "encode_input",
+    "fold_bn",
+]

@@ -1,0 +1,290 @@
+"""ANN → SNN conversion by data-based threshold balancing (Rueckauer et al. 2017).
+
+Mapping (see docs/convert.md): the ReLU ANN is flattened and BatchNorm is folded into the
+preceding Conv/Linear; then, walking the layers with the *input scale* ``s`` (the activation
+value one unit of the incoming signal stands for; ``s = 1`` for the input):
+
+* Conv/Linear → ``TimeDistributed`` copy with ``W' = s·W``, ``b' = b``; then ``s = 1``.
+* ReLU ``l`` → :class:`ConvertedIF` (IF, reset by subtraction) with ``θ = λ_l / s``, where
+  ``λ_l`` is the max or percentile of that ReLU's activations on the calibration data; it
+  emits 0/1 spikes, so afterwards ``s = λ_l``.
+* AvgPool/AdaptiveAvgPool → ``TimeDistributed`` (linear: the scale passes through);
+  ``nn.Flatten`` → :class:`spikelite.core.Flatten`; Dropout/Identity are removed.
+
+An IF neuron with reset by subtraction driven by a constant input current ``z`` fires at rate
+``r = ⌊T·z/θ + v₀/θ⌋ / T → clip(z/θ, 0, 1)``, so with ``θ = λ_l`` (``s = 1``) the rate
+approximates ``a_l / λ_l`` (``a_l = ReLU(z)``), clipped at 1 for the few activations above a
+percentile-λ; the next layer receives ``λ_l·r ≈ a_l``, i.e. the ANN's input, in expectation.
+The network output (the last layer, usually Linear without ReLU) is an accumulating read-out:
+its time mean (× the output scale when the net ends with a ReLU) approximates the ANN output.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Literal
+
+import torch
+from torch import nn
+
+from spikelite.convert._layers import POOLS, WEIGHTED, fold_layers
+from spikelite.core.layers import Flatten, TimeDistributed
+from spikelite.core.neurons import IF, check_time_major, reset_states
+from spikelite.data.encoding import encode
+from spikelite.errors import SpikeliteError
+
+ThresholdMethod = Literal["max", "percentile"]
+Coding = Literal["direct", "rate"]
+
+
+class ConvertedIF(IF):
+    """IF neuron (``h = v + x``, reset by subtraction) for converted networks.
+
+    ``v_init`` sets the initial membrane to ``v_init·θ`` (0 as in Rueckauer et al. 2017;
+    0.5 rounds instead of floors the rate ``z/θ`` and halves the quantization error).
+    """
+
+    def __init__(self, threshold: float, v_init: float = 0.5) -> None:
+        super().__init__(threshold=float(threshold), reset="subtract")
+        if not 0.0 <= float(v_init) < 1.0:
+            raise SpikeliteError(f"v_init must be in [0, 1) (fraction of θ), got {v_init!r}")
+        self.v_init = float(v_init)
+
+    def _v0(self, x, p):  # type: ignore[no-untyped-def]
+        if self.mem is not None and self.mem.shape == x.shape[1:]:
+            return self.mem.to(dtype=x.dtype, device=x.device)
+        return torch.full_like(x[0], self.v_init * float(self.threshold))
+
+    def extra_repr(self) -> str:
+        return f"threshold={float(self.threshold):.6g}, reset=subtract, v_init={self.v_init:g}"
+
+
+def encode_input(
+    x_static: torch.Tensor,
+    time_steps: int,
+    coding: Coding = "direct",
+    *,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Static batch ``[B, ...]`` → time-major ``[T, B, ...]``.
+
+    ``direct``: the analog input at every step (the first layer encodes). ``rate``: Bernoulli
+    spikes with ``P(1) = x`` (needs ``x ∈ [0, 1]``), so the expected input equals ``x``.
+    """
+    if coding not in ("direct", "rate"):
+        raise SpikeliteError(f"unknown input coding '{coding}'; use 'direct' or 'rate'")
+    return encode(x_static, time_steps, coding, generator=generator)
+
+
+def _batches(data: torch.Tensor | Iterable, batch_size: int = 512) -> Iterable[torch.Tensor]:
+    if isinstance(data, torch.Tensor):
+        if data.dim() < 2 or data.shape[0] == 0:
+            raise SpikeliteError(
+                f"calibration_data must be a non-empty static batch [N, ...], got shape "
+                f"{tuple(data.shape)}"
+            )
+        yield from data.split(batch_size)
+        return
+    n = 0
+    for item in data:
+        x = item[0] if isinstance(item, (tuple, list)) else item
+        if not isinstance(x, torch.Tensor):
+            raise SpikeliteError(
+                f"calibration batches must be tensors [B, ...] or (x, y) tuples, got "
+                f"{type(x).__name__}"
+            )
+        n += 1
+        yield x
+    if n == 0:
+        raise SpikeliteError("calibration_data is empty; give at least one batch [B, ...]")
+
+
+def _percentile(values: torch.Tensor, q: float) -> float:
+    if values.numel() <= 2**24:
+        return float(torch.quantile(values.double(), q / 100.0))
+    k = min(values.numel(), max(1, math.ceil(q / 100.0 * values.numel())))
+    return float(values.kthvalue(k).values)
+
+
+def _check_method(method: str, percentile: float) -> None:
+    if method not in ("max", "percentile"):
+        raise SpikeliteError(f"unknown threshold method '{method}'; use 'max' or 'percentile'")
+    if method == "percentile" and not 0.0 < float(percentile) <= 100.0:
+        raise SpikeliteError(f"percentile must be in (0, 100], got {percentile!r}")
+
+
+def _calibrate(
+    layers: list[tuple[str, nn.Module]], data: torch.Tensor | Iterable, method: str,
+    percentile: float,
+) -> dict[str, float]:
+    _check_method(method, percentile)
+    relus = [name for name, m in layers if isinstance(m, nn.ReLU)]
+    maxes = dict.fromkeys(relus, 0.0)
+    pos: dict[str, list[torch.Tensor]] = {n: [] for n in relus}
+    param = next((p for _, m in layers for p in m.parameters()), None)
+    device = param.device if param is not None else torch.device("cpu")
+    dtype = param.dtype if param is not None else torch.get_default_dtype()
+    with torch.no_grad():
+        for xb in _batches(data):
+            x = xb.to(device=device, dtype=dtype)
+            for name, m in layers:
+                try:
+                    x = m.eval()(x)
+                except RuntimeError as exc:
+                    raise SpikeliteError(
+                        f"running calibration batch of shape {tuple(xb.shape)} through layer "
+                        f"'{name}' ({type(m).__name__}) failed: {exc}"
+                    ) from exc
+                if isinstance(m, nn.ReLU):
+                    if x.numel():
+                        maxes[name] = max(maxes[name], float(x.max()))
+                    if method == "percentile":
+                        pos[name].append(x[x > 0].detach().float().cpu())
+    out: dict[str, float] = {}
+    for name in relus:
+        if method == "max":
+            lam = maxes[name]
+        else:
+            vals = torch.cat(pos[name]) if pos[name] else torch.empty(0)
+            lam = _percentile(vals, percentile) if vals.numel() else 0.0
+        out[name] = lam if lam > 0 else 1.0  # a silent layer: any θ > 0 gives no spikes
+    return out
+
+
+def calibrate_thresholds(
+    ann: nn.Module,
+    data: torch.Tensor | Iterable,
+    method: ThresholdMethod = "percentile",
+    percentile: float = 99.9,
+) -> dict[str, float]:
+    """Per-ReLU activation scale ``λ_l`` on ``data``, keyed by the ReLU's qualified name.
+
+    ``max``: the largest activation; ``percentile``: the ``percentile``-th percentile of the
+    layer's *positive* activations (as the SNN Toolbox, Rueckauer et al. 2017), hence ≤ max.
+    BatchNorm is folded first and the ANN runs in eval mode. ``data`` is a tensor ``[N, ...]``
+    or an iterable of batches (tensors or ``(x, y)`` tuples). A layer that never fires gets 1.
+    """
+    return _calibrate(fold_layers(ann), data, method, percentile)
+
+
+class ConvertedSNN(nn.Sequential):
+    """Time-major SNN from :func:`ann_to_snn`: ``[T, B, ...] → [T, B, out]`` (the read-out's
+    per-step output). Attributes: ``thresholds`` (λ per ReLU name), ``neuron_names`` (module
+    key → ReLU name), ``output_scale``, ``time_steps``, ``coding``."""
+
+    thresholds: dict[str, float]
+    neuron_names: dict[str, str]
+    output_scale: float
+    time_steps: int
+    coding: str
+
+    def simulate(
+        self,
+        x_static: torch.Tensor,
+        time_steps: int | None = None,
+        coding: Coding | None = None,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Encode a static batch, reset the neurons, run ``T`` steps and return the time-mean
+        output ``[B, out]`` (≈ the ANN output)."""
+        return self._run(x_static, time_steps, coding, generator)[0]
+
+    def firing_rates(
+        self,
+        x_static: torch.Tensor,
+        time_steps: int | None = None,
+        coding: Coding | None = None,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Mean spike count per step ``[B, ...]`` of every converted ReLU (≈ ``a_l/λ_l``)."""
+        return self._run(x_static, time_steps, coding, generator, rates=True)[1]
+
+    def _run(self, x_static, time_steps, coding, generator, rates=False):  # type: ignore[no-untyped-def]
+        T = self.time_steps if time_steps is None else time_steps
+        x = encode_input(x_static, T, coding or self.coding, generator=generator)
+        param = next(self.parameters(), None)
+        if param is not None:
+            x = x.to(device=param.device, dtype=param.dtype)
+        got: dict[str, torch.Tensor] = {}
+        hooks = []
+        if rates:
+            for key, name in self.neuron_names.items():
+                hooks.append(self._modules[key].register_forward_hook(
+                    lambda _m, _i, out, name=name: got.__setitem__(name, out.mean(0))))
+        reset_states(self)
+        try:
+            with torch.no_grad():
+                y = self(x)
+        finally:
+            for h in hooks:
+                h.remove()
+            reset_states(self)
+        return y.mean(0) * self.output_scale, got
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_time_major(x, "ConvertedSNN")
+        return super().forward(x)
+
+
+def ann_to_snn(
+    ann: nn.Module,
+    calibration_data: torch.Tensor | Iterable,
+    *,
+    threshold: ThresholdMethod = "percentile",
+    percentile: float = 99.9,
+    time_steps: int | None = None,
+    coding: Coding = "direct",
+    v_init: float = 0.5,
+) -> ConvertedSNN:
+    """Convert a ReLU ``nn.Sequential`` ANN into a time-major IF SNN (reset by subtraction).
+
+    Supported: Linear, Conv1d/2d/3d, AvgPool/AdaptiveAvgPool, BatchNorm right after a
+    Conv/Linear (folded), ReLU, Flatten, Dropout/Identity (removed), nested Sequentials;
+    anything else (MaxPool, Sigmoid, GELU, custom modules, …) raises :class:`SpikeliteError`
+    naming the layer and the alternative. Thresholds come from :func:`calibrate_thresholds`
+    with ``threshold`` (``"max"`` or ``"percentile"``). ``time_steps`` (default 100) and
+    ``coding`` (``"direct"``/``"rate"``) are the defaults of :meth:`ConvertedSNN.simulate`;
+    ``v_init`` is the initial membrane as a fraction of θ. The ANN is not modified.
+    """
+    if time_steps is None:
+        time_steps = 100
+    if isinstance(time_steps, bool) or not isinstance(time_steps, int) or time_steps < 1:
+        raise SpikeliteError(f"time_steps must be a positive integer, got {time_steps!r}")
+    if coding not in ("direct", "rate"):
+        raise SpikeliteError(f"unknown input coding '{coding}'; use 'direct' or 'rate'")
+    layers = fold_layers(ann)
+    lambdas = _calibrate(layers, calibration_data, threshold, percentile)
+    mods: OrderedDict[str, nn.Module] = OrderedDict()
+    neuron_names: dict[str, str] = {}
+    scale = 1.0
+    for name, m in layers:
+        key = name.replace(".", "_")
+        if isinstance(m, WEIGHTED):
+            with torch.no_grad():
+                m.weight.mul_(scale)
+            mods[key] = TimeDistributed(m)
+            scale = 1.0
+        elif isinstance(m, POOLS):
+            mods[key] = TimeDistributed(m)
+        elif isinstance(m, nn.Flatten):
+            mods[key] = Flatten()
+        elif isinstance(m, nn.ReLU):
+            mods[key] = ConvertedIF(lambdas[name] / scale, v_init=v_init)
+            neuron_names[key] = name
+            scale = lambdas[name]
+        else:  # pragma: no cover - fold_layers(check=True) rejects everything else
+            raise SpikeliteError(f"internal: unexpected layer '{name}'")
+    param = next((p for p in ann.parameters()), None)
+    snn = ConvertedSNN(mods)
+    if param is not None:
+        snn = snn.to(device=param.device)
+    snn.thresholds = lambdas
+    snn.neuron_names = neuron_names
+    snn.output_scale = scale
+    snn.time_steps = time_steps
+    snn.coding = coding
+    return snn.eval()
