@@ -14,6 +14,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from spikelite.config import parse_key_values
 from spikelite.errors import MissingExtraError, SpikeliteError
 
 app = typer.Typer(
@@ -34,17 +35,6 @@ def _user_errors() -> Iterator[None]:
     except (SpikeliteError, MissingExtraError) as exc:
         err.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None
-
-
-def _parse_kv(items: list[str] | None, what: str) -> dict[str, Any]:
-    """``["hidden=[128]", "beta=0.9"]`` → ``{"hidden": [128], "beta": 0.9}`` (YAML values)."""
-    parsed: dict[str, Any] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise SpikeliteError(f"{what} '{item}' must look like key=value")
-        key, value = item.split("=", 1)
-        parsed[key.strip()] = yaml.safe_load(value)
-    return parsed
 
 
 @app.command()
@@ -82,7 +72,7 @@ def train(
             "train.optimizer": optimizer, "train.loss": loss, "train.seed": seed,
             "out": out_dir, "device": device,
         }
-        kw = _parse_kv(model_arg, "--model-arg")
+        kw = parse_key_values(model_arg, "--model-arg")
         if kw:
             overrides["model.kwargs"] = {**cfg.model.kwargs, **kw}
         if regularizer is not None:
@@ -193,7 +183,7 @@ def compress(
         cfg = parse_config(raw, str(config or "command line"), CompressConfig)
         scheme, nbits = _parse_quant(quant, bits)
         method, sparsity = _parse_prune(prune)
-        opts = _parse_kv(quant_opt, "--quant-opt")
+        opts = parse_key_values(quant_opt, "--quant-opt")
         overrides: dict[str, Any] = {
             "quant.scheme": scheme, "quant.bits": nbits, "quant.skip_first": skip_first,
             "quant.skip_last": skip_last, "finetune.epochs": epochs, "finetune.lr": lr,

@@ -188,6 +188,17 @@ class CompressConfig(_Strict):
     device: str = "auto"
 
 
+def parse_key_values(items: list[str] | None, what: str) -> dict[str, Any]:
+    """``["hidden=[128]", "beta=0.9"]`` → ``{"hidden": [128], "beta": 0.9}`` (YAML values)."""
+    parsed: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise SpikeliteError(f"{what} '{item}' must look like key=value")
+        key, value = item.split("=", 1)
+        parsed[key.strip()] = yaml.safe_load(value)
+    return parsed
+
+
 def _explain(exc: ValidationError, source: str) -> SpikeliteError:
     lines = []
     for err in exc.errors():

@@ -8,10 +8,9 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-import yaml
 from rich.console import Console
 
 from spikelite.errors import MissingExtraError, SpikeliteError
@@ -22,16 +21,6 @@ from spikelite.hardware.profiler import DEFAULT_FORMAT, DEFAULT_PRESET
 _PRESET_HELP = f"Constant set: {', '.join(list_presets())}."
 _FORMAT_HELP = (f"Weight storage format: {', '.join(list_formats())}; options as "
                 "'rle:run_bits=5'.")
-
-
-def _parse_options(items: list[str] | None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise SpikeliteError(f"--option '{item}' must look like key=value")
-        k, v = item.split("=", 1)
-        out[k.strip()] = yaml.safe_load(v)
-    return out
 
 
 def profile_command(
@@ -52,13 +41,13 @@ def profile_command(
     width = None if sys.stdout.isatty() else 200
     out, err = Console(soft_wrap=True, width=width), Console(stderr=True, soft_wrap=True)
     try:
-        from spikelite.config import DataSpec
+        from spikelite.config import DataSpec, parse_key_values
         from spikelite.hardware.profiler import profile
         from spikelite.quant import bake
         from spikelite.runner import load_data
         from spikelite.train import load_model
 
-        opts = _parse_options(option)
+        opts = parse_key_values(option, "--option")
         model, cfg = load_model(checkpoint)
         model, sidecars = bake(model)  # plain weights + exact codes/masks per layer
         data = dict(cfg.get("data") or {})

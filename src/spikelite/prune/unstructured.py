@@ -71,6 +71,20 @@ def _prune_lowest(scores: torch.Tensor, k: int) -> torch.Tensor:
     return keep
 
 
+def _masks_from_scores(
+    scores: list[torch.Tensor], shapes: list[torch.Size], sparsity: float, scope: str
+) -> list[torch.Tensor]:
+    """Keep-masks from flat per-layer scores: the ``⌊p·N⌋`` lowest over all layers together
+    (``global``) or ``⌊p·N_l⌋`` per layer (``layer``)."""
+    if scope == "global":
+        flat = torch.cat(scores)
+        keep = _prune_lowest(flat, int(sparsity * flat.numel()))
+        return [m.view(shape) for m, shape in
+                zip(keep.split([s.numel() for s in scores]), shapes, strict=True)]
+    return [_prune_lowest(s, int(sparsity * s.numel())).view(shape)
+            for s, shape in zip(scores, shapes, strict=True)]
+
+
 @torch.no_grad()
 def compute_masks(
     model: nn.Module,
@@ -93,20 +107,10 @@ def compute_masks(
     for _, module in chosen:
         w = latent_weight(module).detach().float().cpu().flatten()
         scores.append(w.abs() if method == "magnitude" else torch.rand(w.numel(), generator=gen))
-    masks: dict[str, torch.Tensor] = {}
-    if scope == "global":
-        flat = torch.cat(scores)
-        keep = _prune_lowest(flat, int(p * flat.numel()))
-        offset = 0
-        for (name, module), s in zip(chosen, scores, strict=True):
-            shape = latent_weight(module).shape
-            masks[name] = keep[offset : offset + s.numel()].view(shape)
-            offset += s.numel()
-    else:
-        for (name, module), s in zip(chosen, scores, strict=True):
-            keep = _prune_lowest(s, int(p * s.numel()))
-            masks[name] = keep.view(latent_weight(module).shape)
-    return {n: m.to(latent_weight(dict(chosen)[n]).device) for n, m in masks.items()}
+    shapes = [latent_weight(m).shape for _, m in chosen]
+    masks = _masks_from_scores(scores, shapes, p, scope)
+    return {name: mask.to(latent_weight(module).device)
+            for (name, module), mask in zip(chosen, masks, strict=True)}
 
 
 def mask_of(module: nn.Module) -> WeightMask | None:
@@ -222,15 +226,8 @@ class GradualPruner:
             wms.append(wm)
         scores = [(latent_weight(m) * wm.mask).abs().flatten().float().cpu()
                   for (_, m), wm in zip(layers, wms, strict=True)]
-        if self.scope == "global":
-            flat = torch.cat(scores)
-            keep = _prune_lowest(flat, int(target * flat.numel()))
-            offset = 0
-            for wm, s in zip(wms, scores, strict=True):
-                wm.mask.copy_(keep[offset : offset + s.numel()].view(wm.mask.shape))
-                offset += s.numel()
-        else:
-            for wm, s in zip(wms, scores, strict=True):
-                wm.mask.copy_(_prune_lowest(s, int(target * s.numel())).view(wm.mask.shape))
+        keeps = _masks_from_scores(scores, [wm.mask.shape for wm in wms], target, self.scope)
+        for wm, keep in zip(wms, keeps, strict=True):
+            wm.mask.copy_(keep)
         self.current = target
         return target
