@@ -20,7 +20,7 @@ $(VENV)/.core: pyproject.toml | $(BIN)/python
 # installed with --no-deps: their declared dependencies pull torchvision/torchaudio and a
 # multi-GB torch.
 $(VENV)/.dev: $(VENV)/.core
-	$(BIN)/pip install -q -e ".[dev,mnist]"
+	$(BIN)/pip install -q -e ".[dev,mnist,search]"
 	$(BIN)/pip install -q --no-deps $(PEERS)
 	$(BIN)/pip install -q loguru tqdm h5py
 	touch $@

@@ -1,10 +1,10 @@
-"""The ``spikelite`` command line: train, eval, models, datasets, demo."""
+"""The ``spikelite`` command line: train, eval, compress, profile, sweep, report, pareto,
+demo and the listings."""
 
 from __future__ import annotations
 
 import contextlib
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -243,37 +243,19 @@ def datasets() -> None:
         out.print(f"[bold]{name}[/]  {doc[0] if doc else ''}")
 
 
-@app.command()
-def demo(
-    out_dir: Annotated[str, typer.Option("--out", help="Output folder.")] = "runs/demo",
-    epochs: Annotated[int | None, typer.Option(help="Training epochs.")] = None,
-    limit: Annotated[int | None, typer.Option(help="Samples per split (smoke runs).")] = None,
-    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
-) -> None:
-    """Train the default model on the embedded digits-dvs data and report accuracy."""
-    from spikelite.config import RunConfig, merge
-    from spikelite.runner import run_training
-
-    with _user_errors():
-        t0 = time.perf_counter()
-        cfg = merge(RunConfig(), {"out": str(Path(out_dir) / "baseline"), "train.epochs": epochs,
-                                  "data.limit": limit})
-        err.print(f"[bold]spikelite demo[/]: {cfg.model.name} on {cfg.data.name}")
-        res = run_training(cfg, resume=True, progress=progress, console=err)
-        secs = time.perf_counter() - t0
-        out.print(
-            f"demo: {cfg.model.name} on {cfg.data.name}: test accuracy {res.accuracy:.4f} "
-            f"(best {res.best_accuracy:.4f}) in {secs:.0f} s\ncheckpoint: {res.checkpoint}"
-        )
-
-
-def _register_profile() -> None:
+def _register_commands() -> None:
     from spikelite.hardware.cli import profile_command
+    from spikelite.sweep import cli as sweep_cli
 
     app.command("profile")(profile_command)
+    app.command("demo")(sweep_cli.demo_command)
+    app.command("sweep")(sweep_cli.sweep_command)
+    app.command("report")(sweep_cli.report_command)
+    app.command("pareto")(sweep_cli.pareto_command)
+    app.command("recipes")(sweep_cli.recipes_command)
 
 
-_register_profile()
+_register_commands()
 
 
 def main() -> None:

@@ -199,12 +199,38 @@ def parse_key_values(items: list[str] | None, what: str) -> dict[str, Any]:
     return parsed
 
 
-def _explain(exc: ValidationError, source: str) -> SpikeliteError:
+def _allowed_keys(kind: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The field names of the record that holds ``loc`` (walking nested records, lists
+    and optionals); empty when it cannot be resolved."""
+    import typing
+
+    def records(ann: Any) -> list[type[BaseModel]]:
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            return [ann]
+        return [r for a in typing.get_args(ann) for r in records(a)]
+
+    node: list[type[BaseModel]] = [kind]
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        nxt = [r for m in node if part in m.model_fields
+               for r in records(m.model_fields[part].annotation)]
+        if not nxt:
+            return []
+        node = nxt
+    return sorted({f for m in node for f in m.model_fields})
+
+
+def _explain(
+    exc: ValidationError, source: str, kind: type[BaseModel] | None = None
+) -> SpikeliteError:
     lines = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
         if err["type"] == "extra_forbidden":
-            lines.append(f"  {key}: unknown key (check the spelling; see `spikelite train --help`)")
+            allowed = _allowed_keys(kind, tuple(err["loc"])) if kind is not None else []
+            hint = f"allowed here: {', '.join(allowed)}" if allowed else "check the spelling"
+            lines.append(f"  {key}: unknown key ({hint})")
         else:
             lines.append(f"  {key}: {err['msg']} (got {err.get('input')!r})")
     return SpikeliteError(f"invalid configuration in {source}:\n" + "\n".join(lines))
@@ -218,7 +244,7 @@ def parse_config(
     try:
         return kind.model_validate(data)
     except ValidationError as exc:
-        raise _explain(exc, source) from None
+        raise _explain(exc, source, kind) from None
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

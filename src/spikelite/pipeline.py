@@ -45,8 +45,10 @@ SCHEDULES = ("isolation", "cumulative", "joint")
 
 @dataclass(frozen=True)
 class ScheduleConfig:
-    """What to do: quantizer (``scheme``/``bits``, ``None`` = full precision), global
-    magnitude ``sparsity``, and the epoch split (cumulative: ``prune_epochs`` then the rest).
+    """What to do: quantizer (``scheme``/``bits``, ``None`` = full precision; per-layer
+    ``overrides`` as in :func:`~spikelite.quant.quantize_` for mixed precision), global
+    magnitude ``sparsity`` (or per-layer ``layer_sparsity``, each layer pruned to its own
+    fraction), and the epoch split (cumulative: ``prune_epochs`` then the rest).
     """
 
     schedule: str = "joint"
@@ -60,6 +62,8 @@ class ScheduleConfig:
     quant_options: dict[str, Any] = field(default_factory=dict)
     skip_first: bool = False
     skip_last: bool = False
+    overrides: dict[str, Any] = field(default_factory=dict)
+    layer_sparsity: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -67,6 +71,8 @@ class ScheduleConfig:
                 f"unknown schedule '{self.schedule}'. Valid: {', '.join(SCHEDULES)}"
             )
         check_sparsity(self.sparsity)
+        for p in self.layer_sparsity.values():
+            check_sparsity(p)
         if self.epochs < 1:
             raise SpikeliteError(f"epochs must be >= 1, got {self.epochs}")
         if self.schedule == "cumulative":
@@ -107,13 +113,22 @@ def _quantize(model: nn.Module, cfg: ScheduleConfig) -> None:
             masks[name] = wm.mask.clone()
             strip_weight_parametrizations(module, latent_weight(module))
     quantize_(model, cfg.scheme, cfg.bits, skip_first=cfg.skip_first,
-              skip_last=cfg.skip_last, **cfg.quant_options)
+              skip_last=cfg.skip_last, overrides=cfg.overrides, **cfg.quant_options)
     apply_masks_(model, masks, order="after_quant")
 
 
 def _prune(model: nn.Module, cfg: ScheduleConfig) -> None:
-    """Global/layer magnitude masks from the weights the model holds now."""
-    if cfg.sparsity > 0:
+    """Global/layer magnitude masks from the weights the model holds now; per-layer
+    fractions (``layer_sparsity``) prune each named layer on its own."""
+    if cfg.layer_sparsity:
+        masks: dict[str, Any] = {}
+        for name, p in cfg.layer_sparsity.items():
+            if p > 0:
+                masks.update(compute_masks(model, p, scope="layer", method=cfg.method,
+                                           layers=[name]))
+        if masks:
+            apply_masks_(model, masks)
+    elif cfg.sparsity > 0:
         apply_masks_(model, compute_masks(model, cfg.sparsity, scope=cfg.scope,
                                           method=cfg.method))
 
@@ -139,16 +154,19 @@ def run_schedule(
     device: str = "auto",
     progress: bool = False,
     console: Console | None = None,
+    regularizer: Any | None = None,
 ) -> tuple[nn.Module, ScheduleRecord]:
     """Apply ``cfg`` to a trained ``model`` (in place) with fine-tuning; see the module doc.
 
     ``train_cfg`` supplies the optimiser settings; its ``epochs`` is replaced by the
     schedule's split. The mask is always computed from the weights ``model`` holds on entry
-    (the pretrained ones), as Schaefer et al. do.
+    (the pretrained ones), as Schaefer et al. do. ``regularizer`` (an
+    :class:`~spikelite.regularize.ActivityRegularizer`) is added to every fine-tuning loss.
     """
     base = train_cfg or TrainConfig(lr=1e-3)
     rec = ScheduleRecord(config=cfg)
-    kw = {"device": device, "progress": progress, "console": console}
+    kw = {"device": device, "progress": progress, "console": console,
+          "regularizer": regularizer}
     rec.stages.append({"stage": "pretrained", **evaluate(model, test, device=device)})
     if cfg.schedule in ("joint", "isolation"):
         _prune(model, cfg)  # the mask from the pretrained full-precision weights …

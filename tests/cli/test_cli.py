@@ -108,14 +108,19 @@ def test_datasets_lists_embedded_sets():
 
 
 def test_demo_smoke_and_resume(tmp_path):
-    args = ["demo", "--out", str(tmp_path / "demo"), "--epochs", "1", "--limit", "20",
-            "--no-progress"]
+    """The demo end to end on 20 samples: baseline, the whole grid, report; then resume."""
+    out = tmp_path / "demo"
+    args = ["demo", "--out", str(out), "--epochs", "1", "--limit", "20", "--no-progress"]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
-    assert "test accuracy" in res.output and "checkpoint:" in res.output
-    again = runner.invoke(app, args)  # rerun resumes: no epoch is trained twice
-    assert again.exit_code == 0
-    assert "resuming" in again.output
+    assert "Pareto front" in res.output
+    for name in ("report.html", "pareto.png", "results.csv", "summary.md"):
+        assert (out / name).is_file(), name
+    rows = (out / "results.csv").read_text().splitlines()
+    assert len(rows) == 1 + 22 and rows[0].startswith("name,schedule,scheme,bits")
+    again = runner.invoke(app, args)  # rerun resumes: nothing is trained again
+    assert again.exit_code == 0, again.output
+    assert "22 points (0 run now, 22 reused)" in again.output
 
 
 def test_quantizers_lists_the_registry():

@@ -1,0 +1,206 @@
+"""CLI commands of the main job: ``sweep``, ``report``, ``pareto``, ``recipes``, and
+``demo`` (the demo recipe end to end)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from spikelite.config import parse_key_values
+from spikelite.errors import SpikeliteError
+
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
+
+
+def _run_dir_rows(run_dir: Path) -> tuple[list[dict[str, Any]], Any]:
+    """The finished rows of a sweep folder (in recipe order) and its recipe."""
+    from spikelite.config import read_yaml
+    from spikelite.sweep.recipe import Recipe, run_key
+    from spikelite.sweep.store import Store
+    from spikelite.sweep.sweep import STORE, _add_ratios
+
+    db = run_dir / STORE
+    if not db.is_file():
+        raise SpikeliteError(f"'{run_dir}' holds no sweep results ({STORE} is missing); run "
+                             "`spikelite sweep RECIPE --out DIR` first")
+    recipe_file = run_dir / "recipe.yaml"
+    recipe = Recipe.model_validate(read_yaml(recipe_file)) if recipe_file.is_file() else None
+    store = Store(db)
+    done = {r["key"]: r["result"] for r in store.records("done")}
+    keys = [run_key(recipe, p) for p in recipe.expand()] if recipe is not None else []
+    rows = [done.pop(k) for k in keys if k in done] + list(done.values())  # + search trials
+    baseline = next((r for r in rows if r.get("schedule") == "baseline"), None)
+    _add_ratios(rows, baseline)
+    return rows, recipe
+
+
+def pareto_table(rows: list[dict[str, Any]], objectives: list[str], title: str) -> Table:
+    from spikelite.sweep.pareto import Objective, pareto_mask
+
+    objs = [Objective.parse(o) for o in objectives]
+    mask = pareto_mask(rows, objs)
+    front = sorted((r for r, m in zip(rows, mask, strict=True) if m),
+                   key=lambda r: r.get(objs[-1].column) or 0)
+    t = Table(title=title)
+    cols = ["name", "schedule", "bits", "sparsity", "accuracy", "accuracy_drop_pt",
+            "energy_pj", "energy_ratio", "format", "deployed_bytes"]
+    extra = [o.column for o in objs if o.column not in cols]
+    for c in cols + extra:
+        t.add_column(c, justify="left" if c in ("name", "schedule", "format") else "right")
+    for r in front:
+        cells = []
+        for c in cols + extra:
+            v = r.get(c)
+            if isinstance(v, float):
+                v = f"{v:.4f}" if c in ("accuracy", "sparsity") else f"{v:.4g}"
+            cells.append("" if v is None else str(v))
+        t.add_row(*cells)
+    return t
+
+
+def sweep_command(
+    recipe: Annotated[str, typer.Argument(help="Recipe YAML file or a built-in name (`spikelite recipes`).")],
+    workers: Annotated[int, typer.Option(help="Local worker processes sharing the store.")] = 1,
+    storage: Annotated[str | None, typer.Option(help="Optuna storage URL for the recipe's `search:` (default: sqlite in OUT; a PostgreSQL URL lets workers on several machines share one study).")] = None,
+    out_dir: Annotated[str | None, typer.Option("--out", help="Sweep folder (overrides the recipe's `out`).")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a recipe key, e.g. --set finetune.epochs=1 (repeatable).")] = None,
+    report: Annotated[bool, typer.Option(help="Write report.html, summary.md and plots.")] = True,
+    progress: Annotated[bool, typer.Option(help="Show progress.")] = True,
+) -> None:
+    """Run a recipe's points (resuming: finished points are skipped), then its search."""
+    from spikelite.cli import _user_errors
+    from spikelite.sweep.recipe import load_recipe
+    from spikelite.sweep.sweep import run_sweep
+
+    with _user_errors():
+        overrides = parse_key_values(set_, "--set")
+        if out_dir is not None:
+            overrides["out"] = out_dir
+        cfg = load_recipe(recipe, overrides)
+        t0 = time.perf_counter()
+        res = run_sweep(cfg, workers=workers, progress=progress, console=err,
+                        report=report and cfg.search is None)
+        if cfg.search is not None:
+            from spikelite.sweep.search import run_search
+
+            run_search(cfg, workers=workers, storage=storage, console=err,
+                       progress=progress)
+            if report:
+                from spikelite.sweep.sweep import write_outputs
+
+                rows, _ = _run_dir_rows(res.run_dir)
+                baseline = next((r for r in rows if r.get("schedule") == "baseline"), None)
+                res.rows = rows
+                res.files.update(write_outputs(res.run_dir, rows, cfg, baseline))
+        _finish(res, list(cfg.objectives), time.perf_counter() - t0)
+
+
+def _finish(res: Any, objectives: list[str], seconds: float) -> None:
+    if res.rows:
+        out.print(pareto_table(res.rows, objectives, "Pareto front"))
+    for f in res.failed:
+        err.print(f"[red]failed:[/] {f['name']} ({f['key']}): {f['error']}")
+    base = res.baseline
+    if base is not None:
+        ok = [r for r in res.rows if r.get("accuracy_drop_pt") is not None
+              and r["accuracy_drop_pt"] <= 1.0 and r.get("energy_pj")]
+        if ok:
+            best = min(ok, key=lambda r: r["energy_pj"])
+            out.print(f"least energy within 1 pt of the baseline ({base['accuracy']:.4f}): "
+                      f"{best['name']} — accuracy {best['accuracy']:.4f}, "
+                      f"{base['energy_pj'] / best['energy_pj']:.1f}× less energy "
+                      f"({best['format']} weights), "
+                      f"{base['deployed_bytes'] / best['deployed_bytes']:.1f}× smaller")
+    files = ", ".join(str(p) for p in res.files.values())
+    out.print(f"{len(res.rows)} points ({res.ran} run now, {res.skipped} reused) in "
+              f"{seconds:.0f} s; wrote {files}")
+    if res.failed:
+        raise typer.Exit(1)
+
+
+def report_command(
+    run_dir: Annotated[Path, typer.Argument(help="A sweep folder.")],
+) -> None:
+    """(Re)write results.csv/json, summary.md, report.html and the plots of a sweep."""
+    from spikelite.cli import _user_errors
+    from spikelite.sweep.store import write_csv, write_json
+    from spikelite.sweep.sweep import write_outputs
+
+    with _user_errors():
+        rows, recipe = _run_dir_rows(run_dir)
+        if not rows:
+            raise SpikeliteError(f"'{run_dir}' has no finished points yet")
+        if recipe is None:
+            raise SpikeliteError(f"'{run_dir}' has no recipe.yaml to describe the sweep")
+        baseline = next((r for r in rows if r.get("schedule") == "baseline"), None)
+        files = [write_csv(rows, run_dir / "results.csv"),
+                 write_json(rows, run_dir / "results.json"),
+                 *write_outputs(run_dir, rows, recipe, baseline).values()]
+        out.print("wrote " + ", ".join(str(p) for p in files))
+
+
+def pareto_command(
+    run_dir: Annotated[Path, typer.Argument(help="A sweep folder.")],
+    x: Annotated[str, typer.Option(help="Objective on x: energy, size, synops or a column[:min|max].")] = "energy",
+    y: Annotated[str, typer.Option(help="Objective on y.")] = "accuracy",
+    z: Annotated[str | None, typer.Option(help="Optional third objective.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Also write this plot (STEM.png and STEM.svg).")] = None,
+) -> None:
+    """Print the non-dominated points of a sweep over two or three objectives."""
+    from spikelite.cli import _user_errors
+
+    with _user_errors():
+        rows, _ = _run_dir_rows(run_dir)
+        objectives = [y, x] + ([z] if z else [])
+        out.print(pareto_table(rows, objectives, f"Pareto front: {' / '.join(objectives)}"))
+        if plot is not None:
+            from spikelite.sweep.pareto import Objective
+            from spikelite.sweep.plots import plot_tradeoff
+
+            ox, oy = Objective.parse(x), Objective.parse(y)
+            baseline = next((r for r in rows if r.get("schedule") == "baseline"), None)
+            paths = plot_tradeoff(rows, ox.column, oy.column, plot, baseline=baseline)
+            out.print("wrote " + ", ".join(str(p) for p in paths))
+
+
+def recipes_command() -> None:
+    """List the built-in recipes."""
+    from spikelite.config import read_yaml
+    from spikelite.sweep.recipe import builtin_recipes
+
+    t = Table(title="built-in recipes (spikelite sweep NAME)")
+    t.add_column("name")
+    t.add_column("description")
+    for name, path in builtin_recipes().items():
+        t.add_row(name, str(read_yaml(path).get("description", "")))
+    out.print(t)
+
+
+def demo_command(
+    out_dir: Annotated[str, typer.Option("--out", help="Output folder.")] = "runs/demo",
+    workers: Annotated[int, typer.Option(help="Local worker processes.")] = 1,
+    epochs: Annotated[int | None, typer.Option(help="Baseline training epochs.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Samples per split (smoke runs).")] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """The main job on the embedded digits-dvs data: train the baseline, sweep the demo
+    grid (quantization, pruning, QP-SNN), profile every point, write report.html,
+    pareto.png and results.csv. Rerunning resumes."""
+    from spikelite.cli import _user_errors
+    from spikelite.sweep.recipe import load_recipe
+    from spikelite.sweep.sweep import run_sweep
+
+    with _user_errors():
+        t0 = time.perf_counter()
+        cfg = load_recipe("demo", {"out": out_dir, "baseline.train.epochs": epochs,
+                                   "data.limit": limit})
+        err.print(f"[bold]spikelite demo[/]: {cfg.model.name} on {cfg.data.name}, "
+                  f"{len(cfg.expand())} compression points → {out_dir}")
+        res = run_sweep(cfg, workers=workers, progress=progress, console=err)
+        _finish(res, list(cfg.objectives), time.perf_counter() - t0)

@@ -1,0 +1,242 @@
+"""One sweep run: baseline → compression schedule → fine-tuning → evaluation → profile
+under every preset × weight format → artifacts and one flat result row.
+
+The artifacts of a run (checkpoint, ``profile.json``, ``config.json``) are written to a
+temporary folder and renamed into ``artifacts/<key>`` only when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from torch import nn
+from torch.utils.data import Dataset
+
+from spikelite.config import CHANNEL_METHODS, FinetuneSpec
+from spikelite.errors import SpikeliteError
+from spikelite.sweep.recipe import PointSpec, Recipe
+
+
+def _schedule_config(point: PointSpec, ft: FinetuneSpec) -> Any:
+    from spikelite.pipeline import ScheduleConfig
+
+    overrides = dict(point.layer_bits)
+    return ScheduleConfig(
+        schedule=point.schedule if point.schedule != "ptq" else "joint",
+        scheme=point.scheme, bits=point.bits if point.scheme else 32,
+        sparsity=point.sparsity if point.method else 0.0, scope=point.scope,
+        method=point.method or "magnitude", epochs=max(ft.epochs, 1),
+        prune_epochs=point.prune_epochs, quant_options=dict(point.quant_options),
+        skip_first=point.skip_first, skip_last=point.skip_last, overrides=overrides,
+        layer_sparsity=dict(point.layer_sparsity) if point.method else {},
+    )
+
+
+def compress_point(
+    model: nn.Module,
+    train: Dataset,
+    test: Dataset,
+    point: PointSpec,
+    ft: FinetuneSpec,
+    *,
+    device: str = "cpu",
+    progress: bool = False,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Apply ``point`` to the trained ``model`` in place; returns accuracy, best accuracy,
+    the pruned fraction and the stage record."""
+    from spikelite.pipeline import (
+        QPSNNConfig,
+        _prune,
+        _quantize,
+        pruned_fraction,
+        run_qpsnn,
+        run_schedule,
+    )
+    from spikelite.quant import calibrate_
+    from spikelite.train import TrainConfig, evaluate, seed_everything
+
+    seed_everything(ft.seed)
+    tcfg = TrainConfig(**{**ft.model_dump(), "epochs": max(ft.epochs, 1)})
+    kw: dict[str, Any] = {"device": device, "progress": progress, "console": console}
+    s = point.schedule
+    if s == "baseline":
+        acc = evaluate(model, test, device=device)["accuracy"]
+        return {"accuracy": acc, "best_accuracy": acc, "sparsity": 0.0, "stages": []}
+    if s == "ptq":
+        cfg = _schedule_config(point, ft)
+        _prune(model, cfg)
+        _quantize(model, cfg)
+        calibrate_(model, train, batches=8)
+        acc = evaluate(model, test, device=device)["accuracy"]
+        return {"accuracy": acc, "best_accuracy": acc, "sparsity": pruned_fraction(model),
+                "stages": [{"stage": "post-training quantization", "accuracy": acc}]}
+    if ft.epochs < 1:
+        raise SpikeliteError(f"schedule '{s}' fine-tunes: set finetune.epochs >= 1 (or use "
+                             "schedule ptq for no training)")
+    if s in ("qp", "pq"):
+        if ft.epochs < 2 and point.prune_epochs is None:
+            raise SpikeliteError("QP-SNN schedules train in two stages: finetune.epochs >= 2")
+        first = point.prune_epochs if point.prune_epochs is not None else ft.epochs // 2
+        qcfg = QPSNNConfig(
+            order=s, scheme=point.scheme, bits=point.bits if point.scheme else 32,
+            quant_options=dict(point.quant_options), skip_first=point.skip_first,
+            skip_last=point.skip_last,
+            ratios=dict(point.layer_sparsity) or point.sparsity,
+            criterion=CHANNEL_METHODS[point.method or "svs"], first_epochs=first,
+            finetune_epochs=max(ft.epochs - first, 1),
+        )
+        if point.layer_bits:
+            raise SpikeliteError("per-layer bits with channel pruning are not supported; "
+                                 "use layer_bits with isolation/joint/cumulative")
+        model, rec = run_qpsnn(model, train, test, qcfg, tcfg, **kw)
+        pr = rec["pruning"]
+        removed = 1.0 - pr["params_after"] / max(pr["params_before"], 1)
+        return {"accuracy": rec["accuracy"], "best_accuracy": rec["best"],
+                "sparsity": removed, "stages": rec["stages"], "model": model}
+    reg = None
+    if point.regularizer is not None:
+        from spikelite.regularize import ActivityRegularizer
+
+        r = point.regularizer
+        reg = ActivityRegularizer(model, r.name, r.weight, r.layers, **r.options)
+    try:
+        if s == "finetune":
+            from spikelite.train import fit
+
+            res = fit(model, train, test, tcfg, regularizer=reg, **kw)
+            return {"accuracy": res.final_accuracy, "best_accuracy": res.best_accuracy,
+                    "sparsity": 0.0, "stages": [{"stage": "fine-tune", "epochs": ft.epochs,
+                                                 "accuracy": res.final_accuracy}]}
+        model, srec = run_schedule(model, train, test, _schedule_config(point, ft), tcfg,
+                                   regularizer=reg, **kw)
+    finally:
+        if reg is not None:
+            reg.remove()
+    return {"accuracy": srec.accuracy, "best_accuracy": srec.best_accuracy,
+            "sparsity": srec.sparsity, "stages": srec.stages}
+
+
+def profile_point(
+    model: nn.Module, test: Dataset, recipe: Recipe, *, device: str = "cpu"
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Bake ``model``, record its activity once on the first ``hardware.samples`` test
+    samples, cost it under every preset × format. Returns the row's hardware columns and
+    ``{preset: {format: report_dict}}``."""
+    from spikelite.hardware import cost_activity, record_activity
+    from spikelite.quant import bake
+
+    hw = recipe.hardware
+    plain, layers = bake(model)
+    activity = record_activity(plain, test, layers, batch_size=hw.batch_size,
+                               limit=hw.samples, membrane_updates=False, device=device)
+    reports: dict[str, dict[str, Any]] = {}
+    cols: dict[str, Any] = {}
+    primary = hw.presets[0]
+    for preset in hw.presets:
+        reports[preset] = {}
+        best: tuple[float, str, float] | None = None
+        for fmt in hw.formats:
+            rep = cost_activity(plain, activity, preset, fmt, layers=layers, **hw.options)
+            reports[preset][fmt] = rep.to_dict()
+            total = rep.total_pj
+            if best is None or total < best[0]:
+                best = (total, fmt, rep.footprint.bytes)
+            if preset == primary:
+                cols[f"deployed_bytes__{fmt}"] = rep.footprint.bytes
+        assert best is not None  # formats has at least one entry (validated)
+        cols[f"energy_pj__{preset}"] = best[0]
+        cols[f"format__{preset}"] = best[1]
+        if preset == primary:
+            cols["energy_pj"], cols["format"], cols["deployed_bytes"] = best
+            exact = reports[preset][best[1]]["exact"]
+            cols["synops"] = exact["effective_ac"] + exact["effective_mac"]
+    cols["params"] = int(sum(p.numel() for p in plain.parameters()))
+    return cols, reports
+
+
+def clean_stale_tmp(run_dir: Path) -> list[Path]:
+    """Remove the temporary artifact folders of workers that no longer run (killed
+    mid-write); returns what was removed."""
+    from spikelite.sweep.store import _alive, worker_id
+
+    host = worker_id().rpartition(":")[0]
+    removed = []
+    for tmp in (run_dir / "artifacts").glob(".tmp-*-*"):
+        pid = tmp.name.rpartition("-")[2]
+        if pid.isdigit() and _alive(f"{host}:{pid}") is False:
+            shutil.rmtree(tmp, ignore_errors=True)
+            removed.append(tmp)
+    return removed
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    path.write_text(json.dumps(obj, indent=2, default=float))
+
+
+def execute(
+    recipe: Recipe,
+    point: PointSpec,
+    key: str,
+    baseline_ckpt: Path,
+    data: tuple[Dataset, Dataset],
+    run_dir: Path,
+    *,
+    baseline_accuracy: float | None = None,
+    progress: bool = False,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Run one point end to end and return its result row (artifacts written)."""
+    from spikelite.quant import quant_spec
+    from spikelite.structure import describe
+    from spikelite.train import load_model, save_checkpoint
+
+    t0 = time.perf_counter()
+    train, test = data
+    ft = point.finetune or recipe.finetune
+    model, ck = load_model(baseline_ckpt)
+    rec = compress_point(model, train, test, point, ft, device=recipe.device,
+                         progress=progress, console=console)
+    model = rec.pop("model", model)
+    t_train = time.perf_counter() - t0
+    cols, reports = profile_point(model, test, recipe, device=recipe.device)
+    final = run_dir / "artifacts" / key
+    tmp = run_dir / "artifacts" / f".tmp-{key}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    resolved = {"key": key, "name": point.label, "point": point.model_dump(),
+                "finetune": ft.model_dump(), "baseline": str(baseline_ckpt),
+                "data": recipe.data.model_dump(), "model": recipe.model.model_dump(),
+                "hardware": recipe.hardware.model_dump()}
+    _write_json(tmp / "config.json", resolved)
+    _write_json(tmp / "profile.json", reports)
+    meta = {"model": getattr(model, "spikelite_config", ck["model"]), "data": ck["data"],
+            "quant": quant_spec(model), "parametrizations": describe(model),
+            "metrics": {"test_accuracy": rec["accuracy"]}, "sweep_point": resolved,
+            "stages": rec["stages"]}
+    save_checkpoint(tmp / "model", model, meta)
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    base = baseline_accuracy if baseline_accuracy is not None else rec["accuracy"]
+    return {
+        "key": key, "name": point.label, "status": "done", "schedule": point.schedule,
+        "scheme": point.scheme or "fp32",
+        "bits": point.bits if point.scheme else 32,
+        "layer_bits": json.dumps(point.layer_bits) if point.layer_bits else "",
+        "layer_sparsity": json.dumps(point.layer_sparsity) if point.layer_sparsity else "",
+        "method": point.method or "none", "sparsity": round(float(rec["sparsity"]), 6),
+        "regularizer": (f"{point.regularizer.name}:{point.regularizer.weight:g}"
+                        if point.regularizer else ""),
+        "accuracy": rec["accuracy"], "best_accuracy": rec["best_accuracy"],
+        "accuracy_drop_pt": round((base - rec["accuracy"]) * 100, 4),
+        **cols,
+        "train_seconds": round(t_train, 2),
+        "seconds": round(time.perf_counter() - t0, 2),
+        "artifacts": f"artifacts/{key}",
+    }

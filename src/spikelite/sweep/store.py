@@ -1,0 +1,221 @@
+"""The results store: one SQLite row per run, shared by local worker processes.
+
+A run goes ``running`` → ``done`` (or ``failed``) in single transactions: the result row,
+its metrics and timings are written in one ``UPDATE``, so a worker killed at any moment
+(even SIGKILL) leaves either no result or a complete one — never half a row. A ``running``
+row whose worker is gone (its process no longer exists on this host, or its heartbeat is
+older than ``lease_s`` for another host) is claimed again by the next worker; ``failed``
+runs are retried on the next sweep.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from spikelite.errors import SpikeliteError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    key TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed')),
+    config TEXT NOT NULL,
+    result TEXT,
+    error TEXT,
+    worker TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    started REAL,
+    heartbeat REAL,
+    finished REAL
+);
+"""
+
+#: Columns written first in CSV exports (the rest follow alphabetically).
+LEADING = ("name", "schedule", "scheme", "bits", "method", "sparsity", "accuracy",
+           "best_accuracy", "accuracy_drop_pt", "energy_pj", "format", "deployed_bytes",
+           "params", "synops", "seconds", "key", "artifacts")
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(worker: str | None) -> bool | None:
+    """Whether ``worker`` (``host:pid``) still runs; ``None`` when it is on another host."""
+    if not worker or ":" not in worker:
+        return False
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
+
+
+class Store:
+    """SQLite results store at ``path`` (created on first use)."""
+
+    def __init__(self, path: str | Path, *, lease_s: float = 1800.0) -> None:
+        self.path = Path(path)
+        self.lease_s = lease_s
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as con:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.executescript(SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            con = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise SpikeliteError(f"cannot open the results store '{self.path}': {exc}") from None
+        con.row_factory = sqlite3.Row
+        return con
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE`` serialises the workers)."""
+        con = self._connect()
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+        finally:
+            con.close()
+
+    # -- claiming and finishing ------------------------------------------------------------
+    def claim(self, key: str, name: str, config: dict[str, Any]) -> bool:
+        """Mark ``key`` as running by this process; ``False`` when it is done or another
+        live worker holds it."""
+        now = time.time()
+        me = worker_id()
+        with self._tx() as con:
+            row = con.execute("SELECT status, worker, heartbeat FROM runs WHERE key = ?",
+                              (key,)).fetchone()
+            if row is not None:
+                if row["status"] == "done":
+                    return False
+                if row["status"] == "running" and row["worker"] != me:
+                    alive = _alive(row["worker"])
+                    stale = now - (row["heartbeat"] or 0) > self.lease_s
+                    if alive or (alive is None and not stale):
+                        return False
+            con.execute(
+                "INSERT INTO runs (key, name, status, config, worker, attempts, started, "
+                "heartbeat) VALUES (?, ?, 'running', ?, ?, 1, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET status='running', name=excluded.name, "
+                "config=excluded.config, worker=excluded.worker, error=NULL, result=NULL, "
+                "attempts=runs.attempts + 1, started=excluded.started, "
+                "heartbeat=excluded.heartbeat, finished=NULL",
+                (key, name, json.dumps(config, default=str), me, now, now))
+        return True
+
+    def heartbeat(self, key: str) -> None:
+        with self._tx() as con:
+            con.execute("UPDATE runs SET heartbeat = ? WHERE key = ? AND worker = ?",
+                        (time.time(), key, worker_id()))
+
+    def finish(self, key: str, result: dict[str, Any]) -> None:
+        """Store the complete result of ``key`` (one statement, one transaction)."""
+        for k, v in result.items():
+            if isinstance(v, float) and math.isnan(v):
+                result[k] = None
+        with self._tx() as con:
+            cur = con.execute(
+                "UPDATE runs SET status='done', result=?, error=NULL, finished=? "
+                "WHERE key = ? AND worker = ?",
+                (json.dumps(result, default=float), time.time(), key, worker_id()))
+            if cur.rowcount != 1:
+                raise SpikeliteError(f"run {key} was taken over by another worker; its "
+                                     "result is not stored twice")
+
+    def fail(self, key: str, error: str) -> None:
+        with self._tx() as con:
+            con.execute("UPDATE runs SET status='failed', error=?, finished=? "
+                        "WHERE key = ? AND worker = ?",
+                        (error, time.time(), key, worker_id()))
+
+    # -- reading ---------------------------------------------------------------------------
+    def status(self, key: str) -> str | None:
+        con = self._connect()
+        try:
+            row = con.execute("SELECT status FROM runs WHERE key = ?", (key,)).fetchone()
+        finally:
+            con.close()
+        return None if row is None else str(row["status"])
+
+    def records(self, status: str | None = None) -> list[dict[str, Any]]:
+        """Every run (or those with ``status``) as dicts, oldest first."""
+        con = self._connect()
+        try:
+            q = "SELECT * FROM runs" + (" WHERE status = ?" if status else "") + \
+                " ORDER BY started, key"
+            rows = con.execute(q, (status,) if status else ()).fetchall()
+        finally:
+            con.close()
+        out = []
+        for r in rows:
+            d = dict(r)
+            d["config"] = json.loads(d["config"])
+            d["result"] = json.loads(d["result"]) if d["result"] else None
+            out.append(d)
+        return out
+
+    def results(self, keys: list[str] | None = None) -> list[dict[str, Any]]:
+        """The result rows of the finished runs (restricted to ``keys`` in their order)."""
+        done = {r["key"]: r["result"] for r in self.records("done")}
+        if keys is None:
+            return list(done.values())
+        return [done[k] for k in keys if k in done]
+
+    def counts(self) -> dict[str, int]:
+        con = self._connect()
+        try:
+            rows = con.execute("SELECT status, COUNT(*) AS n FROM runs GROUP BY status")
+            return {r["status"]: int(r["n"]) for r in rows}
+        finally:
+            con.close()
+
+
+def columns(rows: list[dict[str, Any]]) -> list[str]:
+    keys = {k for r in rows for k in r}
+    return [c for c in LEADING if c in keys] + sorted(keys - set(LEADING))
+
+
+def write_csv(rows: list[dict[str, Any]], path: str | Path) -> Path:
+    """Flat rows → CSV (written to a temporary file, then renamed)."""
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    cols = columns(rows)
+    with tmp.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in cols})
+    os.replace(tmp, path)
+    return path
+
+
+def write_json(rows: list[dict[str, Any]], path: str | Path) -> Path:
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(rows, indent=2, default=float))
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,101 @@
+"""A tiny sweep end to end, resume, and a worker killed mid-run (SIGKILL)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import multiprocessing as mp
+import os
+import signal
+import time
+
+import pytest
+
+from spikelite.sweep import Store, prepare_baseline, run_sweep, work
+from spikelite.sweep.recipe import run_key
+from spikelite.sweep.sweep import STORE, _worker_main
+from spikelite.train import evaluate, load_model
+
+from ._tiny import tiny_recipe
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPIKELITE_CACHE", str(tmp_path / "cache"))
+
+
+def test_tiny_sweep_end_to_end_then_resume(tmp_path):
+    recipe = tiny_recipe(tmp_path / "s")
+    res = run_sweep(recipe, progress=False, report=False)
+    assert not res.failed and res.ran == 4 and res.skipped == 0
+    rows = {r["name"]: r for r in res.rows}
+    assert set(rows) == {"fp32", "ptq-duq4", "ptq-duq2", "joint-duq4-magnitude50"}
+    base = rows["fp32"]
+    assert res.baseline is base and base["energy_ratio"] == 1.0
+    assert base["bits"] == 32 and base["scheme"] == "fp32" and base["sparsity"] == 0.0
+    # quantization and pruning change what they must
+    assert rows["ptq-duq2"]["deployed_bytes"] < rows["ptq-duq4"]["deployed_bytes"] \
+        < base["deployed_bytes"]
+    assert rows["joint-duq4-magnitude50"]["sparsity"] == pytest.approx(0.5, abs=0.01)
+    for r in rows.values():
+        assert 0.0 <= r["accuracy"] <= 1.0 and r["energy_pj"] > 0
+        assert r["energy_pj"] == min(r["energy_pj__horowitz45-derived"], r["energy_pj"])
+        assert r["energy_pj__sparseloop-eyeriss45"] > 0
+        art = res.run_dir / r["artifacts"]
+        prof = json.loads((art / "profile.json").read_text())
+        assert set(prof) == {"horowitz45-derived", "sparseloop-eyeriss45"}
+        assert set(prof["horowitz45-derived"]) == {"dense", "bitmask"}
+        best = min(v["total_pj_per_sample"] for v in prof["horowitz45-derived"].values())
+        assert r["energy_pj"] == pytest.approx(best)
+        cfg = json.loads((art / "config.json").read_text())
+        assert cfg["key"] == r["key"]
+    # the stored checkpoint is the model that was measured
+    from spikelite.runner import load_data
+
+    _, test = load_data(recipe.data)
+    model, _ = load_model(res.run_dir / rows["joint-duq4-magnitude50"]["artifacts"] / "model")
+    assert evaluate(model, test)["accuracy"] == rows["joint-duq4-magnitude50"]["accuracy"]
+    with (res.run_dir / "results.csv").open() as f:
+        assert len(list(csv.DictReader(f))) == 4
+    assert (res.run_dir / "recipe.yaml").is_file()
+    # rerunning resumes: nothing is trained again, the rows are the same
+    again = run_sweep(recipe, progress=False, report=False)
+    assert again.ran == 0 and again.skipped == 4
+    assert again.rows == res.rows
+
+
+def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(tmp_path):
+    recipe = tiny_recipe(tmp_path / "s", points=[], grid=[
+        {"schedule": "joint", "scheme": "duq", "bits": [8, 6, 5, 4, 3, 2],
+         "method": "magnitude", "sparsity": 0.5, "finetune": {"epochs": 2}}])
+    run_dir = tmp_path / "s"
+    ckpt, acc = prepare_baseline(recipe, run_dir, progress=False)
+    keys = [run_key(recipe, p) for p in recipe.expand()]
+    store = Store(run_dir / STORE)
+    proc = mp.get_context("spawn").Process(target=_worker_main, args=(
+        recipe.model_dump(mode="json"), str(run_dir), str(ckpt), acc, 1, 0))
+    proc.start()
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        c = store.counts()
+        if c.get("done", 0) >= 1 and c.get("running", 0) == 1:
+            break
+        time.sleep(0.02)
+    else:
+        proc.kill()
+        pytest.fail(f"the worker never got going: {store.counts()}")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join()
+    before = {r["key"]: r for r in store.records()}
+    killed = [k for k, r in before.items() if r["status"] == "running"]
+    assert len(killed) == 1 and before[killed[0]]["result"] is None
+    done_before = {k: r["result"] for k, r in before.items() if r["status"] == "done"}
+    work(recipe, run_dir, ckpt, acc)  # resume in this process
+    after = {r["key"]: r for r in store.records()}
+    assert sorted(after) == sorted(keys)  # one row per point: none lost, none twice
+    assert all(r["status"] == "done" for r in after.values())
+    assert after[killed[0]]["attempts"] == 2
+    for k, result in done_before.items():  # finished rows are kept, not redone
+        assert after[k]["result"] == result and after[k]["attempts"] == 1
+    assert not list((run_dir / "artifacts").glob(".tmp-*"))
+    assert sorted(p.name for p in (run_dir / "artifacts").iterdir()) == sorted(keys)
