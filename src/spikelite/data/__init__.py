@@ -10,6 +10,8 @@ from spikelite.data.base import (
     SpikeDataset,
     time_major_collate,
 )
+from spikelite.data.cifar import CifarDataset
+from spikelite.data.cifar10dvs import CIFAR10_CLASSES, list_cifar10dvs, split_cifar10dvs
 from spikelite.data.datasets import DATASETS, list_datasets, load
 from spikelite.data.encoding import ENCODERS, direct, encode, latency, rate
 from spikelite.data.events import (
@@ -19,6 +21,19 @@ from spikelite.data.events import (
     to_frames,
     to_frames_by_count,
 )
+from spikelite.data.formats.aedat import (
+    decode_aedat2,
+    decode_aedat31,
+    encode_aedat2,
+    read_aedat2,
+    read_aedat31,
+    write_aedat2,
+)
+from spikelite.data.formats.cifar10_bin import (
+    decode_cifar10_bin,
+    encode_cifar10_bin,
+    read_cifar10_bin,
+)
 from spikelite.data.formats.nmnist import (
     list_nmnist_tree,
     read_nmnist_bin,
@@ -26,32 +41,62 @@ from spikelite.data.formats.nmnist import (
     write_nmnist_bin,
     write_nmnist_tree,
 )
+from spikelite.data.gesture import (
+    GESTURE_CLASSES,
+    find_gesture_layout,
+    list_gesture_ibm,
+    list_gesture_npy,
+    read_gesture_labels,
+    read_gesture_npy,
+)
+from spikelite.data.lazy import LazyEventDataset, downsample_events
 from spikelite.data.simulator import SaccadeConfig, simulate_saccades
 
 __all__ = [
+    "CIFAR10_CLASSES",
     "DATASETS",
     "ENCODERS",
     "EVENT_DTYPE",
+    "GESTURE_CLASSES",
     "NMNIST_SENSOR_SIZE",
+    "CifarDataset",
     "EncodedDataset",
     "EventFileDataset",
     "FrameDataset",
+    "LazyEventDataset",
     "SaccadeConfig",
     "SpikeDataset",
+    "decode_aedat2",
+    "decode_aedat31",
+    "decode_cifar10_bin",
     "direct",
+    "downsample_events",
     "encode",
+    "encode_aedat2",
+    "encode_cifar10_bin",
+    "find_gesture_layout",
     "latency",
+    "list_cifar10dvs",
     "list_datasets",
+    "list_gesture_ibm",
+    "list_gesture_npy",
     "list_nmnist_tree",
     "load",
     "make_events",
     "rate",
+    "read_aedat2",
+    "read_aedat31",
+    "read_cifar10_bin",
+    "read_gesture_labels",
+    "read_gesture_npy",
     "read_nmnist_bin",
     "read_nmnist_tree",
     "simulate_saccades",
+    "split_cifar10dvs",
     "time_major_collate",
     "to_frames",
     "to_frames_by_count",
+    "write_aedat2",
     "write_nmnist_bin",
     "write_nmnist_tree",
 ]

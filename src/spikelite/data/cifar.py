@@ -1,0 +1,99 @@
+"""Static CIFAR-10 (binary version) as spike-encoded ``[T, 3, 32, 32]`` items.
+
+Images stay uint8 in memory (150 MB for the training set); each access scales to [0, 1],
+optionally augments (4-px zero padding + random 32×32 crop + horizontal flip, the usual
+CIFAR recipe), optionally normalises per channel, then applies a registered encoder
+(``direct`` = QP-SNN's input coding: the analog image repeated T times).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from spikelite.data.base import SpikeDataset
+from spikelite.data.encoding import ENCODERS
+from spikelite.errors import SpikeliteError
+
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+"""Per-channel mean and standard deviation of the 50,000 training images (pixels / 255)."""
+
+PAD = 4
+
+
+class CifarDataset(SpikeDataset):
+    """uint8 images ``[N, 3, H, W]`` → ``(encoder(x) [T, 3, H, W] float32, label)``.
+
+    Random draws (augmentation, ``rate`` coding) use a generator seeded with
+    ``SeedSequence([seed, epoch, index])``, as :class:`~spikelite.data.EncodedDataset`:
+    reproducible per seed, new per epoch only if the training loop calls :meth:`set_epoch`.
+    """
+
+    def __init__(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        name: str,
+        *,
+        encoding: str,
+        time_steps: int,
+        seed: int,
+        normalize: bool,
+        augment: bool = False,
+        classes: int = 10,
+    ) -> None:
+        if encoding in ("rate", "latency") and normalize:
+            raise SpikeliteError(
+                f"encoding '{encoding}' needs intensities in [0, 1]; normalize=True would "
+                f"make them negative. Use encoding='direct' (QP-SNN) or normalize=False"
+            )
+        self.images = torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8))
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.classes = int(classes)
+        self.name = name
+        self.encoding = encoding
+        self.encoder = ENCODERS.get(encoding)
+        self.time_steps = int(time_steps)
+        self.input_shape = tuple(int(s) for s in self.images.shape[1:])
+        self.seed = int(seed)
+        self.normalize = bool(normalize)
+        self.augment = bool(augment)
+        self.epoch = 0
+        c = self.input_shape[0]
+        self._mean = torch.tensor(CIFAR10_MEAN[:c]).view(c, 1, 1)
+        self._std = torch.tensor(CIFAR10_STD[:c]).view(c, 1, 1)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the random draws of epoch ``epoch`` (augmentation and ``rate``)."""
+        self.epoch = int(epoch)
+
+    def image(self, index: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Item ``index`` as float32 ``[3, H, W]`` before encoding (augmented if enabled)."""
+        x = self.images[self._index(index)].to(torch.float32) / 255.0
+        if self.augment:
+            if generator is None:
+                raise SpikeliteError("augmentation needs a generator")
+            h, w = x.shape[1:]
+            padded = torch.nn.functional.pad(x, (PAD, PAD, PAD, PAD))
+            dy, dx, flip = (
+                int(v)
+                for v in (
+                    torch.randint(0, 2 * PAD + 1, (1,), generator=generator),
+                    torch.randint(0, 2 * PAD + 1, (1,), generator=generator),
+                    torch.randint(0, 2, (1,), generator=generator),
+                )
+            )
+            x = padded[:, dy : dy + h, dx : dx + w]
+            if flip:
+                x = x.flip(-1)
+        if self.normalize:
+            x = (x - self._mean) / self._std
+        return x.contiguous()
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        i = self._index(index)
+        state = np.random.SeedSequence([self.seed, self.epoch, i]).generate_state(2, np.uint32)
+        gen = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+        x = self.encoder(self.image(i, gen), self.time_steps, generator=gen)
+        return x, int(self.labels[i])

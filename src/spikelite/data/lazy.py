@@ -1,0 +1,94 @@
+"""Event datasets read lazily per item from real recordings, with spatial downsampling.
+
+Shared by the real event loaders (``dvsgesture``, ``cifar10-dvs``): each item is a
+picklable *reference* (a file, or a file plus a time window) that a module-level reader
+turns into events; the events are downsampled, then binned by :func:`bin_events`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from spikelite.data.base import BINNINGS, SpikeDataset, bin_events
+from spikelite.errors import SpikeliteError
+
+
+def check_size(size: object, sensor: int) -> int:
+    """Validate a target side length ``1 ≤ size ≤ sensor``."""
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 1 <= size <= sensor:
+        raise SpikeliteError(
+            f"size must be an integer in 1..{sensor} (pixels per side), got {size!r}"
+        )
+    return int(size)
+
+
+def downsample_events(events: np.ndarray, sensor: tuple[int, int, int], size: int) -> np.ndarray:
+    """Map pixel coordinates ``x → x·size // W`` and ``y → y·size // H`` (a copy).
+
+    Binning the result counts every event of a source pixel in exactly one target cell,
+    i.e. sum-pooling of event counts. When ``W / size`` is an integer ``k`` this is plain
+    ``k×k`` sum-pooling; otherwise cells cover ``⌊W/size⌋`` or ``⌈W/size⌉`` source pixels
+    (128 → 48: widths 3, 3, 2 repeating), the rule of tonic's
+    ``transforms.Downsample(target_size=...)``.
+    """
+    w, h, _ = sensor
+    if size == w and size == h:
+        return events
+    out = events.copy()
+    out["x"] = events["x"].astype(np.int64) * size // w
+    out["y"] = events["y"].astype(np.int64) * size // h
+    return out
+
+
+class LazyEventDataset(SpikeDataset):
+    """Events read from disk on every access, downsampled, then binned into ``[T, P, S, S]``.
+
+    ``reader(item)`` returns the :data:`~spikelite.data.EVENT_DTYPE` events of one item
+    (must be picklable for ``DataLoader`` workers: a module-level function).
+    """
+
+    def __init__(
+        self,
+        items: Sequence[Any],
+        labels: np.ndarray,
+        classes: int,
+        name: str,
+        *,
+        reader: Callable[[Any], np.ndarray],
+        sensor_size: tuple[int, int, int],
+        size: int,
+        time_steps: int,
+        binning: str = "time",
+        duration_us: int | None = None,
+        binarize: bool = False,
+    ) -> None:
+        if binning not in BINNINGS:
+            raise SpikeliteError(f"unknown binning {binning!r}; valid: {', '.join(BINNINGS)}")
+        if len(items) != len(labels):
+            raise SpikeliteError(f"{len(items)} items but {len(labels)} labels")
+        self.items = list(items)
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.classes = int(classes)
+        self.name = name
+        self.reader = reader
+        self.sensor_size = sensor_size
+        self.size = check_size(size, min(sensor_size[0], sensor_size[1]))
+        self.time_steps = int(time_steps)
+        self.input_shape = (sensor_size[2], self.size, self.size)
+        self.binning = {"binning": binning, "duration_us": duration_us, "binarize": binarize}
+
+    def events(self, index: int, *, downsampled: bool = False) -> np.ndarray:
+        """The raw events of item ``index`` (sensor coordinates unless ``downsampled``)."""
+        ev = self.reader(self.items[self._index(index)])
+        return downsample_events(ev, self.sensor_size, self.size) if downsampled else ev
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        i = self._index(index)
+        ev = self.events(i, downsampled=True)
+        sensor = (self.size, self.size, self.sensor_size[2])
+        frames = bin_events(ev, sensor, self.time_steps, **self.binning)
+        return torch.from_numpy(frames), int(self.labels[i])
