@@ -32,7 +32,7 @@ def test_sweep_pareto_report_from_a_recipe_file(tmp_path):
     res = runner.invoke(app, ["pareto", str(out), "--x", "size", "--y", "accuracy",
                               "--plot", str(tmp_path / "front")])
     assert res.exit_code == 0, res.output
-    assert "deployed_bytes" in res.output
+    assert "Pareto front: accuracy / size" in res.output
     assert (tmp_path / "front.png").is_file() and (tmp_path / "front.svg").is_file()
     (out / "report.html").unlink()
     res = runner.invoke(app, ["report", str(out)])

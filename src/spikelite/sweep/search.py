@@ -134,7 +134,10 @@ def optimize(
                 raise SpikeliteError(f"point {point.label} failed in another worker")
         drop = float(row["accuracy_drop_pt"])
         limit = search.max_accuracy_drop_pt
-        trial.set_user_attr(CONSTRAINT, [drop - limit] if limit is not None else [0.0])
+        value = drop - limit if limit is not None else 0.0
+        trial.set_user_attr(CONSTRAINT, [value])
+        if native_constraints:  # optuna >= 5: feasible when <= 0
+            trial.set_constraint("max_accuracy_drop_pt", value)
         console.print(f"trial {trial.number}: {point.label} acc {row['accuracy']:.4f} "
                       f"energy {row['energy_pj']:.4g} pJ")
         return _values(row, objectives)
@@ -142,10 +145,12 @@ def optimize(
     def constraints(trial: Any) -> list[float]:
         return list(trial.user_attrs.get(CONSTRAINT, [1.0]))
 
+    native_constraints = hasattr(optuna.trial.Trial, "set_constraint")
+    legacy = {} if native_constraints else {"constraints_func": constraints}
     if search.sampler == "nsga2":
-        sampler = optuna.samplers.NSGAIISampler(seed=search.seed, constraints_func=constraints)
+        sampler = optuna.samplers.NSGAIISampler(seed=search.seed, **legacy)
     elif search.sampler == "tpe":
-        sampler = optuna.samplers.TPESampler(seed=search.seed, constraints_func=constraints)
+        sampler = optuna.samplers.TPESampler(seed=search.seed, **legacy)
     else:
         sampler = optuna.samplers.RandomSampler(seed=search.seed)
     study = optuna.create_study(
