@@ -195,3 +195,25 @@ def test_data_forms_and_limit() -> None:
     assert profile(model, ds, limit=4).samples == 4
     with pytest.raises(SpikeliteError, match="time-major"):
         profile(model, torch.rand(3, 8))
+
+
+def test_graded_steps_decided_per_step() -> None:
+    """NeuroBench's rule per step: binary iff every |x| ∈ {0, 1}; the cheap maximum test
+    and the exact fallback together give the same split as the definition."""
+    torch.manual_seed(0)
+    T, B, Fi = 6, 3, 8
+    x = (torch.rand(T, B, Fi) < 0.5).float()
+    x[1, 0, 0] = 0.5  # ≤ 1 but graded
+    x[2, 1, 3] = 2.0  # > 1
+    x[3] = -x[3]  # ±1: binary
+    x[4, 2, 1] = -0.25
+    x[5, 0, 2] = -3.0  # only the minimum is outside [−1, 1]
+    model = nn.Sequential(nn.Linear(Fi, 4))
+    a = record_activity(model, x, time_major=True).synaptic["0"]
+    graded = [bool(((s.abs() != 0) & (s.abs() != 1)).any()) for s in x]
+    assert graded == [False, True, True, False, True, True]
+    nz = (x != 0).float()
+    assert a.events == float(nz.sum())
+    assert a.events_graded == float(sum(nz[t].sum() for t in range(T) if graded[t]))
+    assert a.dense_mac == Fi * 4 * B * sum(graded)
+    assert a.fiber_events.tolist() == nz.sum((0, 1)).double().tolist()

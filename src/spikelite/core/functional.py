@@ -6,6 +6,8 @@ See :class:`spikelite.core.params.LIFParams` for the equations.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from spikelite.core.params import LIFParams
@@ -56,16 +58,25 @@ def lif_step(
 
 
 def lif_multistep_eager(
-    x: torch.Tensor, v0: torch.Tensor | None, p: LIFParams
+    x: torch.Tensor,
+    v0: torch.Tensor | None,
+    p: LIFParams,
+    observer: Callable[[int, torch.Tensor, torch.Tensor | None, torch.Tensor], None]
+    | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Unfused reference over ``[T, B, ...]``: returns ``(spikes [T, B, ...], v_T)``.
 
     Iterates with ``unbind(0)`` (indexing a grad-requiring tensor per step makes the
-    backward quadratic in T).
+    backward quadratic in T). ``observer(t, h_t, h_{t−1} or None, s_t)`` (opt-in) sees the
+    pre-reset membrane of every step (:data:`spikelite.core.fused.StepObserver`).
     """
     v = rest(x[0], p) if v0 is None else v0
     out = []
-    for xt in x.unbind(0):
-        s, v, _ = lif_step(xt, v, p)
+    h_prev: torch.Tensor | None = None
+    for t, xt in enumerate(x.unbind(0)):
+        s, v, h = lif_step(xt, v, p)
         out.append(s)
+        if observer is not None:
+            observer(t, h.detach(), h_prev, s.detach())
+            h_prev = h.detach()
     return torch.stack(out), v

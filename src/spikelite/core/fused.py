@@ -31,6 +31,7 @@ autograd through :func:`spikelite.core.functional.lif_multistep_eager` up to rou
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
@@ -40,6 +41,10 @@ from spikelite.core.surrogates import ATan, FastSigmoid, Rectangular, Sigmoid, T
 
 #: Elements per backward block (2**19 float32 = 2 MiB per temporary).
 _BLOCK_NUMEL = 1 << 19
+
+#: ``observer(t, h_t, h_{t−1} or None, s_t)``, called after each step with the pre-reset
+#: membrane (opt-in, e.g. for exact counting); the tensors are only valid during the call.
+StepObserver = Callable[[int, torch.Tensor, torch.Tensor | None, torch.Tensor], None]
 _ONE = torch.ones(())
 
 
@@ -125,13 +130,15 @@ def _blocks(T: int, step_numel: int) -> list[tuple[int, int]]:
 
 
 def _forward(
-    x: torch.Tensor, v0: torch.Tensor, leak: torch.Tensor, p: LIFParams, save: bool
+    x: torch.Tensor, v0: torch.Tensor, leak: torch.Tensor, p: LIFParams, save: bool,
+    observer: StepObserver | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
     """The LIF recursion: ``(spikes, v_T, h blocks)`` (``h`` kept only if ``save``).
 
     ``h`` is kept in blocks of :func:`_blocks` rather than one ``[T, B, ...]`` tensor: a
     block is small enough to be recycled by the allocator, one large tensor would be fresh
-    pages (faulted in again) on every call.
+    pages (faulted in again) on every call. ``observer`` (opt-in) sees ``(t, h_t, h_{t−1},
+    s_t)`` after every step; without ``save`` it costs a second ``h`` buffer.
     """
     T = x.shape[0]
     s_all = torch.empty_like(x, memory_format=torch.contiguous_format)
@@ -139,16 +146,21 @@ def _forward(
         h_blocks = [torch.empty((t1 - t0, *x.shape[1:]), dtype=x.dtype, device=x.device)
                     for t0, t1 in _blocks(T, x.shape[1:].numel())]
         hs = [h for blk in h_blocks for h in blk.unbind(0)]
-    else:  # one step of h, reused
+    elif observer is None:  # one step of h, reused
         h_blocks = []
         hs = [torch.empty(x.shape[1:], dtype=x.dtype, device=x.device)] * T
+    else:  # two steps of h, alternating, so the observer also sees h_{t−1}
+        h_blocks = []
+        pair = [torch.empty(x.shape[1:], dtype=x.dtype, device=x.device) for _ in range(2)]
+        hs = [pair[t % 2] for t in range(T)]
     v = v0.clone(memory_format=torch.contiguous_format)
     tau_form = p.form == "tau"
     v_r = p.v_reset
     v_r_zero = not isinstance(v_r, torch.Tensor) and v_r == 0.0
     lk = leak if leak.dim() > 0 else leak.item()
     thr = p.threshold
-    for xt, h, st in zip(x.unbind(0), hs, s_all.unbind(0), strict=True):
+    h_prev: torch.Tensor | None = None
+    for t, (xt, h, st) in enumerate(zip(x.unbind(0), hs, s_all.unbind(0), strict=True)):
         if tau_form:  # h = v + (x − (v − v_reset)) / τ, in SpikingJelly's operation order
             if v_r_zero:
                 torch.sub(xt, v, out=h)
@@ -173,6 +185,9 @@ def _forward(
                 torch.sub(h, st, alpha=thr, out=v)
         else:
             v.copy_(h)
+        if observer is not None:
+            observer(t, h, h_prev, st)
+            h_prev = h
     return s_all, v, h_blocks
 
 
@@ -226,8 +241,8 @@ class FusedLIF(torch.autograd.Function):
     """``(x [T, B, ...], v0 [B, ...], leak) → (spikes [T, B, ...], v_T)``."""
 
     @staticmethod
-    def forward(ctx, x, v0, leak, p: LIFParams):
-        s_all, v, h_blocks = _forward(x, v0, leak, p, save=True)
+    def forward(ctx, x, v0, leak, p: LIFParams, observer: StepObserver | None = None):
+        s_all, v, h_blocks = _forward(x, v0, leak, p, save=True, observer=observer)
         ctx.p = p
         ctx.save_for_backward(s_all, v0, leak, *h_blocks)
         return s_all, v
@@ -239,7 +254,7 @@ class FusedLIF(torch.autograd.Function):
         T = s_all.shape[0]
         if T == 0:  # v_T = v0
             g_leak = torch.zeros_like(leak) if ctx.needs_input_grad[2] else None
-            return torch.zeros_like(s_all), g_vT, g_leak, None
+            return torch.zeros_like(s_all), g_vT, g_leak, None, None
         if p.form == "beta":
             a, b = _scalar(leak), None
         else:
@@ -304,17 +319,19 @@ class FusedLIF(torch.autograd.Function):
                 g_leak = _sum_to(g_h * v_prev, leak)
             else:  # ∂h/∂τ = −(h − v_{t−1})/τ
                 g_leak = _sum_to(-g_h * (h_all - v_prev) / leak, leak)
-        return g_x, g_v0, g_leak, None
+        return g_x, g_v0, g_leak, None, None
 
 
 def lif_multistep_fused(
-    x: torch.Tensor, v0: torch.Tensor | None, p: LIFParams
+    x: torch.Tensor, v0: torch.Tensor | None, p: LIFParams,
+    observer: StepObserver | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Fused equivalent of :func:`lif_multistep_eager`: ``(spikes [T, B, ...], v_T)``.
 
     Gradients flow to ``x``, ``v0`` and a tensor ``p.leak`` (learnable β or τ). A
     ``threshold`` or ``v_reset`` that requires grad is not supported here; the module
     falls back to the eager path for it. Without gradients the forward keeps no history.
+    ``observer``: see :data:`StepObserver` (``None``: no cost).
     """
     if v0 is None:
         v0 = rest(x[0], p)
@@ -324,6 +341,6 @@ def lif_multistep_fused(
     x = x.contiguous()
     needs_grad = x.requires_grad or v0.requires_grad or leak.requires_grad
     if not (torch.is_grad_enabled() and needs_grad):
-        s_all, v, _ = _forward(x, v0, leak, p, save=False)
+        s_all, v, _ = _forward(x, v0, leak, p, save=False, observer=observer)
         return s_all, v
-    return FusedLIF.apply(x, v0, leak, p)
+    return FusedLIF.apply(x, v0, leak, p, observer)

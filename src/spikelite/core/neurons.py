@@ -25,7 +25,7 @@ from torch import nn
 
 from spikelite._registry import Registry
 from spikelite.core.functional import lif_multistep_eager, rest
-from spikelite.core.fused import lif_multistep_fused
+from spikelite.core.fused import StepObserver, lif_multistep_fused
 from spikelite.core.params import LIFParams, check_leak, check_threshold, normalize_reset
 from spikelite.core.state_quant import check_state_quant
 from spikelite.core.surrogates import Surrogate, get_surrogate
@@ -135,6 +135,10 @@ class LIF(nn.Module):
         self.state_bits = state_bits
         self.state_max = state_max
         self.mem: torch.Tensor | None = None
+        #: opt-in ``observer(t, h_t, h_{t−1}, s_t)`` called after every step with the
+        #: pre-reset membrane (set by the hardware recorder while profiling; ``None``: no
+        #: cost). Not part of the state: never saved, never copied into checkpoints.
+        self.step_observer: StepObserver | None = None
 
     # -- parameters -------------------------------------------------------------------
     @property
@@ -188,7 +192,8 @@ class LIF(nn.Module):
             isinstance(t, torch.Tensor) and t.requires_grad for t in (p.threshold, p.v_reset)
         )
         fn = lif_multistep_eager if eager else lif_multistep_fused
-        spikes, v = fn(x, v0, p)
+        observer = getattr(self, "step_observer", None)  # absent in modules pickled before
+        spikes, v = fn(x, v0, p) if observer is None else fn(x, v0, p, observer)
         self.mem = v.detach()
         return spikes
 

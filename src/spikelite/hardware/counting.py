@@ -14,8 +14,15 @@ Per synaptic layer and per time step, for every sample:
 
 Per neuron layer: neuron-steps, output spikes and NeuroBench's MembraneUpdates (all
 neurons at the first step, then the neurons whose pre-reset potential changed,
-``h_t ≠ h_{t−1}`` — what snnTorch keeps in ``mem``), recomputed from the recorded input
-and spikes with the neuron's own equations (optional: it replays the recursion).
+``h_t ≠ h_{t−1}`` — what snnTorch keeps in ``mem``). ``h_t`` is read from the neuron
+itself while recording (its opt-in ``step_observer``, called by the fused and eager
+kernels after each step), so nothing is recomputed; a neuron that does not report ``h``
+is replayed from the recorded input and spikes with its own step equations.
+
+Synaptic inputs are counted in a forward *pre*-hook, while still in cache: one matrix
+product of the non-zero indicator with the ``[F_nz, F_all, 1]`` rows and one column sum
+(events per fiber); inputs known to be spikes skip the indicator and the binary check, and
+a graded step is usually decided by its maximum alone (``max > 1``).
 
 Time layout of a synaptic layer's input: ``[T·B, ...]`` (folded by ``TimeDistributed``) or
 ``[T, B, ..., F]`` (a Linear applied to a time-major tensor) are split into T steps;
@@ -31,6 +38,7 @@ import torch
 from torch import nn
 
 from spikelite.core.functional import charge, reset, rest
+from spikelite.core.state_quant import quantize_state
 from spikelite.hardware.layers import SynapticSpec
 
 _EXACT_F32 = float(1 << 24)
@@ -121,11 +129,16 @@ class _SynapticCounter:
         self.act = SynapticActivity(spec.name)
         self._maps: dict[tuple[int, ...], tuple[torch.Tensor, float, int]] = {}
         self._nz_fan = spec.mask.sum(0, dtype=torch.float64)  # linear: per input feature
+        self._ws: torch.Tensor | None = None  # [x ≠ 0] of graded inputs
 
     def maps(
         self, sample: tuple[int, ...], device: torch.device
     ) -> tuple[torch.Tensor, float, int]:
-        """``([P, 3] (F_nz, F_all, 1) map, Σ F_all, positions per fiber)`` for a sample shape."""
+        """``([3, P] (F_nz, F_all, 1) rows, Σ F_all, positions per fiber)`` for a sample shape.
+
+        Stored transposed: ``maps @ nzᵀ`` reads the large ``[R, P]`` indicator about twice as
+        fast on CPU as ``nz @ mapsᵀ``.
+        """
         if sample in self._maps:
             return self._maps[sample]
         spec = self.spec
@@ -140,8 +153,8 @@ class _SynapticCounter:
             f_in = sample[0]
         maxsum = float(al.sum())
         dtype = torch.float32 if maxsum < _EXACT_F32 else torch.float64
-        ones = torch.ones_like(nz)  # third column: Σ events
-        stacked = torch.stack([nz, al, ones], 1).to(device=device, dtype=dtype)
+        ones = torch.ones_like(nz)  # third row: Σ events
+        stacked = torch.stack([nz, al, ones], 0).to(device=device, dtype=dtype).contiguous()
         per_fiber = int(torch.Size(sample).numel()) // f_in
         self._maps[sample] = (stacked, maxsum, per_fiber)
         return self._maps[sample]
@@ -155,9 +168,19 @@ class _SynapticCounter:
             (g,) = torch.autograd.grad(y.sum(), x)
         return g.reshape(-1).double()
 
-    def record(self, x: torch.Tensor, out: torch.Tensor, T: int, B: int,
-               binary: bool = False) -> None:
-        """Count one call; ``binary``: ``x`` is known to hold only 0/1 (spikes)."""
+    def add_outputs(self, out: torch.Tensor) -> None:
+        self.act.outputs += float(out.numel())
+
+    def _indicator(self, flat: torch.Tensor) -> torch.Tensor:
+        """``[x ≠ 0]`` as 0/1 in ``flat``'s dtype, in a workspace reused across calls."""
+        buf = self._ws
+        if buf is None or buf.shape != flat.shape or buf.dtype != flat.dtype \
+                or buf.device != flat.device:
+            buf = self._ws = torch.empty_like(flat, memory_format=torch.contiguous_format)
+        return torch.ne(flat, 0, out=buf)
+
+    def record(self, x: torch.Tensor, T: int, B: int, binary: bool = False) -> None:
+        """Count one call's input ``x``; ``binary``: ``x`` is known to hold only 0/1."""
         spec, a = self.spec, self.act
         if spec.is_linear and x.dim() >= 3 and tuple(x.shape[:2]) == (T, B):
             S, Bs, sample = T, B, tuple(x.shape[2:])
@@ -167,19 +190,15 @@ class _SynapticCounter:
             S, Bs, sample = 1, x.shape[0], tuple(x.shape[1:])
         maps, dense_per, per_fiber = self.maps(sample, x.device)
         flat = x.reshape(S * Bs, -1)
+        no_graded = torch.zeros(S, dtype=torch.bool, device=x.device)
         if binary:  # spikes: the input is its own non-zero indicator
-            nzf = flat
-            graded_step = torch.zeros(S, dtype=torch.bool, device=x.device)
+            nzf, graded_step = flat, no_graded
         else:
-            nzf = torch.ne(flat, 0, out=torch.empty_like(flat))  # 0/1 as floats, one pass
-            if torch.equal(flat, nzf):  # 0/1 values: every step binary
-                graded_step = torch.zeros(S, dtype=torch.bool, device=x.device)
-            else:
-                # graded where |x| ∉ {0, 1}, i.e. |x| differs from its 0/1 indicator
-                graded_step = torch.ne(flat.abs(), nzf).reshape(S, -1).any(1)
-        counts = (nzf if nzf.dtype == maps.dtype else nzf.to(maps.dtype)) @ maps
+            nzf = self._indicator(flat)
+            graded_step = no_graded if torch.equal(flat, nzf) else _graded_steps(flat, nzf, S)
+        nzm = nzf if nzf.dtype == maps.dtype else nzf.to(maps.dtype)
         # [S, Bs, 3]: Σ F_nz, Σ F_all, events per sample-step (exact integers)
-        counts = counts.to(torch.float64).reshape(S, Bs, 3)
+        counts = torch.mm(maps, nzm.t()).t().to(torch.float64).reshape(S, Bs, 3)
         ev2 = counts[..., 2]
         g = graded_step.to(torch.float64)
         eff_s, fan_s, ev_s = counts.sum(1).unbind(-1)
@@ -196,32 +215,114 @@ class _SynapticCounter:
         a.dense_mac += dense_per * Bs * n_graded
         a.dense_ac += dense_per * Bs * (S - n_graded)
         a.in_positions += float(flat.shape[1]) * S * Bs
-        a.outputs += float(out.numel())
         a.events_max = max(a.events_max, float(ev2.max()))
         a.eff_max = max(a.eff_max, float(counts[..., 0].max()))
         _add_steps(a.events_per_step, ev_s)
         _add_steps(a.eff_per_step, eff_s)
         a.input_shape = sample
-        if spec.is_linear:
-            rows = nzf.reshape(-1, sample[-1])
-            fe = (rows if rows.shape[0] < _EXACT_F32 else rows.double()).sum(0)
-        else:
-            fe = nzf.reshape(S * Bs, sample[0], per_fiber).sum(2).to(torch.float64).sum(0)
+        # events per fiber: column sums of the [R, P] indicator (exact while R < 2**24)
+        rows = nzf.reshape(-1, sample[-1]) if spec.is_linear else nzf
+        col = rows.sum(0) if rows.shape[0] < _EXACT_F32 else rows.double().sum(0)
+        fe = col if spec.is_linear else col.reshape(sample[0], per_fiber).to(torch.float64).sum(1)
         fe = fe.to(device="cpu", dtype=torch.float64)
         a.fiber_events = fe if a.fiber_events is None else a.fiber_events + fe
 
 
+def _graded_steps(flat: torch.Tensor, nzf: torch.Tensor, S: int) -> torch.Tensor:
+    """``[S]`` bool: steps with a value ``|x| ∉ {0, 1}`` (NeuroBench's graded input).
+
+    A step whose maximum exceeds 1 is graded (one cheap reduction, decides event counts);
+    the others are checked exactly, ``|x| ≠ [x ≠ 0]`` anywhere.
+    """
+    steps = flat.reshape(S, -1)
+    graded = steps.amax(1) > 1
+    if bool(graded.all()):
+        return graded
+    rest_ = (~graded).nonzero().squeeze(1)
+    graded[rest_] = torch.ne(steps[rest_].abs(), nzf.reshape(S, -1)[rest_]).any(1)
+    return graded
+
+
+#: Elements per chunk of the membrane comparison (512 KiB of float32: the 0/1 result
+#: stays in cache between the comparison and its sum).
+_CHUNK = 1 << 17
+
+
+def _count_changes(h: torch.Tensor, h_prev: torch.Tensor, buf: torch.Tensor,
+                   sums: list[torch.Tensor]) -> None:
+    """Append to ``sums`` 0-dim partial counts of ``Σ [h ≠ h_prev]``; ``buf`` (≥ ``_CHUNK``
+    elements of ``h``'s dtype) is the workspace.
+
+    The comparison is written as 0/1 in the membrane's float dtype and summed chunk by
+    chunk (vectorised and in cache; a bool mask with ``count_nonzero`` is about twice as
+    slow on CPU). Each partial sum is an exact integer (a chunk holds < 2**24 elements);
+    other dtypes use ``count_nonzero``.
+    """
+    hf, pf = h.reshape(-1), h_prev.reshape(-1)
+    exact = h.dtype in (torch.float32, torch.float64)
+    for i in range(0, hf.numel(), _CHUNK):
+        j = min(i + _CHUNK, hf.numel())
+        b = torch.ne(hf[i:j], pf[i:j], out=buf[: j - i])
+        sums.append(b.sum() if exact else torch.count_nonzero(b))
+
+
 class _NeuronCounter:
+    """Hook state of one neuron layer.
+
+    MembraneUpdates (all neurons at a call's first step, then ``Σ_t [h_t ≠ h_{t−1}]``) come
+    from the neuron's own pre-reset membrane ``h_t``: while recording, the recorder sets the
+    neuron's opt-in ``step_observer`` (:data:`spikelite.core.fused.StepObserver`), which the
+    fused and eager kernels call after each step. A neuron whose forward does not call it
+    (a subclass with its own forward) is replayed from the recorded input and spikes with
+    the :mod:`spikelite.core.functional` step equations instead.
+    """
+
     def __init__(self, name: str, module: nn.Module, membrane_updates: bool) -> None:
         self.module = module
         self.act = NeuronActivity(name)
         self.membrane_updates = membrane_updates
         self.pre_mem: torch.Tensor | None = None
-        self._buf: tuple[torch.Tensor, ...] | None = None
+        self._steps = 0  # steps observed in the current call (−1: out of order)
+        self._first = 0  # neurons at the observed first step
+        self._changes: list[torch.Tensor] = []
+        self._buf: torch.Tensor | None = None
+        self._saved_observer: object = None
+        self._attached = False
+
+    def attach(self) -> None:
+        """Install :meth:`observe` as the neuron's ``step_observer`` (if it has one)."""
+        if self.membrane_updates and hasattr(self.module, "step_observer"):
+            self._saved_observer = self.module.step_observer
+            self.module.step_observer = self.observe
+            self._attached = True
+
+    def detach(self) -> None:
+        if self._attached:
+            self.module.step_observer = self._saved_observer
+            self._saved_observer, self._attached = None, False
+        self._buf = None
+        self._changes.clear()
 
     def pre(self, x: torch.Tensor) -> None:
         mem = getattr(self.module, "mem", None)
         self.pre_mem = None if mem is None or mem.shape != x.shape[1:] else mem
+        self._steps, self._first = 0, 0
+        self._changes.clear()
+
+    def observe(self, t: int, h: torch.Tensor, h_prev: torch.Tensor | None,
+                s: torch.Tensor) -> None:
+        """Step observer: count ``h_t ≠ h_{t−1}`` while ``h`` is fresh (no replay)."""
+        if t != self._steps:
+            self._steps = -1
+            return
+        self._steps += 1
+        if h_prev is None:
+            self._first += h.numel()
+            return
+        buf = self._buf
+        if buf is None or buf.dtype != h.dtype or buf.device != h.device:
+            buf = self._buf = torch.empty(_CHUNK, dtype=h.dtype, device=h.device)
+        _count_changes(h, h_prev, buf, self._changes)
 
     def record(self, x: torch.Tensor, s: torch.Tensor) -> None:
         a = self.act
@@ -236,42 +337,30 @@ class _NeuronCounter:
         _add_steps(a.spikes_per_step, sp.sum(1))
         if not self.membrane_updates:
             return
+        if self._steps == T and T > 0:  # every step observed
+            changes = torch.stack(self._changes).sum(dtype=torch.float64) if self._changes \
+                else 0.0
+            a.membrane_updates += self._first + int(changes)
+        else:
+            a.membrane_updates += self._replay(x, s)
+        self._changes.clear()
+
+    def _replay(self, x: torch.Tensor, s: torch.Tensor) -> int:
+        """MembraneUpdates by replaying ``h_t = charge(x_t, v_{t−1})``, ``v_t = reset(h_t,
+        s_t)`` (then fixed-point ``state_bits`` if set) from the recorded input and spikes."""
         p = self.module.params_for(x)  # type: ignore[operator]
-        fast = (p.form == "beta" and p.reset == "zero" and isinstance(p.leak, float)
-                and isinstance(p.v_reset, float) and p.v_reset == 0.0)
-        if fast:
-            a.membrane_updates += self._updates_fast(x, s, float(p.leak))
-            return
         v = self.pre_mem if self.pre_mem is not None else rest(x[0], p)
-        updates = n * B
+        T, B = x.shape[:2]
+        updates = int(torch.Size(x.shape[2:]).numel()) * B
         h_prev: torch.Tensor | None = None
         for t in range(T):  # the neuron's own equations (LIFParams)
             h = charge(x[t], v, p)
             if h_prev is not None:
                 updates += int(torch.count_nonzero(torch.ne(h, h_prev)))
             v, h_prev = reset(h, s[t], p), h
-        a.membrane_updates += updates
-
-    def _updates_fast(self, x: torch.Tensor, s: torch.Tensor, beta: float) -> int:
-        """β-form, zero reset to 0: ``h_t = x_t + β·v_{t−1}``, ``v_t = h_t − h_t·s_t``, in
-        reused buffers (fresh large allocations cost as much as the arithmetic on CPU)."""
-        shape = x.shape[1:]
-        if self._buf is None or self._buf[0].shape != shape or self._buf[0].dtype != x.dtype:
-            self._buf = (torch.empty_like(x[0]), torch.empty_like(x[0]), torch.empty_like(x[0]),
-                         torch.empty(shape, dtype=torch.bool, device=x.device))
-        h, h_prev, v, changed = self._buf
-        if self.pre_mem is not None:
-            torch.add(x[0], self.pre_mem, alpha=beta, out=h)
-        else:
-            h.copy_(x[0])
-        total = 0
-        for t in range(1, x.shape[0]):
-            h, h_prev = h_prev, h
-            torch.addcmul(h_prev, h_prev, s[t - 1], value=-1.0, out=v)
-            torch.add(x[t], v, alpha=beta, out=h)
-            torch.ne(h, h_prev, out=changed)
-            total += int(torch.count_nonzero(changed))
-        return total + int(torch.Size(shape).numel())
+            if p.state_bits is not None:
+                v = quantize_state(v, p.state_bits, p.state_max)  # type: ignore[arg-type]
+        return updates
 
 
 class _BinaryTensors:
@@ -326,8 +415,12 @@ class ActivityRecorder:
 
     def __enter__(self) -> ActivityRecorder:
         for c in self._syn.values():
-            self._handles.append(c.spec.module.register_forward_hook(self._syn_hook(c)))
+            m = c.spec.module
+            self._handles.append(m.register_forward_pre_hook(self._syn_hook(c)))
+            self._handles.append(m.register_forward_hook(
+                lambda _m, _a, out, c=c: c.add_outputs(out)))
         for n in self._neu.values():
+            n.attach()
             m = n.module
             self._handles.append(m.register_forward_pre_hook(lambda _m, a, n=n: n.pre(a[0])))
             self._handles.append(m.register_forward_hook(self._neu_hook(n)))
@@ -340,15 +433,19 @@ class ActivityRecorder:
         for h in self._handles:
             h.remove()
         self._handles.clear()
+        for n in self._neu.values():
+            n.detach()
         self._binary.clear()
         self.activity.synaptic = {n: c.act for n, c in self._syn.items()}
         self.activity.neurons = {n: c.act for n, c in self._neu.items()}
 
     def _syn_hook(self, c: _SynapticCounter):
-        def hook(_m: nn.Module, args: tuple, out: torch.Tensor) -> None:
+        # a pre-hook: the input is counted while it is still in cache (just written by
+        # the layer before), not after the layer's own forward has evicted it
+        def hook(_m: nn.Module, args: tuple) -> None:
             with torch.no_grad():
                 x = args[0].detach()
-                c.record(x, out, self._T, self._B, binary=self._binary.known(x))
+                c.record(x, self._T, self._B, binary=self._binary.known(x))
 
         return hook
 

@@ -183,7 +183,8 @@ def profile(
       zero weights as the mask;
     * ``data``: see :func:`iter_batches`; ``limit`` caps the samples;
     * ``membrane_updates``: also count exact state changes and NeuroBench's
-      MembraneUpdates (replays the neuron recursion; ``False`` is cheaper);
+      MembraneUpdates (compares each step's pre-reset membrane, reported by the neuron,
+      with the previous one; ``False`` is a little cheaper);
     * ``strict``: raise instead of reporting layers that cannot be counted;
     * ``**options``: :class:`~spikelite.hardware.energy.CostOptions` fields (``skip``,
       ``membrane``, ``state_bits``, ``acc_bits``, ``spike_io``, ``dram_fill``,
