@@ -99,3 +99,16 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(tmp_path):
         assert after[k]["result"] == result and after[k]["attempts"] == 1
     assert not list((run_dir / "artifacts").glob(".tmp-*"))
     assert sorted(p.name for p in (run_dir / "artifacts").iterdir()) == sorted(keys)
+
+
+def test_two_worker_processes_share_the_store(tmp_path):
+    recipe = tiny_recipe(tmp_path / "s", grid=[
+        {"schedule": "ptq", "scheme": ["duq", "rescaw"], "bits": [8, 4, 2]}])
+    res = run_sweep(recipe, workers=2, progress=False, report=False)
+    assert not res.failed and len(res.rows) == 7
+    records = Store(tmp_path / "s" / STORE).records()
+    assert len(records) == 7 and all(r["attempts"] == 1 for r in records)
+    logs = sorted(p.name for p in (tmp_path / "s" / "logs").iterdir())
+    assert logs == ["worker-0.log", "worker-1.log"]  # two processes took part
+    assert sorted(r["key"] for r in res.rows) == sorted(run_key(recipe, p)
+                                                        for p in recipe.expand())
