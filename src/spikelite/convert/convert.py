@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Iterable
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import nn
@@ -34,6 +34,9 @@ from spikelite.core.layers import Flatten, TimeDistributed
 from spikelite.core.neurons import IF, check_time_major, reset_states
 from spikelite.data.encoding import encode
 from spikelite.errors import SpikeliteError
+
+if TYPE_CHECKING:
+    from spikelite.hardware.report import Report
 
 ThresholdMethod = Literal["max", "percentile"]
 Coding = Literal["direct", "rate"]
@@ -172,7 +175,12 @@ def calibrate_thresholds(
 class ConvertedSNN(nn.Sequential):
     """Time-major SNN from :func:`ann_to_snn`: ``[T, B, ...] → [T, B, out]`` (the read-out's
     per-step output). Attributes: ``thresholds`` (λ per ReLU name), ``neuron_names`` (module
-    key → ReLU name), ``output_scale``, ``time_steps``, ``coding``."""
+    key → ReLU name), ``output_scale``, ``time_steps``, ``coding``.
+
+    Its children are what :func:`spikelite.hardware.profile` counts: ``TimeDistributed``
+    Conv/Linear (synaptic layers) and :class:`ConvertedIF` (spikelite neurons). Give the
+    profiler :meth:`encode`'s output, or call :meth:`profile` with the static batch.
+    """
 
     thresholds: dict[str, float]
     neuron_names: dict[str, str]
@@ -203,12 +211,57 @@ class ConvertedSNN(nn.Sequential):
         """Mean spike count per step ``[B, ...]`` of every converted ReLU (≈ ``a_l/λ_l``)."""
         return self._run(x_static, time_steps, coding, generator, rates=True)[1]
 
-    def _run(self, x_static, time_steps, coding, generator, rates=False):  # type: ignore[no-untyped-def]
+    def encode(
+        self,
+        x_static: torch.Tensor,
+        time_steps: int | None = None,
+        coding: Coding | None = None,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """The time-major input ``[T, B, ...]`` that :meth:`simulate` feeds the network (the
+        defaults ``time_steps``/``coding`` of :func:`ann_to_snn`; on the model's device)."""
         T = self.time_steps if time_steps is None else time_steps
         x = encode_input(x_static, T, coding or self.coding, generator=generator)
         param = next(self.parameters(), None)
         if param is not None:
             x = x.to(device=param.device, dtype=param.dtype)
+        return x
+
+    def profile(
+        self,
+        x_static: torch.Tensor,
+        time_steps: int | None = None,
+        coding: Coding | None = None,
+        *,
+        preset: str | None = None,
+        weight_format: str | None = None,
+        batch_size: int = 256,
+        generator: torch.Generator | None = None,
+        **options: Any,
+    ) -> Report:
+        """:func:`spikelite.hardware.profile` of this SNN on a static batch ``[N, ...]``,
+        encoded as :meth:`simulate` encodes it, in chunks of ``batch_size`` samples.
+
+        The first synaptic layer sees the analog input with ``direct`` coding (counted as
+        MACs), every later one the IF spikes (ACs = SynOps, ``Report.exact()["effective_ac"]``).
+        ``preset``/``weight_format`` default to the profiler's; ``**options`` go to it too.
+        """
+        from spikelite.hardware import profile as hw_profile
+        from spikelite.hardware.profiler import DEFAULT_FORMAT, DEFAULT_PRESET
+
+        if x_static.dim() < 2 or x_static.shape[0] == 0:
+            raise SpikeliteError(
+                f"profile needs a non-empty static batch [N, ...], got shape "
+                f"{tuple(x_static.shape)}"
+            )
+        batches = (self.encode(xb, time_steps, coding, generator=generator)
+                   for xb in x_static.split(batch_size))
+        return hw_profile(self, batches, preset or DEFAULT_PRESET,
+                          weight_format or DEFAULT_FORMAT, time_major=True, **options)
+
+    def _run(self, x_static, time_steps, coding, generator, rates=False):  # type: ignore[no-untyped-def]
+        x = self.encode(x_static, time_steps, coding, generator=generator)
         got: dict[str, torch.Tensor] = {}
         hooks = []
         if rates:

@@ -9,7 +9,8 @@
   exactly.
 * A **neuron layer** is a spikelite :class:`~spikelite.core.LIF` (or ``IF``).
 * Everything else is classified by :func:`classify`: known stateless layers (pooling,
-  normalisation, dropout, reshapes), containers, known composites with uncosted
+  normalisation, dropout, reshapes), ``nn.ReLU`` (an ANN activation: its comparisons are
+  not costed, noted), containers, known composites with uncosted
   arithmetic (noted), and **uncounted** modules — unknown leaf layers and anything
   stateful that is not a spikelite neuron — which reports list by name.
 """
@@ -189,6 +190,8 @@ def classify(model: nn.Module, layers: Mapping[str, LayerQuant] | None = None) -
             out.neurons[name] = m
         elif isinstance(m, (*_POOL, *_NORM, *_SHAPE, *noops)):
             continue
+        elif type(m) is nn.ReLU:
+            out.notes.append(f"{label} (ReLU): one comparison per output, not costed")
         elif type(m) in partial:
             out.notes.append(f"{label} ({type(m).__name__}): {partial[type(m)]}")
         elif isinstance(m, _CONTAINERS):

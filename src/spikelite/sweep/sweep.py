@@ -218,7 +218,7 @@ def run_sweep(
                 ratio = base_energy.get("pj", 0) / row["energy_pj"] if row["energy_pj"] else 0
                 bar.console.print(
                     f"  {row['name']:<32} acc {row['accuracy']:.4f} "
-                    f"({-row['accuracy_drop_pt']:+.2f} pt)  energy "
+                    f"({0.0 - row['accuracy_drop_pt'] + 0.0:+.2f} pt)  energy "
                     f"{_fmt_energy(row['energy_pj'])}"
                     + (f" ({ratio:.1f}× less)" if ratio else "")
                     + f"  {row['deployed_bytes'] / 1e3:.1f} kB  {row['seconds']:.0f} s")
