@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,6 +17,8 @@ from spikelite.errors import SpikeliteError
 
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
+if not out.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
+    out = Console(soft_wrap=True, width=140)
 
 
 def _run_dir_rows(run_dir: Path) -> tuple[list[dict[str, Any]], Any]:
@@ -40,27 +43,48 @@ def _run_dir_rows(run_dir: Path) -> tuple[list[dict[str, Any]], Any]:
     return rows, recipe
 
 
+def _cell(column: str, value: Any) -> str:
+    """Readable table cells: % for accuracy/sparsity, SI units for energy, kB for bytes."""
+    from spikelite.sweep.sweep import _fmt_energy
+
+    if value is None or value == "":
+        return "—"
+    if not isinstance(value, (int, float)):
+        return str(value)
+    if column in ("accuracy", "best_accuracy", "sparsity"):
+        return f"{value * 100:.2f} %" if column != "sparsity" else f"{value * 100:.1f} %"
+    if column == "accuracy_drop_pt":
+        return f"{0.0 - value + 0.0:+.2f}"
+    if column.startswith("energy_pj"):
+        return _fmt_energy(float(value))
+    if column.endswith("bytes"):
+        return f"{value / 1e3:.1f} kB"
+    if column.endswith("ratio"):
+        return f"{value:.1f}×"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+HEADERS = {"accuracy_drop_pt": "Δacc (pt)", "energy_pj": "energy", "energy_ratio": "× less",
+           "deployed_bytes": "deployed", "weight_bytes": "weights", "size_ratio": "× smaller"}
+
+
 def pareto_table(rows: list[dict[str, Any]], objectives: list[str], title: str) -> Table:
+    """The non-dominated rows over ``objectives``, sorted by the last objective."""
     from spikelite.sweep.pareto import Objective, pareto_mask
 
     objs = [Objective.parse(o) for o in objectives]
     mask = pareto_mask(rows, objs)
     front = sorted((r for r, m in zip(rows, mask, strict=True) if m),
                    key=lambda r: r.get(objs[-1].column) or 0)
+    cols = ["name", "bits", "sparsity", "accuracy", "accuracy_drop_pt", "energy_pj",
+            "energy_ratio", "format", "weight_bytes", "deployed_bytes"]
+    cols += [o.column for o in objs if o.column not in cols]
     t = Table(title=title)
-    cols = ["name", "schedule", "bits", "sparsity", "accuracy", "accuracy_drop_pt",
-            "energy_pj", "energy_ratio", "format", "deployed_bytes"]
-    extra = [o.column for o in objs if o.column not in cols]
-    for c in cols + extra:
-        t.add_column(c, justify="left" if c in ("name", "schedule", "format") else "right")
+    for c in cols:
+        t.add_column(HEADERS.get(c, c), justify="left" if c in ("name", "format") else "right",
+                     no_wrap=c == "name")
     for r in front:
-        cells = []
-        for c in cols + extra:
-            v = r.get(c)
-            if isinstance(v, float):
-                v = f"{v:.4f}" if c in ("accuracy", "sparsity") else f"{v:.4g}"
-            cells.append("" if v is None else str(v))
-        t.add_row(*cells)
+        t.add_row(*[_cell(c, r.get(c)) for c in cols])
     return t
 
 
@@ -184,7 +208,7 @@ def recipes_command() -> None:
 
 def demo_command(
     out_dir: Annotated[str, typer.Option("--out", help="Output folder.")] = "runs/demo",
-    workers: Annotated[int, typer.Option(help="Local worker processes.")] = 1,
+    workers: Annotated[int | None, typer.Option(help="Local worker processes (default: 2 where there are 2+ cores).")] = None,
     epochs: Annotated[int | None, typer.Option(help="Baseline training epochs.")] = None,
     limit: Annotated[int | None, typer.Option(help="Samples per split (smoke runs).")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
@@ -202,5 +226,7 @@ def demo_command(
                                    "data.limit": limit})
         err.print(f"[bold]spikelite demo[/]: {cfg.model.name} on {cfg.data.name}, "
                   f"{len(cfg.expand())} compression points → {out_dir}")
+        if workers is None:
+            workers = min(2, os.cpu_count() or 1)
         res = run_sweep(cfg, workers=workers, progress=progress, console=err)
         _finish(res, list(cfg.objectives), time.perf_counter() - t0)

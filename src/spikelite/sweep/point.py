@@ -128,7 +128,13 @@ def profile_point(
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """Bake ``model``, record its activity once on the first ``hardware.samples`` test
     samples, cost it under every preset × format. Returns the row's hardware columns and
-    ``{preset: {format: report_dict}}``."""
+    ``{preset: {format: report_dict}}``.
+
+    Columns: ``energy_pj__<preset>`` (pJ per sample, cheapest format) and
+    ``format__<preset>``; for the primary (first) preset also ``energy_pj``, ``format``,
+    ``deployed_bytes`` (everything stored on chip in that format, neuron state included),
+    ``weight_bytes`` (weights, sparse-format metadata, scales and biases only) and
+    ``synops`` (effective synaptic operations, ACs + MACs, per sample)."""
     from spikelite.hardware import cost_activity, record_activity
     from spikelite.quant import bake
 
@@ -155,6 +161,9 @@ def profile_point(
         cols[f"format__{preset}"] = best[1]
         if preset == primary:
             cols["energy_pj"], cols["format"], cols["deployed_bytes"] = best
+            bits = reports[preset][best[1]]["footprint"]["by_component_bits"]
+            cols["weight_bytes"] = sum(bits.get(k, 0.0) for k in (
+                "weights", "metadata", "scales", "bias")) / 8
             exact = reports[preset][best[1]]["exact"]
             cols["synops"] = exact["effective_ac"] + exact["effective_mac"]
     cols["params"] = int(sum(p.numel() for p in plain.parameters()))

@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS runs (
 #: Columns written first in CSV exports (the rest follow alphabetically).
 LEADING = ("name", "schedule", "scheme", "bits", "method", "sparsity", "accuracy",
            "best_accuracy", "accuracy_drop_pt", "energy_pj", "format", "deployed_bytes",
-           "params", "synops", "seconds", "key", "artifacts")
+           "weight_bytes", "params", "synops", "seconds", "key", "artifacts")
 
 
 def worker_id() -> str:

@@ -203,6 +203,19 @@ def run_sweep(
     console.print(f"sweep '{recipe.name}': {len(keys)} points, {len(done_before)} already "
                   f"done, {todo} to run" + (f" on {workers} workers" if workers > 1 else ""))
     base_energy: dict[str, float] = {}
+
+    def report_row(row: dict[str, Any], out: Console) -> None:
+        if row["schedule"] == "baseline":
+            base_energy["pj"] = row["energy_pj"]
+        ratio = base_energy.get("pj", 0) / row["energy_pj"] if row["energy_pj"] else 0
+        out.print(f"  {row['name']:<32} acc {row['accuracy']:.4f} "
+                  f"({0.0 - row['accuracy_drop_pt'] + 0.0:+.2f} pt)  energy "
+                  f"{_fmt_energy(row['energy_pj'])}"
+                  + (f" ({ratio:.1f}× less)" if ratio else "")
+                  + f"  {row['deployed_bytes'] / 1e3:.1f} kB  {row['seconds']:.0f} s")
+
+    for row in store.results([k for k, p in points if p.schedule == "baseline"]):
+        base_energy["pj"] = row["energy_pj"]
     cols = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TimeElapsedColumn()]
     with Progress(*cols, console=console, disable=not progress) as bar:
@@ -211,17 +224,8 @@ def run_sweep(
             def on_done(row: dict[str, Any] | None, key: str, point: PointSpec,
                         error: str | None) -> None:
                 bar.advance(task)
-                if row is None:
-                    return
-                if point.schedule == "baseline":
-                    base_energy["pj"] = row["energy_pj"]
-                ratio = base_energy.get("pj", 0) / row["energy_pj"] if row["energy_pj"] else 0
-                bar.console.print(
-                    f"  {row['name']:<32} acc {row['accuracy']:.4f} "
-                    f"({0.0 - row['accuracy_drop_pt'] + 0.0:+.2f} pt)  energy "
-                    f"{_fmt_energy(row['energy_pj'])}"
-                    + (f" ({ratio:.1f}× less)" if ratio else "")
-                    + f"  {row['deployed_bytes'] / 1e3:.1f} kB  {row['seconds']:.0f} s")
+                if row is not None:
+                    report_row(row, bar.console)
 
             work(recipe, run_dir, ckpt, base_acc, console=bar.console, on_done=on_done)
         elif todo:
@@ -232,10 +236,22 @@ def run_sweep(
                 for i in range(workers)]
             for p in procs:
                 p.start()
-            while any(p.is_alive() for p in procs):
+            seen = set(done_before)
+            while True:
+                alive = any(p.is_alive() for p in procs)
+                status = {r["key"]: r for r in store.records() if r["status"] != "running"}
+                for k in keys:
+                    if k in status and k not in seen:
+                        seen.add(k)
+                        if status[k]["status"] == "done":
+                            report_row(status[k]["result"], bar.console)
+                        else:
+                            bar.console.print(f"  [red]{status[k]['name']} failed:[/] "
+                                              f"{status[k]['error']}")
+                bar.update(task, completed=len(seen))
+                if not alive:
+                    break
                 time.sleep(0.5)
-                finished = sum(1 for k in keys if store.status(k) in ("done", "failed"))
-                bar.update(task, completed=finished)
             for p in procs:
                 p.join()
             bad = [p.exitcode for p in procs if p.exitcode != 0]
