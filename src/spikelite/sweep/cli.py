@@ -139,8 +139,10 @@ def _finish(res: Any, objectives: list[str], seconds: float) -> None:
             out.print(f"least energy within 1 pt of the baseline ({base['accuracy']:.4f}): "
                       f"{best['name']} — accuracy {best['accuracy']:.4f}, "
                       f"{base['energy_pj'] / best['energy_pj']:.1f}× less energy "
-                      f"({best['format']} weights), "
-                      f"{base['deployed_bytes'] / best['deployed_bytes']:.1f}× smaller")
+                      f"({best['format']} weights); weights "
+                      f"{base['weight_bytes'] / best['weight_bytes']:.1f}× smaller, "
+                      f"{base['deployed_bytes'] / best['deployed_bytes']:.1f}× smaller with "
+                      "the neuron state")
     files = ", ".join(str(p) for p in res.files.values())
     out.print(f"{len(res.rows)} points ({res.ran} run now, {res.skipped} reused) in "
               f"{seconds:.0f} s; wrote {files}")

@@ -479,7 +479,7 @@ def plot_breakdown(profiles: Mapping[str, Mapping[str, Any]], stem: str | Path) 
             rep = reports[label]
             total = to_float(rep.get("total_pj_per_sample"))
             sub = fmt_energy(total) if math.isfinite(total) else "?"
-            fmt = rep.get("weight_format")
+            fmt = str(rep.get("weight_format") or "").split("(")[0]  # "rle(run_bits=4, …)" → "rle"
             ax.set_title(f"{label}\n{sub} per sample" + (f" ({fmt})" if fmt else ""),
                          fontsize=8.5)
             ax.grid(axis="y", visible=False)
