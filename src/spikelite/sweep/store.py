@@ -3,9 +3,9 @@
 A run goes ``running`` → ``done`` (or ``failed``) in single transactions: the result row,
 its metrics and timings are written in one ``UPDATE``, so a worker killed at any moment
 (even SIGKILL) leaves either no result or a complete one — never half a row. A ``running``
-row whose worker is gone (its process no longer exists on this host, or its heartbeat is
-older than ``lease_s`` for another host) is claimed again by the next worker; ``failed``
-runs are retried on the next sweep.
+row is claimed again by the next worker when its worker is gone (the process no longer
+exists on this host) or its heartbeat is older than ``lease_s`` (another host, or a hung
+worker); ``failed`` runs are retried on the next sweep.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ class Store:
                 if row["status"] == "running" and row["worker"] != me:
                     alive = _alive(row["worker"])
                     stale = now - (row["heartbeat"] or 0) > self.lease_s
-                    if alive or (alive is None and not stale):
+                    if alive is not False and not stale:  # a live worker holds it
                         return False
             con.execute(
                 "INSERT INTO runs (key, name, status, config, worker, attempts, started, "
