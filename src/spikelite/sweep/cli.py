@@ -37,7 +37,8 @@ def _run_dir_rows(run_dir: Path) -> tuple[list[dict[str, Any]], Any]:
     store = Store(db)
     done = {r["key"]: r["result"] for r in store.records("done")}
     keys = [run_key(recipe, p) for p in recipe.expand()] if recipe is not None else []
-    rows = [done.pop(k) for k in keys if k in done] + list(done.values())  # + search trials
+    rows = [done.pop(k) for k in keys if k in done]
+    rows += [r for r in done.values() if str(r.get("source", "")).startswith("search")]
     baseline = next((r for r in rows if r.get("schedule") == "baseline"), None)
     _add_ratios(rows, baseline)
     return rows, recipe

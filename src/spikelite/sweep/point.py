@@ -137,11 +137,14 @@ def profile_point(
     ``synops`` (effective synaptic operations, ACs + MACs, per sample)."""
     from spikelite.hardware import cost_activity, record_activity
     from spikelite.quant import bake
+    from spikelite.train.engine import resolve_device
 
     hw = recipe.hardware
     plain, layers = bake(model)
+    dev = resolve_device(device)
+    plain = plain.to(dev)
     activity = record_activity(plain, test, layers, batch_size=hw.batch_size,
-                               limit=hw.samples, membrane_updates=False, device=device)
+                               limit=hw.samples, membrane_updates=False, device=dev)
     reports: dict[str, dict[str, Any]] = {}
     cols: dict[str, Any] = {}
     primary = hw.presets[0]
