@@ -56,8 +56,6 @@ def prepare_baseline(
 ) -> tuple[Path, float]:
     """The baseline checkpoint and its test accuracy: the recipe's ``checkpoint``, or a
     model trained once under ``run_dir/baselines/<hash>`` (resumed if interrupted)."""
-    from spikelite.config import RunConfig
-    from spikelite.runner import run_training
 
     console = console or Console(stderr=True)
     b = recipe.baseline
@@ -70,9 +68,34 @@ def prepare_baseline(
         return Path(b.checkpoint), evaluate(model, test, device=recipe.device)["accuracy"]
     out = run_dir / "baselines" / baseline_key(recipe)
     marker = out / "baseline.json"
-    if marker.is_file():
-        info = json.loads(marker.read_text())
-        return Path(info["checkpoint"]), float(info["accuracy"])
+    out.mkdir(parents=True, exist_ok=True)
+    with _locked(out / ".lock"):  # two sweeps on one folder train the baseline once
+        if marker.is_file():
+            info = json.loads(marker.read_text())
+            return Path(info["checkpoint"]), float(info["accuracy"])
+        return _train_baseline(recipe, out, progress=progress, console=console)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock on ``path`` (released by the OS if the process dies)."""
+    import fcntl
+
+    with path.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _train_baseline(recipe: Recipe, out: Path, *, progress: bool,
+                    console: Console) -> tuple[Path, float]:
+    from spikelite.config import RunConfig
+    from spikelite.runner import run_training
+
+    b = recipe.baseline
+    marker = out / "baseline.json"
     cfg = RunConfig(model=recipe.model, data=recipe.data, train=b.train,
                     regularizer=b.regularizer, out=str(out), device=recipe.device)
     console.print(f"baseline: training {recipe.model.name} on {recipe.data.name} "
