@@ -8,8 +8,9 @@ Each round times, in rotating order:
 
 * **forward**: ``model(x)`` under ``torch.no_grad()`` over the batches (eval mode, states
   reset per batch, as :func:`~spikelite.hardware.record_activity` does);
-* **count (no membrane)**: ``record_activity(..., membrane_updates=False)``;
-* **count (default)**: ``record_activity(...)``, i.e. with NeuroBench ``MembraneUpdates``;
+* **count (default)**: ``record_activity(...)`` (``membrane_updates=False``, what
+  ``profile`` does unless NeuroBench's ``MembraneUpdates`` is asked for);
+* **count + MembraneUpdates**: ``record_activity(..., membrane_updates=True)``;
 * **cost**: ``cost_activity(model, activity, "sparseloop-eyeriss45", "rle")`` from the
   counts (no model run).
 
@@ -82,8 +83,8 @@ def main(argv: list[str] | None = None) -> None:
 
     runs: dict[str, Callable[[], object]] = {
         "plain forward (no_grad)": forward,
-        "counting (membrane_updates=False)": count(False),
-        "counting + MembraneUpdates (default)": count(True),
+        "counting (default, membrane_updates=False)": count(False),
+        "counting + NeuroBench MembraneUpdates (opt-in)": count(True),
         "costing one preset from the counts": lambda: cost_activity(
             model, activity, "sparseloop-eyeriss45", "rle"),
     }

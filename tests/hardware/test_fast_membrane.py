@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from spikelite.core import IF, LIF
+from spikelite.core import IF, LIF, TimeDistributed
 from spikelite.core.functional import lif_multistep_eager, lif_step, rest
 from spikelite.hardware import record_activity
 from spikelite.hardware.counting import _CHUNK, _NeuronCounter
@@ -63,7 +63,7 @@ def _brute(neuron: nn.Module, x: torch.Tensor) -> int:
 
 
 def _record(model: nn.Module, batches: list[torch.Tensor]):
-    return record_activity(model, batches, time_major=True)
+    return record_activity(model, batches, time_major=True, membrane_updates=True)
 
 
 NAMES = [*CONFIGS, "if-zero", "if-subtract", "if-none"]
@@ -164,3 +164,18 @@ def test_large_layer_counts_in_chunks() -> None:
     lif = LIF(beta=1.0, threshold=100.0)  # IF without spikes: unchanged where x = 0
     act = _record(nn.Sequential(lif), [x]).neurons["0"]
     assert act.membrane_updates == _brute(lif, x)
+
+
+def test_profile_counts_membrane_updates_only_when_asked_or_needed():
+    """MembraneUpdates are opt-in (they cost a pass over the state per step), and implied
+    by the event-driven neuron costing that needs them."""
+    from spikelite.hardware import profile
+
+    torch.manual_seed(0)
+    model = nn.Sequential(TimeDistributed(nn.Linear(6, 5)), LIF(beta=0.8))
+    x = (torch.rand(4, 3, 6) < 0.5).float()
+    assert profile(model, x).neurobench["MembraneUpdates"] is None
+    asked = profile(model, x, membrane_updates=True).neurobench["MembraneUpdates"]
+    assert asked is not None and asked > 0
+    implied = profile(model, x, neuron_mode="on_update")
+    assert implied.neurobench["MembraneUpdates"] == asked

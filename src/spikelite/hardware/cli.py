@@ -35,6 +35,9 @@ def profile_command(
         "membrane=sram_rmw, temporal_reuse=false.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    membrane_updates: Annotated[bool, typer.Option(
+        "--membrane-updates", help="Also count NeuroBench's MembraneUpdates (~5 % more "
+        "time; implied by --option neuron_mode=on_update).")] = False,
 ) -> None:
     """Count a checkpoint's exact activity on its test data and cost it on hardware."""
     # a pipe or file gets the full table width instead of rich's 80-column default
@@ -58,7 +61,7 @@ def profile_command(
         _, test = load_data(DataSpec(**data))
         report = profile(model.to(device), test, preset, weight_format,
                          layers=sidecars, limit=limit, batch_size=batch_size,
-                         device=device, **opts)
+                         device=device, membrane_updates=membrane_updates or None, **opts)
     except (SpikeliteError, MissingExtraError) as exc:
         err.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None

@@ -91,7 +91,7 @@ def record_activity(
     batch_size: int = 64,
     limit: int | None = None,
     time_major: bool | None = None,
-    membrane_updates: bool = True,
+    membrane_updates: bool = False,
     device: str | torch.device | None = None,
 ) -> Activity:
     """Run ``model`` over ``data`` (eval mode, no gradients) and return the exact counts."""
@@ -168,7 +168,7 @@ def profile(
     batch_size: int = 64,
     limit: int | None = None,
     time_major: bool | None = None,
-    membrane_updates: bool = True,
+    membrane_updates: bool | None = None,
     strict: bool = False,
     device: str | torch.device | None = None,
     **options: Any,
@@ -184,7 +184,9 @@ def profile(
     * ``data``: see :func:`iter_batches`; ``limit`` caps the samples;
     * ``membrane_updates``: also count exact state changes and NeuroBench's
       MembraneUpdates (compares each step's pre-reset membrane, reported by the neuron,
-      with the previous one; ``False`` is a little cheaper);
+      with the previous one; about +5 % time). Default (``None``): only when the costing
+      needs them (``neuron_mode="on_update"``); otherwise ``report.neurobench
+      ["MembraneUpdates"]`` is ``None``;
     * ``strict``: raise instead of reporting layers that cannot be counted;
     * ``**options``: :class:`~spikelite.hardware.energy.CostOptions` fields (``skip``,
       ``membrane``, ``state_bits``, ``acc_bits``, ``spike_io``, ``dram_fill``,
@@ -192,7 +194,9 @@ def profile(
     """
     p = get_preset(preset)
     get_format(weight_format)
-    resolve_options(p, options)  # fail before the (possibly long) run
+    opt = resolve_options(p, options)  # fail before the (possibly long) run
+    if membrane_updates is None:
+        membrane_updates = opt.neuron_mode == "on_update"
     cl = classify(model, layers)
     if cl.uncounted:
         msg = "; ".join(f"{u['name']} ({u['type']}): {u['reason']}" for u in cl.uncounted)
