@@ -144,7 +144,8 @@ class PointSpec(_Strict):
             parts.append(f"{self.scheme}{'mixed' if self.layer_bits else self.bits}")
         if self.method is not None:
             pct = "mixed" if self.layer_sparsity else f"{round(self.sparsity * 100, 1):g}"
-            parts.append(f"{self.method}{pct}")
+            sep = "-" if self.method[-1].isdigit() else ""  # l1-50, not l150
+            parts.append(f"{self.method}{sep}{pct}")
         return "-".join(parts)
 
 
