@@ -285,13 +285,14 @@ class _NeuronCounter:
         self._steps = 0  # steps observed in the current call (−1: out of order)
         self._first = 0  # neurons at the observed first step
         self._changes: list[torch.Tensor] = []
+        self._spikes: list[torch.Tensor] = []
         self._buf: torch.Tensor | None = None
         self._saved_observer: object = None
         self._attached = False
 
     def attach(self) -> None:
         """Install :meth:`observe` as the neuron's ``step_observer`` (if it has one)."""
-        if self.membrane_updates and hasattr(self.module, "step_observer"):
+        if hasattr(self.module, "step_observer"):
             self._saved_observer = self.module.step_observer
             self.module.step_observer = self.observe
             self._attached = True
@@ -302,20 +303,28 @@ class _NeuronCounter:
             self._saved_observer, self._attached = None, False
         self._buf = None
         self._changes.clear()
+        self._spikes.clear()
 
     def pre(self, x: torch.Tensor) -> None:
         mem = getattr(self.module, "mem", None)
         self.pre_mem = None if mem is None or mem.shape != x.shape[1:] else mem
         self._steps, self._first = 0, 0
         self._changes.clear()
+        self._spikes.clear()
 
     def observe(self, t: int, h: torch.Tensor, h_prev: torch.Tensor | None,
                 s: torch.Tensor) -> None:
-        """Step observer: count ``h_t ≠ h_{t−1}`` while ``h`` is fresh (no replay)."""
+        """Step observer: per-sample spike counts of step ``t`` and (with
+        ``membrane_updates``) ``Σ [h_t ≠ h_{t−1}]``, while the step is fresh in cache."""
         if t != self._steps:
             self._steps = -1
             return
         self._steps += 1
+        rows = s.reshape(s.shape[0], -1)  # per-sample sums of 0/1 are exact below 2**24
+        self._spikes.append(rows.sum(-1) if rows.shape[1] < _EXACT_F32
+                            else rows.sum(-1, dtype=torch.float64))
+        if not self.membrane_updates:
+            return
         if h_prev is None:
             self._first += h.numel()
             return
@@ -331,7 +340,12 @@ class _NeuronCounter:
         a.neurons = n
         a.calls += 1
         a.neuron_steps += float(n) * T * B
-        sp = s.reshape(T, B, -1).sum(-1).to(torch.float64)  # 0/1 spikes, exact per row
+        observed = self._steps == T and len(self._spikes) == T and T > 0 \
+            and self._spikes[0].numel() == B
+        # 0/1 spikes, exact per row; counted by the observer while each step was in cache
+        sp = (torch.stack(self._spikes) if observed else
+              s.reshape(T, B, -1).sum(-1, dtype=torch.float64))
+        self._spikes.clear()
         a.spikes += float(sp.sum())
         a.spikes_max = max(a.spikes_max, float(sp.max()) if sp.numel() else 0.0)
         _add_steps(a.spikes_per_step, sp.sum(1))
