@@ -5,7 +5,6 @@ Entry point: :func:`load` (``load("digits-dvs", time_steps=10)`` → ``(train, t
 
 from spikelite.data.base import (
     EncodedDataset,
-    EventFileDataset,
     FrameDataset,
     SpikeDataset,
     time_major_collate,
@@ -49,7 +48,7 @@ from spikelite.data.gesture import (
     read_gesture_labels,
     read_gesture_npy,
 )
-from spikelite.data.lazy import LazyEventDataset, downsample_events
+from spikelite.data.lazy import EventFileDataset, LazyEventDataset, downsample_events
 from spikelite.data.simulator import SaccadeConfig, simulate_saccades
 
 __all__ = [

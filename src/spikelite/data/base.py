@@ -9,7 +9,6 @@ exposes ``classes`` (number of classes), ``input_shape`` (per-time-step shape),
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,7 +16,6 @@ from torch.utils.data import Dataset
 
 from spikelite.data.encoding import ENCODERS
 from spikelite.data.events import to_frames, to_frames_by_count
-from spikelite.data.formats.nmnist import read_nmnist_bin
 from spikelite.errors import SpikeliteError
 
 BINNINGS = ("time", "count")
@@ -165,40 +163,3 @@ class EncodedDataset(SpikeDataset):
         gen = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
         x = self.encoder(self.images[i], self.time_steps, generator=gen)
         return x, int(self.labels[i])
-
-
-class EventFileDataset(SpikeDataset):
-    """Event files (N-MNIST ``.bin``) read and binned lazily on every access."""
-
-    def __init__(
-        self,
-        files: Sequence[Path],
-        labels: np.ndarray,
-        classes: int,
-        name: str,
-        *,
-        sensor_size: tuple[int, int, int],
-        time_steps: int,
-        binning: str = "time",
-        duration_us: int | None = None,
-        binarize: bool = False,
-    ) -> None:
-        if binning not in BINNINGS:
-            raise SpikeliteError(f"unknown binning {binning!r}; valid: {', '.join(BINNINGS)}")
-        self.files = list(files)
-        self.labels = np.asarray(labels, dtype=np.int64)
-        self.classes = int(classes)
-        self.name = name
-        self.sensor_size = sensor_size
-        self.time_steps = int(time_steps)
-        self.input_shape = (sensor_size[2], sensor_size[1], sensor_size[0])
-        self.binning = {"binning": binning, "duration_us": duration_us, "binarize": binarize}
-
-    def events(self, index: int) -> np.ndarray:
-        """The raw events of item ``index``."""
-        return read_nmnist_bin(self.files[self._index(index)])
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        i = self._index(index)
-        frames = bin_events(self.events(i), self.sensor_size, self.time_steps, **self.binning)
-        return torch.from_numpy(frames), int(self.labels[i])

@@ -37,7 +37,6 @@ from spikelite._registry import Registry
 from spikelite.data.base import (
     BINNINGS,
     EncodedDataset,
-    EventFileDataset,
     FrameDataset,
     SpikeDataset,
 )
@@ -64,7 +63,7 @@ from spikelite.data.gesture import (
     read_gesture_npy,
     read_gesture_segment,
 )
-from spikelite.data.lazy import LazyEventDataset
+from spikelite.data.lazy import EventFileDataset, LazyEventDataset
 from spikelite.data.simulator import SaccadeConfig
 from spikelite.data.splits import stratified_head
 from spikelite.errors import SpikeliteError

@@ -8,12 +8,14 @@ turns into events; the events are downsampled, then binned by :func:`bin_events`
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from spikelite.data.base import BINNINGS, SpikeDataset, bin_events
+from spikelite.data.formats.nmnist import read_nmnist_bin
 from spikelite.errors import SpikeliteError
 
 
@@ -92,3 +94,28 @@ class LazyEventDataset(SpikeDataset):
         sensor = (self.size, self.size, self.sensor_size[2])
         frames = bin_events(ev, sensor, self.time_steps, **self.binning)
         return torch.from_numpy(frames), int(self.labels[i])
+
+
+class EventFileDataset(LazyEventDataset):
+    """N-MNIST ``.bin`` event files read and binned lazily on every access (no
+    downsampling): a :class:`LazyEventDataset` whose items are the files."""
+
+    def __init__(
+        self,
+        files: Sequence[Path],
+        labels: np.ndarray,
+        classes: int,
+        name: str,
+        *,
+        sensor_size: tuple[int, int, int],
+        time_steps: int,
+        binning: str = "time",
+        duration_us: int | None = None,
+        binarize: bool = False,
+    ) -> None:
+        if sensor_size[0] != sensor_size[1]:
+            raise SpikeliteError(f"event files need a square sensor, got {sensor_size}")
+        super().__init__(list(files), labels, classes, name, reader=read_nmnist_bin,
+                         sensor_size=sensor_size, size=sensor_size[0], time_steps=time_steps,
+                         binning=binning, duration_us=duration_us, binarize=binarize)
+        self.files = self.items
