@@ -134,16 +134,19 @@ class PointSpec(_Strict):
 
     @property
     def label(self) -> str:
-        """A readable default name, e.g. ``joint-duq4-magnitude80``."""
+        """A readable default name, e.g. ``joint-duq4-magnitude80``; per-layer settings
+        are listed in layer order (``joint-duq8.4.2-magnitude10.90.50``)."""
         if self.name:
             return self.name
         parts = [self.schedule]
         if self.regularizer is not None:
             parts.append(f"{self.regularizer.name}@{self.regularizer.weight:g}")
         if self.scheme is not None:
-            parts.append(f"{self.scheme}{'mixed' if self.layer_bits else self.bits}")
+            bits = ".".join("fp" if b is None else str(b) for b in self.layer_bits.values())
+            parts.append(f"{self.scheme}{bits or self.bits}")
         if self.method is not None:
-            pct = "mixed" if self.layer_sparsity else f"{round(self.sparsity * 100, 1):g}"
+            pct = ".".join(f"{round(p * 100, 1):g}" for p in self.layer_sparsity.values()) \
+                or f"{round(self.sparsity * 100, 1):g}"
             sep = "-" if self.method[-1].isdigit() else ""  # l1-50, not l150
             parts.append(f"{self.method}{sep}{pct}")
         return "-".join(parts)
@@ -201,12 +204,15 @@ class SearchSpace(_Strict):
 
 
 class SearchSpec(_Strict):
-    """Multi-objective search with Optuna (extra ``search``)."""
+    """Multi-objective search with Optuna (extra ``search``). ``population``: NSGA-II's
+    generation size (default ``min(50, max(4, trials // 4))``, so small budgets evolve
+    past the random first generation)."""
 
     trials: int = Field(20, ge=1)
     objectives: list[str] = Field(default_factory=lambda: ["accuracy:max", "energy_pj:min"])
     max_accuracy_drop_pt: float | None = Field(None, ge=0)
     sampler: Literal["nsga2", "tpe", "random"] = "nsga2"
+    population: int | None = Field(None, ge=2)
     seed: int = 0
     storage: str | None = None
     study: str | None = None

@@ -89,8 +89,11 @@ def optimize(
     baseline_accuracy: float,
     trials: int,
     console: Console | None = None,
+    worker: int = 0,
 ) -> None:
-    """Run trials in this process until the study has ``trials`` finished ones."""
+    """Run trials in this process until the study has ``trials`` finished ones. Worker
+    ``worker`` samples with seed ``search.seed + worker``, so parallel workers draw
+    different points (same seed → the same draws, i.e. duplicated trials)."""
     optuna = require("optuna", "search", "multi-objective search")
     from spikelite.quant.apply import synaptic_layers
     from spikelite.runner import load_data
@@ -148,11 +151,13 @@ def optimize(
     native_constraints = hasattr(optuna.trial.Trial, "set_constraint")
     legacy = {} if native_constraints else {"constraints_func": constraints}
     if search.sampler == "nsga2":
-        sampler = optuna.samplers.NSGAIISampler(seed=search.seed, **legacy)
+        pop = search.population or min(50, max(4, trials // 4))
+        sampler = optuna.samplers.NSGAIISampler(seed=search.seed + worker,
+                                                population_size=pop, **legacy)
     elif search.sampler == "tpe":
-        sampler = optuna.samplers.TPESampler(seed=search.seed, **legacy)
+        sampler = optuna.samplers.TPESampler(seed=search.seed + worker, **legacy)
     else:
-        sampler = optuna.samplers.RandomSampler(seed=search.seed)
+        sampler = optuna.samplers.RandomSampler(seed=search.seed + worker)
     study = optuna.create_study(
         study_name=study_name(recipe), storage=storage, sampler=sampler,
         directions=["maximize" if o.sense == "max" else "minimize" for o in objectives],
@@ -175,7 +180,7 @@ def _search_worker(recipe_data: dict[str, Any], storage: str, ckpt: str, acc: fl
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as f:
         optimize(recipe, storage=storage, baseline_ckpt=Path(ckpt), baseline_accuracy=acc,
-                 trials=trials, console=Console(file=f, width=120))
+                 trials=trials, console=Console(file=f, width=120), worker=index)
 
 
 def run_search(
@@ -194,6 +199,7 @@ def run_search(
     if recipe.search is None:
         raise SpikeliteError("the recipe has no `search:` section")
     console = console or Console(stderr=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     run_dir = Path(recipe.out)
     run_dir.mkdir(parents=True, exist_ok=True)
     url = storage_url(recipe, storage)
@@ -216,6 +222,7 @@ def run_search(
             for i in range(workers)]
         for p in procs:
             p.start()
+        _follow(optuna, study_name(recipe), url, procs, console)
         for p in procs:
             p.join()
         bad = [p.exitcode for p in procs if p.exitcode != 0]
@@ -228,6 +235,29 @@ def run_search(
         counts[t.state.name] = counts.get(t.state.name, 0) + 1
     return {"storage": url, "study": study.study_name, "trials": counts,
             "complete": counts.get("COMPLETE", 0), "requested": trials}
+
+
+def _follow(optuna: Any, name: str, url: str, procs: list[Any], console: Console) -> None:
+    """Print each trial as the worker processes finish it, until they exit."""
+    study = optuna.load_study(study_name=name, storage=url)
+    seen: set[int] = set()
+    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL,
+            optuna.trial.TrialState.PRUNED)
+    while True:
+        alive = any(p.is_alive() for p in procs)
+        for t in study.get_trials(deepcopy=False, states=done):
+            if t.number in seen:
+                continue
+            seen.add(t.number)
+            label = t.user_attrs.get("name", "?")
+            if t.state == optuna.trial.TrialState.COMPLETE:
+                vals = ", ".join(f"{v:.4g}" for v in t.values)
+                console.print(f"  trial {t.number:>3} {label:<34} {vals}")
+            else:
+                console.print(f"  trial {t.number:>3} {label:<34} {t.state.name.lower()}")
+        if not alive:
+            return
+        time.sleep(1.0)
 
 
 def _parsed(objectives: list[str]) -> list[str]:
