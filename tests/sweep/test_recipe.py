@@ -95,3 +95,12 @@ def test_missing_recipe_names_the_builtins():
     with pytest.raises(SpikeliteError) as e:
         load_recipe("no-such-recipe")
     assert "demo" in str(e.value)
+
+
+def test_labels_name_per_layer_settings_in_layer_order():
+    p = PointSpec(schedule="joint", scheme="duq", bits=8,
+                  layer_bits={"conv1.module": None, "fc.module": 4},
+                  method="magnitude", layer_sparsity={"conv1.module": 0.9, "fc.module": 0.5})
+    assert p.label == "joint-duqfp.4-magnitude90.50"
+    assert PointSpec(schedule="qp", scheme="rescaw", bits=4, method="l1",
+                     sparsity=0.5).label == "qp-rescaw4-l1-50"
