@@ -173,6 +173,23 @@ def profile_point(
     return cols, reports
 
 
+def mean_bits(model: nn.Module) -> float:
+    """Weight bits averaged over all synaptic weights (FP32 layers count 32): the one
+    number that summarises a mixed-precision model."""
+    from spikelite.prune.unstructured import latent_weight
+    from spikelite.quant import quant_spec
+    from spikelite.quant.apply import synaptic_layers
+
+    spec = quant_spec(model)
+    total = weighted = 0
+    for name, module in synaptic_layers(model):
+        n = latent_weight(module).numel()
+        layer = spec.get(name) or {}
+        total += n
+        weighted += n * int(layer.get("bits", 32))
+    return weighted / max(total, 1)
+
+
 def clean_stale_tmp(run_dir: Path) -> list[Path]:
     """Remove the temporary artifact folders of workers that no longer run (killed
     mid-write); returns what was removed."""
@@ -239,7 +256,8 @@ def execute(
     return {
         "key": key, "name": point.label, "status": "done", "schedule": point.schedule,
         "scheme": point.scheme or "fp32",
-        "bits": point.bits if point.scheme else 32,
+        "bits": (round(mean_bits(model), 3) if point.layer_bits else
+                 point.bits if point.scheme else 32),
         "layer_bits": json.dumps(point.layer_bits) if point.layer_bits else "",
         "layer_sparsity": json.dumps(point.layer_sparsity) if point.layer_sparsity else "",
         "method": point.method or "none", "sparsity": round(float(rec["sparsity"]), 6),
