@@ -112,3 +112,28 @@ def test_two_worker_processes_share_the_store(tmp_path):
     assert logs == ["worker-0.log", "worker-1.log"]  # two processes took part
     assert sorted(r["key"] for r in res.rows) == sorted(run_key(recipe, p)
                                                         for p in recipe.expand())
+
+
+def test_new_hardware_settings_recost_finished_points_without_training(tmp_path):
+    recipe = tiny_recipe(tmp_path / "s")
+    first = run_sweep(recipe, progress=False, report=False)
+    data = recipe.model_dump(mode="json")
+    data["hardware"] = {**data["hardware"], "presets": ["horowitz45-derived"],
+                        "formats": ["dense", "rle"]}
+    changed = type(recipe).model_validate(data)
+    again = run_sweep(changed, progress=False, report=False)
+    assert again.ran == 0 and again.recosted == 4 and again.skipped == 4
+    before = {r["key"]: r for r in first.rows}
+    records = Store(tmp_path / "s" / STORE).records()
+    assert all(r["attempts"] == 1 for r in records)  # nothing was trained again
+    for r in again.rows:
+        old = before[r["key"]]
+        assert r["accuracy"] == old["accuracy"] and r["train_seconds"] == old["train_seconds"]
+        assert "energy_pj__sparseloop-eyeriss45" not in r  # the dropped preset's columns go
+        assert r["energy_pj"] == r["energy_pj__horowitz45-derived"] > 0
+        prof = json.loads((tmp_path / "s" / r["artifacts"] / "profile.json").read_text())
+        assert set(prof) == {"horowitz45-derived"} and set(prof["horowitz45-derived"]) == {
+            "dense", "rle"}
+        assert r["energy_pj"] == pytest.approx(min(
+            v["total_pj_per_sample"] for v in prof["horowitz45-derived"].values()))
+    assert run_sweep(changed, progress=False, report=False).recosted == 0

@@ -145,8 +145,9 @@ def _finish(res: Any, objectives: list[str], seconds: float) -> None:
                       f"{base['deployed_bytes'] / best['deployed_bytes']:.1f}× smaller with "
                       "the neuron state")
     files = ", ".join(str(p) for p in res.files.values())
-    out.print(f"{len(res.rows)} points ({res.ran} run now, {res.skipped} reused) in "
-              f"{seconds:.0f} s; wrote {files}")
+    recosted = f", {res.recosted} re-costed" if getattr(res, "recosted", 0) else ""
+    out.print(f"{len(res.rows)} points ({res.ran} run now, {res.skipped} reused{recosted}) "
+              f"in {seconds:.0f} s; wrote {files}")
     if res.failed:
         raise typer.Exit(1)
 

@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 
 from spikelite.config import CHANNEL_METHODS, FinetuneSpec
 from spikelite.errors import SpikeliteError
-from spikelite.sweep.recipe import PointSpec, Recipe
+from spikelite.sweep.recipe import PointSpec, Recipe, hardware_key
 
 
 def _schedule_config(point: PointSpec, ft: FinetuneSpec) -> Any:
@@ -170,7 +170,30 @@ def profile_point(
             exact = reports[preset][best[1]]["exact"]
             cols["synops"] = exact["effective_ac"] + exact["effective_mac"]
     cols["params"] = int(sum(p.numel() for p in plain.parameters()))
+    cols["hardware_key"] = hardware_key(recipe)
     return cols, reports
+
+
+#: Row columns written by :func:`profile_point` (per preset/format ones by prefix).
+HARDWARE_COLUMNS = ("energy_pj", "format", "deployed_bytes", "weight_bytes", "synops",
+                    "params", "hardware_key")
+HARDWARE_PREFIXES = ("energy_pj__", "format__", "deployed_bytes__")
+
+
+def recost(recipe: Recipe, row: dict[str, Any], test: Dataset, run_dir: Path) -> dict[str, Any]:
+    """Re-profile a finished point from its stored checkpoint under ``recipe.hardware``
+    (no training): its hardware columns and ``profile.json`` are replaced."""
+    from spikelite.train import load_model
+
+    art = run_dir / row["artifacts"]
+    model, _ = load_model(art / "model")
+    cols, reports = profile_point(model, test, recipe, device=recipe.device)
+    tmp = art / f".profile.json.{os.getpid()}"
+    _write_json(tmp, reports)
+    os.replace(tmp, art / "profile.json")
+    kept = {k: v for k, v in row.items()
+            if k not in HARDWARE_COLUMNS and not k.startswith(HARDWARE_PREFIXES)}
+    return {**kept, **cols}
 
 
 def mean_bits(model: nn.Module) -> float:

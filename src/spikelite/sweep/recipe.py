@@ -307,11 +307,18 @@ def baseline_key(recipe: Recipe) -> str:
 
 
 def run_key(recipe: Recipe, point: PointSpec) -> str:
-    """Hash of a run: the baseline, the point, its fine-tuning and the hardware costing."""
+    """Hash of a run: the baseline, the point and its fine-tuning — what determines the
+    trained model. The hardware costing is not part of it (see :func:`hardware_key`)."""
     ft = point.finetune or recipe.finetune
     d = {"baseline": baseline_key(recipe), "point": point.model_dump(exclude={"name"}),
-         "finetune": ft.model_dump(), "hardware": recipe.hardware.model_dump()}
+         "finetune": ft.model_dump()}
     return hashlib.sha256(_canonical(d).encode()).hexdigest()[:12]
+
+
+def hardware_key(recipe: Recipe) -> str:
+    """Hash of the hardware costing (presets, formats, options, samples): a finished point
+    whose row carries another one is re-profiled from its checkpoint, not retrained."""
+    return hashlib.sha256(_canonical(recipe.hardware.model_dump()).encode()).hexdigest()[:12]
 
 
 BUILTIN = Path(__file__).resolve().parent.parent / "recipes"

@@ -146,6 +146,14 @@ class Store:
                 raise SpikeliteError(f"run {key} was taken over by another worker; its "
                                      "result is not stored twice")
 
+    def update(self, key: str, result: dict[str, Any]) -> None:
+        """Replace the result of a finished run (re-costing; one statement)."""
+        with self._tx() as con:
+            cur = con.execute("UPDATE runs SET result=? WHERE key = ? AND status = 'done'",
+                              (json.dumps(result, default=float), key))
+            if cur.rowcount != 1:
+                raise SpikeliteError(f"run {key} is not finished; nothing to update")
+
     def fail(self, key: str, error: str) -> None:
         with self._tx() as con:
             con.execute("UPDATE runs SET status='failed', error=?, finished=? "

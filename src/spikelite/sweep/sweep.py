@@ -47,6 +47,7 @@ class SweepResult:
     failed: list[dict[str, Any]] = field(default_factory=list)
     ran: int = 0
     skipped: int = 0
+    recosted: int = 0
     seconds: float = 0.0
     files: dict[str, Path] = field(default_factory=dict)
 
@@ -222,6 +223,7 @@ def run_sweep(
     points = _points(recipe)
     keys = [k for k, _ in points]
     done_before = {k for k in keys if store.status(k) == "done"}
+    recosted = _recost_stale(recipe, store, keys, run_dir, console)
     todo = len(keys) - len(done_before)
     console.print(f"sweep '{recipe.name}': {len(keys)} points, {len(done_before)} already "
                   f"done, {todo} to run" + (f" on {workers} workers" if workers > 1 else ""))
@@ -290,12 +292,32 @@ def run_sweep(
     _add_ratios(rows, baseline)
     result = SweepResult(run_dir=run_dir, rows=rows, baseline=baseline, failed=failed,
                          ran=len({r["key"] for r in rows} - done_before),
-                         skipped=len(done_before), seconds=time.perf_counter() - t0)
+                         skipped=len(done_before), recosted=recosted,
+                         seconds=time.perf_counter() - t0)
     result.files["csv"] = write_csv(rows, run_dir / "results.csv")
     result.files["json"] = write_json(rows, run_dir / "results.json")
     if report and rows:
         result.files.update(write_outputs(run_dir, rows, recipe, baseline))
     return result
+
+
+def _recost_stale(recipe: Recipe, store: Store, keys: list[str], run_dir: Path,
+                  console: Console) -> int:
+    """Re-profile finished points whose hardware costing differs from the recipe's."""
+    from spikelite.runner import load_data
+    from spikelite.sweep.point import recost
+    from spikelite.sweep.recipe import hardware_key
+
+    hw = hardware_key(recipe)
+    stale = [r for r in store.results(keys) if r.get("hardware_key") != hw]
+    if not stale:
+        return 0
+    console.print(f"re-costing {len(stale)} finished points under the recipe's hardware "
+                  "settings (from their checkpoints, no training)")
+    _, test = load_data(recipe.data)
+    for row in stale:
+        store.update(row["key"], recost(recipe, row, test, run_dir))
+    return len(stale)
 
 
 def _add_ratios(rows: list[dict[str, Any]], baseline: dict[str, Any] | None) -> None:
