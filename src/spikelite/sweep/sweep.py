@@ -309,7 +309,9 @@ def _recost_stale(recipe: Recipe, store: Store, keys: list[str], run_dir: Path,
     from spikelite.sweep.recipe import hardware_key
 
     hw = hardware_key(recipe)
-    stale = [r for r in store.results(keys) if r.get("hardware_key") != hw]
+    wanted = set(keys)
+    stale = [r for r in store.results() if r.get("hardware_key") != hw
+             and (r["key"] in wanted or str(r.get("source", "")).startswith("search"))]
     if not stale:
         return 0
     console.print(f"re-costing {len(stale)} finished points under the recipe's hardware "
