@@ -137,3 +137,16 @@ def test_new_hardware_settings_recost_finished_points_without_training(tmp_path)
         assert r["energy_pj"] == pytest.approx(min(
             v["total_pj_per_sample"] for v in prof["horowitz45-derived"].values()))
     assert run_sweep(changed, progress=False, report=False).recosted == 0
+
+
+def test_a_failing_point_is_reported_and_the_others_still_run(tmp_path):
+    recipe = tiny_recipe(tmp_path / "s", grid=[], points=[
+        {"name": "fp32", "schedule": "baseline"},
+        {"name": "bad", "schedule": "joint", "scheme": "duq", "bits": 4,
+         "layer_bits": {"no.such.layer": 2}},
+        {"name": "good", "schedule": "ptq", "scheme": "duq", "bits": 4}])
+    res = run_sweep(recipe, progress=False, report=False)
+    assert [r["name"] for r in res.rows] == ["fp32", "good"]
+    assert len(res.failed) == 1 and res.failed[0]["name"] == "bad"
+    assert "no.such.layer" in res.failed[0]["error"]
+    assert not list((tmp_path / "s" / "artifacts").glob(".tmp-*"))

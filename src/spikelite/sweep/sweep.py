@@ -172,7 +172,8 @@ def work(
             msg = f"{type(exc).__name__}: {exc}"
             store.fail(key, msg)
             console.print(f"[red]point {point.label} failed:[/] {msg}")
-            console.print(traceback.format_exc(), markup=False, highlight=False)
+            if not isinstance(exc, SpikeliteError):  # a bug, not bad input: keep the trace
+                console.print(traceback.format_exc(), markup=False, highlight=False)
             if on_done:
                 on_done(None, key, point, msg)
     return ran
