@@ -136,6 +136,8 @@ def test_new_hardware_settings_recost_finished_points_without_training(tmp_path)
             "dense", "rle"}
         assert r["energy_pj"] == pytest.approx(min(
             v["total_pj_per_sample"] for v in prof["horowitz45-derived"].values()))
+        cfg = json.loads((tmp_path / "s" / r["artifacts"] / "config.json").read_text())
+        assert cfg["hardware"]["formats"] == ["dense", "rle"]
     assert run_sweep(changed, progress=False, report=False).recosted == 0
 
 
