@@ -266,17 +266,23 @@ def load_config(path: str | Path) -> RunConfig:
     return parse_config(read_yaml(path), str(path))
 
 
-def merge(cfg: Any, overrides: dict[str, Any]) -> Any:
-    """Apply dotted overrides (``{"train.epochs": 3}``) to a config and re-validate."""
-    data = cfg.model_dump()
+def set_dotted(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Write dotted overrides (``{"train.epochs": 3}``) into a plain nested dict in place,
+    creating missing levels; ``None`` values are skipped. Returns ``data``."""
     for dotted, value in overrides.items():
         if value is None:
             continue
         node = data
         *parents, leaf = dotted.split(".")
         for p in parents:
-            if node.get(p) is None:
+            if not isinstance(node.get(p), dict):
                 node[p] = {}
             node = node[p]
         node[leaf] = value
+    return data
+
+
+def merge(cfg: Any, overrides: dict[str, Any]) -> Any:
+    """Apply dotted overrides (``{"train.epochs": 3}``) to a config and re-validate."""
+    data = set_dotted(cfg.model_dump(), overrides)
     return parse_config(data, "command-line options", type(cfg))

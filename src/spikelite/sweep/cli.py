@@ -46,7 +46,7 @@ def _run_dir_rows(run_dir: Path) -> tuple[list[dict[str, Any]], Any]:
 
 def _cell(column: str, value: Any) -> str:
     """Readable table cells: % for accuracy/sparsity, SI units for energy, kB for bytes."""
-    from spikelite.sweep.sweep import _fmt_energy
+    from spikelite.hardware.report import fmt_energy
 
     if value is None or value == "":
         return "—"
@@ -57,7 +57,7 @@ def _cell(column: str, value: Any) -> str:
     if column == "accuracy_drop_pt":
         return f"{0.0 - value + 0.0:+.2f}"
     if column.startswith("energy_pj"):
-        return _fmt_energy(float(value))
+        return fmt_energy(float(value))
     if column.endswith("bytes"):
         return f"{value / 1e3:.1f} kB"
     if column.endswith("ratio"):

@@ -32,6 +32,7 @@ from spikelite.config import (
     _Strict,
     parse_config,
     read_yaml,
+    set_dotted,
 )
 from spikelite.errors import SpikeliteError
 
@@ -340,15 +341,5 @@ def load_recipe(path_or_name: str | Path, overrides: dict[str, Any] | None = Non
         elif not path.exists():
             raise SpikeliteError(f"recipe '{path_or_name}' is neither a file nor a built-in "
                                  f"recipe ({', '.join(known) or 'none'})")
-    raw = read_yaml(path)
-    for dotted, value in (overrides or {}).items():
-        if value is None:
-            continue
-        node = raw
-        *parents, leaf = dotted.split(".")
-        for p in parents:
-            if not isinstance(node.get(p), dict):
-                node[p] = {}
-            node = node[p]
-        node[leaf] = value
+    raw = set_dotted(read_yaml(path), overrides or {})
     return parse_config(raw, str(path), Recipe)

@@ -31,6 +31,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from spikelite.errors import SpikeliteError
+from spikelite.hardware.report import fmt_energy
 from spikelite.sweep.recipe import PointSpec, Recipe, baseline_key, run_key
 from spikelite.sweep.store import Store, write_csv, write_json
 
@@ -193,15 +194,6 @@ def _worker_main(recipe_data: dict[str, Any], run_dir: str, ckpt: str, acc: floa
         work(recipe, Path(run_dir), Path(ckpt), acc, console=console)
 
 
-def _fmt_energy(pj: float | None) -> str:
-    if pj is None:
-        return "—"
-    for unit, scale in (("mJ", 1e9), ("µJ", 1e6), ("nJ", 1e3)):
-        if pj >= scale:
-            return f"{pj / scale:.3g} {unit}"
-    return f"{pj:.3g} pJ"
-
-
 def run_sweep(
     recipe: Recipe,
     *,
@@ -236,7 +228,7 @@ def run_sweep(
         ratio = base_energy.get("pj", 0) / row["energy_pj"] if row["energy_pj"] else 0
         out.print(f"  {row['name']:<32} acc {row['accuracy']:.4f} "
                   f"({0.0 - row['accuracy_drop_pt'] + 0.0:+.2f} pt)  energy "
-                  f"{_fmt_energy(row['energy_pj'])}"
+                  f"{fmt_energy(row['energy_pj'])}"
                   + (f" ({ratio:.1f}× less)" if ratio else "")
                   + f"  {row['deployed_bytes'] / 1e3:.1f} kB  {row['seconds']:.0f} s")
 
