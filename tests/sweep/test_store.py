@@ -67,3 +67,33 @@ def test_csv_export_has_leading_columns_and_all_rows(tmp_path):
     header = path.read_text().splitlines()[0].split(",")
     assert header[:3] == ["name", "accuracy", "energy_pj"]
     assert json.loads(json.dumps(got))[1]["energy_pj"] == "3.0"
+
+
+def _open_and_claim(path: str, i: int, start: float) -> None:
+    import time
+
+    time.sleep(max(0.0, start - time.time()))  # all processes open the new store at once
+    store = Store(path)
+    assert store.claim(f"k{i}", f"p{i}", {"i": i})
+    store.finish(f"k{i}", {"name": f"p{i}"})
+
+
+def test_many_processes_creating_one_store_at_once_all_succeed(tmp_path):
+    # regression: a concurrent `PRAGMA journal_mode=WAL` on a fresh file raised
+    # "database is locked" (it does not wait on the busy timeout) and killed a worker
+    import time
+
+    path = tmp_path / "new" / "results.sqlite"
+    ctx = mp.get_context("fork")
+    for rnd in range(3):
+        start = time.time() + 0.3
+        procs = [ctx.Process(target=_open_and_claim, args=(str(path), 10 * rnd + i, start))
+                 for i in range(8)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert [p.exitcode for p in procs] == [0] * 8
+        path.unlink()
+        for extra in ("-wal", "-shm"):
+            path.with_name(path.name + extra).unlink(missing_ok=True)

@@ -22,7 +22,7 @@ from rich.console import Console
 
 from spikelite.errors import SpikeliteError, require
 from spikelite.sweep.recipe import PointSpec, Recipe, baseline_key, run_key
-from spikelite.sweep.store import Store, worker_id
+from spikelite.sweep.store import STORE, Store, worker_id
 
 CONSTRAINT = "constraint"
 
@@ -32,6 +32,13 @@ def storage_url(recipe: Recipe, storage: str | None) -> str:
     if s:
         return s
     return f"sqlite:///{(Path(recipe.out) / 'optuna.sqlite3').resolve()}"
+
+
+def open_storage(optuna: Any, url: str) -> Any:
+    """Optuna storage for ``url``; SQLite connections wait up to 60 s for a lock (the
+    default 5 s is too short when several workers write trials on a busy machine)."""
+    kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
+    return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
 
 
 def study_name(recipe: Recipe) -> str:
@@ -106,7 +113,7 @@ def optimize(
     search = recipe.search
     objectives = [Objective.parse(o) for o in search.objectives]
     run_dir = Path(recipe.out)
-    store = Store(run_dir / "results.sqlite")
+    store = Store(run_dir / STORE)
     model, _ = load_model(baseline_ckpt)
     layers = [n for n, _ in synaptic_layers(model)]
     data = load_data(recipe.data)
@@ -159,7 +166,7 @@ def optimize(
     else:
         sampler = optuna.samplers.RandomSampler(seed=search.seed + worker)
     study = optuna.create_study(
-        study_name=study_name(recipe), storage=storage, sampler=sampler,
+        study_name=study_name(recipe), storage=open_storage(optuna, storage), sampler=sampler,
         directions=["maximize" if o.sense == "max" else "minimize" for o in objectives],
         load_if_exists=True)
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL,
@@ -203,6 +210,7 @@ def run_search(
     run_dir = Path(recipe.out)
     run_dir.mkdir(parents=True, exist_ok=True)
     url = storage_url(recipe, storage)
+    Store(run_dir / STORE)  # created here, so workers never race to create it
     ckpt, acc = prepare_baseline(recipe, run_dir, progress=progress, console=console)
     trials = recipe.search.trials
     console.print(f"search: {trials} trials, objectives {', '.join(recipe.search.objectives)}"
@@ -212,7 +220,8 @@ def run_search(
                  trials=trials, console=console)
     else:
         # create the study once so the workers only load it (no creation race)
-        optuna.create_study(study_name=study_name(recipe), storage=url, load_if_exists=True,
+        optuna.create_study(study_name=study_name(recipe), storage=open_storage(optuna, url),
+                            load_if_exists=True,
                             directions=["maximize" if o.endswith(":max") else "minimize"
                                         for o in _parsed(recipe.search.objectives)])
         ctx = mp.get_context("spawn")
@@ -229,7 +238,8 @@ def run_search(
         if bad:
             raise SpikeliteError(f"{len(bad)} search worker(s) failed (exit codes {bad}); "
                                  f"see {run_dir / 'logs'}")
-    study = optuna.load_study(study_name=study_name(recipe), storage=url)
+    study = optuna.load_study(study_name=study_name(recipe),
+                              storage=open_storage(optuna, url))
     counts: dict[str, int] = {}
     for t in study.get_trials(deepcopy=False):
         counts[t.state.name] = counts.get(t.state.name, 0) + 1
@@ -239,7 +249,7 @@ def run_search(
 
 def _follow(optuna: Any, name: str, url: str, procs: list[Any], console: Console) -> None:
     """Print each trial as the worker processes finish it, until they exit."""
-    study = optuna.load_study(study_name=name, storage=url)
+    study = optuna.load_study(study_name=name, storage=open_storage(optuna, url))
     seen: set[int] = set()
     done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL,
             optuna.trial.TrialState.PRUNED)

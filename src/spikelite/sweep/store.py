@@ -24,6 +24,9 @@ from typing import Any
 
 from spikelite.errors import SpikeliteError
 
+#: File name of the results store inside a run folder.
+STORE = "results.sqlite"
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     key TEXT PRIMARY KEY,
@@ -73,9 +76,31 @@ class Store:
         self.path = Path(path)
         self.lease_s = lease_s
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as con:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.executescript(SCHEMA)
+        self._init_schema()
+
+    def _init_schema(self, attempts: int = 200) -> None:
+        """Switch to WAL and create the tables. Several workers may open a new store at
+        once; SQLite answers a concurrent journal-mode change with "database is locked"
+        without waiting on the busy timeout, so that case is retried with a short sleep."""
+        for attempt in range(attempts):
+            con = self._connect()
+            try:
+                mode = con.execute("PRAGMA journal_mode").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    con.execute("PRAGMA journal_mode=WAL")
+                con.executescript(SCHEMA)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise SpikeliteError(
+                        f"cannot initialise the results store '{self.path}': {exc}") from None
+                if attempt == attempts - 1:
+                    raise SpikeliteError(
+                        f"the results store '{self.path}' stayed locked while opening it "
+                        f"({exc}); is another process holding a write transaction?") from None
+                time.sleep(0.05 + 0.01 * attempt)
+            finally:
+                con.close()
 
     def _connect(self) -> sqlite3.Connection:
         try:

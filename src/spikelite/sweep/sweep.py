@@ -33,9 +33,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from spikelite.errors import SpikeliteError
 from spikelite.hardware.report import fmt_energy
 from spikelite.sweep.recipe import PointSpec, Recipe, baseline_key, run_key
-from spikelite.sweep.store import Store, write_csv, write_json
-
-STORE = "results.sqlite"
+from spikelite.sweep.store import STORE, Store, write_csv, write_json
 
 
 @dataclass
