@@ -56,6 +56,7 @@ def train(
     out_dir: Annotated[str | None, typer.Option("--out", help="Output folder.")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
     regularizer: Annotated[str | None, typer.Option(help="Activity regularizer NAME:WEIGHT, e.g. hoyer:1e-3 (l1, l2, hoyer, hoyer_square, synops, target_rate).")] = None,
+    regularizer_source: Annotated[str | None, typer.Option(help="What the regularizer sees: spikes (default) or membrane (pre-reset membrane; l1, l2, hoyer, hoyer_square).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/last.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
@@ -84,6 +85,11 @@ def train(
                 raise SpikeliteError(
                     f"--regularizer '{regularizer}' must look like NAME or NAME:WEIGHT"
                 ) from None
+        if regularizer_source is not None:
+            if regularizer is None and cfg.regularizer is None:
+                raise SpikeliteError("--regularizer-source needs a regularizer: add "
+                                     "--regularizer NAME:WEIGHT")
+            overrides["regularizer.source"] = regularizer_source
         cfg = merge(cfg, overrides)
         res = run_training(cfg, resume=resume, progress=progress, console=err)
         Path(cfg.out).mkdir(parents=True, exist_ok=True)

@@ -86,9 +86,31 @@ class RegularizerSpec(_Strict):
     """Activity regularizer added to the loss (see :mod:`spikelite.regularize`)."""
 
     name: str = "l1"
-    weight: float = Field(1e-3, ge=0)
+    #: one weight for every layer, or ``{layer: weight}`` (its keys are then the layers)
+    weight: float | dict[str, float] = 1e-3
     layers: str | list[str] = "all"
+    #: what is regularized (not ``on``: YAML 1.1 reads that key as ``true``):
+    #: ``spikes`` (outputs: spikes / ReLU activations) or ``membrane`` (pre-reset membrane)
+    source: Literal["spikes", "membrane"] = "spikes"
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("weight")
+    @classmethod
+    def _nonneg(cls, v: float | dict[str, float]) -> float | dict[str, float]:
+        vals = v.values() if isinstance(v, dict) else [v]
+        if any(w < 0 for w in vals):
+            raise ValueError(f"regularizer weights must be >= 0, got {v}")
+        if isinstance(v, dict) and not v:
+            raise ValueError("per-layer weights are empty: give {layer: weight} or a number")
+        return v
+
+    @property
+    def label(self) -> str:
+        """Short text such as ``hoyer:0.001`` or ``l1@membrane:{lif1=0.01,lif2=0.001}``."""
+        w = self.weight
+        ws = ("{" + ",".join(f"{k}={v:g}" for k, v in w.items()) + "}"
+              if isinstance(w, dict) else f"{w:g}")
+        return f"{self.name}{'@membrane' if self.source == 'membrane' else ''}:{ws}"
 
     @field_validator("name")
     @classmethod

@@ -15,12 +15,15 @@ quantities use all of a sample's entries (time and features); results are batch 
   and batch and ``r*`` = ``target`` (default 0.05)
 
 :class:`ActivityRegularizer` hooks the chosen layers (spikelite neurons and ``nn.ReLU`` by
-default) while the model trains and returns ``weight · Σ_layers R(a_layer)``.
+default) while the model trains and returns ``Σ_l w_l · R(a_l)`` with one weight per layer
+(or one for all). ``source="membrane"`` regularizes a spiking neuron's pre-reset membrane
+instead of its spikes (e.g. ``hoyer`` on membranes, as in the Hoyer-regularized SNN
+training of Datta et al.).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -120,30 +123,70 @@ def fanout_of(next_layer: nn.Module, act_shape: torch.Size) -> torch.Tensor:
         return (w != 0).transpose(0, 1).reshape(w.shape[1], -1).sum(1)
 
 
-class ActivityRegularizer:
-    """``weight · Σ_layers R(a_layer)`` over hooked layers, recorded while training.
+#: Regularizers that make sense on membrane potentials (the others count spikes/events).
+MEMBRANE_OK = ("l1", "l2", "hoyer", "hoyer_square")
 
-    ``layers="all"``: every spikelite neuron (spikes, time-major) and every ``nn.ReLU``
-    (ANN activations, batch-major); or a list of module names. Call :meth:`penalty` after
-    each forward pass (the training engine does); it clears the recorded activations.
+
+class ActivityRegularizer:
+    """``Σ_l w_l · R(a_l)`` over hooked layers ``l``, recorded while training.
+
+    ``source="spikes"`` (default): ``a_l`` is the layer's output — spikes ``[T, B, ...]`` of a
+    spikelite neuron or the activations ``[B, ...]`` of an ``nn.ReLU``. ``source="membrane"``:
+    ``a_l`` is a spikelite neuron's pre-reset membrane ``h`` ``[T, B, ...]`` (the
+    neuron runs its eager path while hooked; only ``l1``, ``l2``, ``hoyer`` and
+    ``hoyer_square`` apply). ``layers="all"`` picks every eligible layer, or give module
+    names. ``weight`` is one weight for all layers or a mapping ``{layer: weight}`` (the
+    mapping's keys are then the layers). Call :meth:`penalty` after each forward pass (the
+    training engine does); it clears the recorded activations. :meth:`remove` unhooks.
     """
 
-    def __init__(self, model: nn.Module, name: str = "l1", weight: float = 1e-3,
-                 layers: str | Sequence[str] = "all", **options: Any) -> None:
+    def __init__(self, model: nn.Module, name: str = "l1",
+                 weight: float | Mapping[str, float] = 1e-3,
+                 layers: str | Sequence[str] = "all", *, source: str = "spikes",
+                 **options: Any) -> None:
         self.fn = REGULARIZERS.get(name)
-        self.name, self.weight, self.options = name, float(weight), dict(options)
-        if self.weight < 0:
-            raise SpikeliteError(f"regularizer weight must be >= 0, got {weight}")
+        self.name, self.source, self.options = name, source, dict(options)
+        if source not in ("spikes", "membrane"):
+            raise SpikeliteError(
+                f"regularizer source must be 'spikes' or 'membrane', got {source!r}")
+        if source == "membrane" and name not in MEMBRANE_OK:
+            raise SpikeliteError(
+                f"the {name!r} regularizer counts spikes/events; on membranes use one of "
+                f"{', '.join(MEMBRANE_OK)} (or source: spikes)")
+        if isinstance(weight, Mapping):
+            if not weight:
+                raise SpikeliteError("per-layer regularizer weights are empty: give "
+                                     "{layer: weight, ...} or one number")
+            if layers != "all" and set(layers) != set(weight):
+                raise SpikeliteError(
+                    f"regularizer `layers` {sorted(layers)} and the layers of the per-layer "
+                    f"weights {sorted(weight)} differ: give only the weights mapping")
+            layers = list(weight)
+        weights = dict(weight) if isinstance(weight, Mapping) else None
+        for k, w in (weights or {"all": weight}).items():  # type: ignore[dict-item]
+            if float(w) < 0:
+                raise SpikeliteError(f"regularizer weight must be >= 0, got {w} for {k!r}")
+        eligible = (LIF,) if source == "membrane" else (LIF, nn.ReLU)
         mods = list(model.named_modules())
-        chosen = [(n, m) for n, m in mods if isinstance(m, (LIF, nn.ReLU))] if layers == "all" \
-            else [(n, m) for n, m in mods if n in set(layers)]
-        if layers != "all":
-            missing = sorted(set(layers) - {n for n, _ in chosen})
+        if layers == "all":
+            chosen = [(n, m) for n, m in mods if isinstance(m, eligible)]
+        else:
+            by_name = dict(mods)
+            missing = sorted(set(layers) - set(by_name))
             if missing:
                 raise SpikeliteError(f"regularizer layers not in the model: {missing}")
+            chosen = [(n, by_name[n]) for n in layers]
+            if source == "membrane":
+                bad = [n for n, m in chosen if not isinstance(m, LIF)]
+                if bad:
+                    raise SpikeliteError(f"layers {bad} are not spikelite neurons, so they "
+                                         "have no membrane to regularize (use source: spikes)")
         if not chosen:
-            raise SpikeliteError("no layer to regularize: the model has no spikelite neuron "
-                                 "or nn.ReLU (name the layers explicitly)")
+            raise SpikeliteError(
+                "no layer to regularize: the model has no spikelite neuron"
+                + ("" if source == "membrane" else " or nn.ReLU") + " (name the layers explicitly)")
+        self.weights = {n: float(weights[n]) if weights else float(weight)  # type: ignore[arg-type]
+                        for n, _ in chosen}
         self._next: dict[str, nn.Module | None] = {}
         synaptic = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
         order = [n for n, _ in mods]
@@ -151,14 +194,33 @@ class ActivityRegularizer:
             after = [m for k, m in mods[order.index(n) + 1:] if isinstance(m, synaptic)]
             self._next[n] = after[0] if after else None
         self._acts: list[tuple[str, torch.Tensor, bool]] = []
-        self._handles = [m.register_forward_hook(self._hook(n, isinstance(m, LIF)))
-                         for n, m in chosen]
+        self._handles: list[Any] = []
+        self._sinks: list[tuple[nn.Module, Any]] = []
+        for n, m in chosen:
+            if source == "membrane":
+                self._sinks.append((m, getattr(m, "membrane_sink", None)))
+                m.membrane_sink = self._sink(n, m)
+            else:
+                self._handles.append(m.register_forward_hook(self._hook(n, isinstance(m, LIF))))
+
+    @property
+    def weight(self) -> float:
+        """The largest per-layer weight (the single weight when all layers share one)."""
+        return max(self.weights.values())
+
+    def _record(self, module: nn.Module, name: str, a: torch.Tensor, time_major: bool) -> None:
+        if module.training and torch.is_grad_enabled():
+            self._acts.append((name, a, time_major))
 
     def _hook(self, name: str, time_major: bool) -> Callable[..., None]:
         def hook(module: nn.Module, _inp: Any, out: torch.Tensor) -> None:
-            if module.training and torch.is_grad_enabled():
-                self._acts.append((name, out, time_major))
+            self._record(module, name, out, time_major)
         return hook
+
+    def _sink(self, name: str, module: nn.Module) -> Callable[[torch.Tensor], None]:
+        def sink(h: torch.Tensor) -> None:
+            self._record(module, name, h, True)
+        return sink
 
     def penalty(self) -> torch.Tensor:
         """The weighted penalty of the activations recorded since the last call."""
@@ -170,11 +232,21 @@ class ActivityRegularizer:
                 if nxt is None:  # the last layer feeds no synapse: no synaptic operations
                     continue
                 opts["fanout"] = fanout_of(nxt, a.shape)
-            total = total.to(a.device) + self.fn(a, **opts)
+            total = total.to(a.device) + self.weights[name] * self.fn(a, **opts)
         self._acts.clear()
-        return self.weight * total
+        return total
 
     def remove(self) -> None:
         for h in self._handles:
             h.remove()
+        for m, previous in self._sinks:
+            m.membrane_sink = previous
+        self._handles, self._sinks = [], []
         self._acts.clear()
+
+
+def regularizer_from_spec(model: nn.Module, spec: Any) -> ActivityRegularizer:
+    """An :class:`ActivityRegularizer` from a config record with ``name``, ``weight``,
+    ``layers``, ``source`` and ``options`` (:class:`spikelite.config.RegularizerSpec`)."""
+    return ActivityRegularizer(model, spec.name, spec.weight, spec.layers, source=spec.source,
+                               **spec.options)

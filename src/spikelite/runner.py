@@ -104,10 +104,9 @@ def run_training(
     console.print(f"model '{cfg.model.name}': {n_params:,} parameters")
     reg = None
     if cfg.regularizer is not None:
-        from spikelite.regularize import ActivityRegularizer
+        from spikelite.regularize import regularizer_from_spec
 
-        r = cfg.regularizer
-        reg = ActivityRegularizer(model, r.name, r.weight, r.layers, **r.options)
+        reg = regularizer_from_spec(model, cfg.regularizer)
     spec = getattr(model, "spikelite_config", None)
     if spec is None:
         raise SpikeliteError(f"model '{cfg.model.name}' has no spikelite_config to save")

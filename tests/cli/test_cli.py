@@ -69,6 +69,20 @@ def test_train_with_regularizer(tmp_path):
     assert bad.exit_code == 2 and "NAME:WEIGHT" in bad.output
 
 
+def test_train_with_a_membrane_regularizer(tmp_path):
+    out = tmp_path / "mem"
+    res = runner.invoke(app, ["train", "--limit", "20", "--epochs", "1", "--time-steps", "3",
+                              "--regularizer", "l2:0.01", "--regularizer-source", "membrane",
+                              "--out", str(out), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "source: membrane" in (out / "run.yaml").read_text()
+    bad = runner.invoke(app, ["train", "--regularizer", "synops:1", "--regularizer-source",
+                              "membrane", "--limit", "20", "--out", str(tmp_path / "b")])
+    assert bad.exit_code == 2 and "counts spikes/events" in bad.output
+    lone = runner.invoke(app, ["train", "--regularizer-source", "membrane"])
+    assert lone.exit_code == 2 and "needs a regularizer" in lone.output
+
+
 def test_unknown_config_key_is_named(tmp_path):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("train: {epochs: 1, learning_rate: 0.1}\n")

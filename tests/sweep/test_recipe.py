@@ -104,3 +104,17 @@ def test_labels_name_per_layer_settings_in_layer_order():
     assert p.label == "joint-duqfp.4-magnitude90.50"
     assert PointSpec(schedule="qp", scheme="rescaw", bits=4, method="l1",
                      sparsity=0.5).label == "qp-rescaw4-l1-50"
+
+
+def test_run_keys_stored_before_membrane_regularizers_existed_are_unchanged():
+    # '2729525098da' is this point's key as computed before `regularizer.source` was added:
+    # a sweep folder from then is resumed, not rerun
+    r = Recipe()
+    spikes = PointSpec(schedule="finetune", regularizer={"name": "l1", "weight": 1e-4})
+    assert run_key(r, spikes) == "2729525098da"
+    membrane = PointSpec(schedule="finetune",
+                         regularizer={"name": "l1", "weight": 1e-4, "source": "membrane"})
+    per_layer = PointSpec(schedule="finetune",
+                          regularizer={"name": "l1", "weight": {"lif1": 1e-4}})
+    assert len({run_key(r, spikes), run_key(r, membrane), run_key(r, per_layer)}) == 3
+    assert membrane.label == "finetune-l1@membrane@0.0001"

@@ -63,12 +63,16 @@ def lif_multistep_eager(
     p: LIFParams,
     observer: Callable[[int, torch.Tensor, torch.Tensor | None, torch.Tensor], None]
     | None = None,
+    *,
+    trace: list[torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Unfused reference over ``[T, B, ...]``: returns ``(spikes [T, B, ...], v_T)``.
 
     Iterates with ``unbind(0)`` (indexing a grad-requiring tensor per step makes the
     backward quadratic in T). ``observer(t, h_t, h_{t−1} or None, s_t)`` (opt-in) sees the
-    pre-reset membrane of every step (:data:`spikelite.core.fused.StepObserver`).
+    pre-reset membrane of every step (:data:`spikelite.core.fused.StepObserver`), detached.
+    ``trace`` (opt-in) receives every step's pre-reset membrane ``h_t`` still attached to
+    the autograd graph (for membrane regularizers).
     """
     v = rest(x[0], p) if v0 is None else v0
     out = []
@@ -76,6 +80,8 @@ def lif_multistep_eager(
     for t, xt in enumerate(x.unbind(0)):
         s, v, h = lif_step(xt, v, p)
         out.append(s)
+        if trace is not None:
+            trace.append(h)
         if observer is not None:
             observer(t, h.detach(), h_prev, s.detach())
             h_prev = h.detach()

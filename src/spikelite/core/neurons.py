@@ -20,6 +20,8 @@ Equivalent settings in the peer libraries (spikes bit-identical, tested):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -139,6 +141,10 @@ class LIF(nn.Module):
         #: pre-reset membrane (set by the hardware recorder while profiling; ``None``: no
         #: cost). Not part of the state: never saved, never copied into checkpoints.
         self.step_observer: StepObserver | None = None
+        #: opt-in ``sink(h)`` called after every forward with the pre-reset membrane
+        #: ``h`` ``[T, B, ...]`` attached to the autograd graph (set by membrane
+        #: regularizers; forces the eager path). Not part of the state.
+        self.membrane_sink: Callable[[torch.Tensor], None] | None = None
 
     # -- parameters -------------------------------------------------------------------
     @property
@@ -188,12 +194,18 @@ class LIF(nn.Module):
         check_time_major(x, type(self).__name__)
         p = self.params_for(x)
         v0 = self._v0(x, p)
-        eager = (not self.fused) or self.state_bits is not None or any(
+        observer = getattr(self, "step_observer", None)  # absent in modules pickled before
+        sink = getattr(self, "membrane_sink", None)
+        eager = (not self.fused) or self.state_bits is not None or sink is not None or any(
             isinstance(t, torch.Tensor) and t.requires_grad for t in (p.threshold, p.v_reset)
         )
-        fn = lif_multistep_eager if eager else lif_multistep_fused
-        observer = getattr(self, "step_observer", None)  # absent in modules pickled before
-        spikes, v = fn(x, v0, p) if observer is None else fn(x, v0, p, observer)
+        if sink is not None:
+            trace: list[torch.Tensor] = []
+            spikes, v = lif_multistep_eager(x, v0, p, observer, trace=trace)
+            sink(torch.stack(trace))
+        else:
+            fn = lif_multistep_eager if eager else lif_multistep_fused
+            spikes, v = fn(x, v0, p) if observer is None else fn(x, v0, p, observer)
         self.mem = v.detach()
         return spikes
 

@@ -102,10 +102,9 @@ def compress_point(
                 "sparsity": removed, "stages": rec["stages"], "model": model}
     reg = None
     if point.regularizer is not None:
-        from spikelite.regularize import ActivityRegularizer
+        from spikelite.regularize import regularizer_from_spec
 
-        r = point.regularizer
-        reg = ActivityRegularizer(model, r.name, r.weight, r.layers, **r.options)
+        reg = regularizer_from_spec(model, point.regularizer)
     try:
         if s == "finetune":
             from spikelite.train import fit
@@ -290,8 +289,7 @@ def execute(
         "layer_bits": json.dumps(point.layer_bits) if point.layer_bits else "",
         "layer_sparsity": json.dumps(point.layer_sparsity) if point.layer_sparsity else "",
         "method": point.method or "none", "sparsity": round(float(rec["sparsity"]), 6),
-        "regularizer": (f"{point.regularizer.name}:{point.regularizer.weight:g}"
-                        if point.regularizer else ""),
+        "regularizer": point.regularizer.label if point.regularizer else "",
         "accuracy": rec["accuracy"], "best_accuracy": rec["best_accuracy"],
         "accuracy_drop_pt": round((base - rec["accuracy"]) * 100, 4),
         **cols,

@@ -141,7 +141,7 @@ class PointSpec(_Strict):
             return self.name
         parts = [self.schedule]
         if self.regularizer is not None:
-            parts.append(f"{self.regularizer.name}@{self.regularizer.weight:g}")
+            parts.append(self.regularizer.label.replace(":", "@", 1))
         if self.scheme is not None:
             bits = ".".join("fp" if b is None else str(b) for b in self.layer_bits.values())
             parts.append(f"{self.scheme}{bits or self.bits}")
@@ -292,8 +292,27 @@ class Recipe(_Strict):
         return unique
 
 
+#: Fields added after sweeps were already stored, with the default that reproduces the
+#: old behaviour: left out of run keys at that default, so earlier results keep their keys.
+_LATER_DEFAULTS: dict[str, dict[str, Any]] = {"regularizer": {"source": "spikes"}}
+
+
+def _stable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        out = {k: _stable(v) for k, v in obj.items()}
+        for parent, defaults in _LATER_DEFAULTS.items():
+            sub = out.get(parent)
+            if isinstance(sub, dict):
+                out[parent] = {k: v for k, v in sub.items()
+                               if not (k in defaults and v == defaults[k])}
+        return out
+    if isinstance(obj, list):
+        return [_stable(v) for v in obj]
+    return obj
+
+
 def _canonical(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return json.dumps(_stable(obj), sort_keys=True, separators=(",", ":"), default=str)
 
 
 def point_hash(point: PointSpec) -> str:
