@@ -250,10 +250,12 @@ def datasets() -> None:
 
 
 def _register_commands() -> None:
+    from spikelite.export.cli import export_command
     from spikelite.hardware.cli import profile_command
     from spikelite.sweep import cli as sweep_cli
 
     app.command("profile")(profile_command)
+    app.command("export")(export_command)
     app.command("demo")(sweep_cli.demo_command)
     app.command("sweep")(sweep_cli.sweep_command)
     app.command("report")(sweep_cli.report_command)

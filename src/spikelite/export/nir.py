@@ -1,0 +1,452 @@
+"""Export to and import from NIR, the Neuromorphic Intermediate Representation (extra ``nir``).
+
+NIR nodes are continuous-time; a simulator discretizes them with a step ``dt``. spikelite's
+discrete neurons map exactly onto NIR's forward-Euler discretization (the convention of
+snnTorch's exporter, ``dt = 1e-4`` by default):
+
+* β-form LIF ``h = β·v + x``: ``nir.LIF`` with ``τ = dt/(1 − β)``, ``r = τ/dt``,
+  ``v_leak = 0`` — Euler gives ``v + (dt/τ)(v_leak − v + r·x) = β·v + x``;
+* τ-form LIF ``h = v + (x − (v − v_reset))/τ_s``: ``τ = τ_s·dt``, ``r = 1``,
+  ``v_leak = v_reset``;
+* IF (β = 1): ``nir.IF`` with ``r = 1/dt``;
+* ``v_threshold`` = θ, ``v_reset`` = the reset value, all as arrays of the layer's neuron
+  shape (per-channel parameters are broadcast).
+
+NIR's LIF/IF reset *to* ``v_reset``; a subtractive reset (or none) cannot be expressed, so
+such neurons are refused unless ``allow_reset_mismatch=True`` (the node then carries
+``metadata["spikelite.reset"]`` and importers that ignore it will differ).
+
+Other layers: ``Linear`` → ``nir.Affine`` (``nir.Linear`` without bias), ``Conv2d`` →
+``nir.Conv2d``, BatchNorm → folded into the preceding conv/linear (evaluation statistics),
+``AvgPool2d`` → ``nir.AvgPool2d``, ``MaxPool2d`` after spiking neurons → ``nir.SumPool2d`` +
+``nir.Threshold(0.5)`` (the max of binary spikes is 1 exactly when their sum is ≥ 1),
+``Flatten`` → ``nir.Flatten``. Dropout is dropped. NIR has no quantization node: quantized
+layers are exported with their deployed (dequantized) weights, and their integer
+description (bits, scale, zero point) goes into the node's metadata. Shapes follow NIR's
+convention (no batch or time axis).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from spikelite.core import LIF, Flatten, TimeDistributed
+from spikelite.errors import SpikeliteError, require
+from spikelite.quant import LayerQuant
+
+DEFAULT_DT = 1e-4
+_DROP = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Identity)
+_BN = (nn.BatchNorm1d, nn.BatchNorm2d)
+
+
+def _nir() -> Any:
+    return require("nir", "nir", "NIR export and import")
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().to(torch.float32).cpu().numpy().copy()
+
+
+def _pair(v: int | Sequence[int]) -> np.ndarray:
+    return np.array([v, v] if isinstance(v, int) else list(v), dtype=np.int64)
+
+
+def _flat_layers(model: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module]]:
+    """The model as a chain of ``(named_modules name, leaf)``: ``TimeDistributed``
+    unwrapped, nested sequentials opened."""
+    if not isinstance(model, nn.Sequential):
+        raise SpikeliteError(
+            f"NIR export handles sequential models (nn.Sequential / the zoo's "
+            f"SpikingSequential); got {type(model).__name__}")
+    out: list[tuple[str, nn.Module]] = []
+    for name, m in model.named_children():
+        full = f"{prefix}{name}"
+        if isinstance(m, TimeDistributed):
+            full, m = f"{full}.module", m.module
+        if isinstance(m, nn.Sequential):
+            out.extend(_flat_layers(m, f"{full}."))
+        else:
+            out.append((full, m))
+    return out
+
+
+def _fold_bn(weight: torch.Tensor, bias: torch.Tensor | None,
+             bn: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """``BN(W·x + b)`` as one affine map: ``W' = γ/σ · W``, ``b' = γ/σ · (b − μ) + β``."""
+    std = torch.sqrt(bn.running_var + bn.eps)
+    gamma = bn.weight if bn.weight is not None else torch.ones_like(std)
+    beta = bn.bias if bn.bias is not None else torch.zeros_like(std)
+    s = (gamma / std).detach()
+    b = bias.detach() if bias is not None else torch.zeros_like(s)
+    w = weight.detach() * s.view(-1, *([1] * (weight.dim() - 1)))
+    return w, s * (b - bn.running_mean) + beta.detach()
+
+
+def _quant_metadata(side: LayerQuant | None) -> dict[str, Any]:
+    """The integer description of a baked layer (NIR has no quantization node)."""
+    if side is None or side.scheme is None:
+        return {}
+    meta: dict[str, Any] = {"spikelite.scheme": side.scheme, "spikelite.bits": int(side.bits),
+                            "spikelite.zero_point": float(side.zero_point)}
+    if side.scale is not None:  # NIR's HDF5 writer stores arrays, not 0-dim ones
+        scale = _np(side.scale)
+        meta["spikelite.scale"] = float(scale) if scale.ndim == 0 else scale
+    if side.codes is not None:
+        meta["spikelite.codes"] = side.codes.detach().cpu().numpy().astype(np.int32)
+    return meta
+
+
+def _neuron_node(nir: Any, m: LIF, shape: tuple[int, ...], dt: float,
+                 allow_reset_mismatch: bool, name: str) -> Any:
+    def full(t: torch.Tensor | float) -> np.ndarray:
+        t = torch.as_tensor(t, dtype=torch.float64)
+        if t.dim() == 1 and len(shape) > 1 and t.numel() == shape[0]:
+            t = t.view(-1, *([1] * (len(shape) - 1)))  # per channel
+        return np.broadcast_to(t.detach().cpu().numpy(), shape).astype(np.float64).copy()
+
+    meta: dict[str, Any] = {"spikelite.form": m.form, "spikelite.reset": m.reset_mode,
+                            "spikelite.strict_threshold": bool(m.strict), "spikelite.dt": dt}
+    if m.state_bits is not None:
+        meta["spikelite.state_bits"] = int(m.state_bits)
+        meta["spikelite.state_max"] = float(m.state_max)
+    if m.reset_mode != "zero" and not allow_reset_mismatch:
+        raise SpikeliteError(
+            f"layer '{name}' resets by {m.reset_mode!r}, but NIR's LIF/IF reset to v_reset "
+            "(a subtractive reset is lost by importers; snnTorch's exporter does so "
+            "silently). Train with reset='zero', or export with allow_reset_mismatch=True "
+            "(--allow-reset-mismatch) to keep the reset only in the node metadata.")
+    theta, v_reset = full(m.threshold), full(m.v_reset)
+    if m.form == "tau":
+        tau_s = full(m.leak)
+        return nir.LIF(tau=tau_s * dt, r=np.ones(shape), v_leak=v_reset, v_threshold=theta,
+                       v_reset=v_reset, metadata=meta)
+    beta = full(m.beta)
+    if np.all(beta == 1.0):
+        return nir.IF(r=np.full(shape, 1.0 / dt), v_threshold=theta, v_reset=v_reset,
+                      metadata=meta)
+    if np.any(beta >= 1.0) or np.any(beta < 0.0):
+        raise SpikeliteError(f"layer '{name}': β must lie in [0, 1) per neuron for NIR "
+                             "(a mix of leaky and non-leaky neurons has no NIR node)")
+    tau = dt / (1.0 - beta)
+    return nir.LIF(tau=tau, r=tau / dt, v_leak=np.zeros(shape), v_threshold=theta,
+                   v_reset=v_reset, metadata=meta)
+
+
+def to_nir(model: nn.Module, *, input_shape: Sequence[int] | None = None,
+           dt: float = DEFAULT_DT, sidecars: Mapping[str, LayerQuant] | None = None,
+           allow_reset_mismatch: bool = False) -> Any:
+    """``model`` (a sequential spikelite SNN, e.g. a zoo model or a baked checkpoint) as a
+    ``nir.NIRGraph`` — a chain ``input → layers → output`` (see the module docstring).
+
+    ``input_shape``: one sample's shape without time and batch (default: the zoo model's
+    ``input_shape``). Quantized or pruned models are exported baked
+    (``plain, sidecars = spikelite.quant.bake(model)``; the CLI does it): the weights are
+    the deployed ones and ``sidecars`` add each layer's scheme, bits, scale, zero point and
+    integer codes to its node's metadata (for a layer folded with BatchNorm the codes
+    describe the weight before folding, noted in ``spikelite.folded_batchnorm``).
+    """
+    nir = _nir()
+    if dt <= 0:
+        raise SpikeliteError(f"dt must be > 0, got {dt}")
+    shape = tuple(input_shape or getattr(model, "input_shape", ()) or ())
+    if not shape:
+        raise SpikeliteError("give input_shape (one sample's shape without time and batch), "
+                             "e.g. input_shape=(2, 34, 34)")
+    if any(hasattr(m, "parametrizations") for m in model.modules()):
+        raise SpikeliteError("the model still has fake-quant/mask parametrizations: bake it "
+                             "first (spikelite.quant.bake) so the deployed weights are exported")
+    layers = _flat_layers(model)
+    nodes: OrderedDict[str, Any] = OrderedDict()
+    nodes["input"] = nir.Input(input_type={"input": np.array(shape)})
+    x = torch.zeros(1, *shape)
+    after_neuron = False
+    i = 0
+    with torch.no_grad():
+        while i < len(layers):
+            name, m = layers[i]
+            key = name.removesuffix(".module").replace(".", "_")
+            nxt = layers[i + 1][1] if i + 1 < len(layers) else None
+            if isinstance(m, _DROP):
+                i += 1
+                continue
+            if isinstance(m, (nn.Linear, nn.Conv2d)):
+                w, b = m.weight.detach(), (None if m.bias is None else m.bias.detach())
+                meta = {"spikelite.layer": name, **_quant_metadata((sidecars or {}).get(name))}
+                if isinstance(nxt, _BN):
+                    w, b = _fold_bn(w, b, nxt)
+                    meta["spikelite.folded_batchnorm"] = layers[i + 1][0]
+                    i += 1
+                if isinstance(m, nn.Linear):
+                    nodes[key] = (nir.Affine(weight=_np(w), bias=_np(b), metadata=meta)
+                                  if b is not None else nir.Linear(weight=_np(w), metadata=meta))
+                    x = nn.functional.linear(x, w, b)
+                else:
+                    if isinstance(m.padding, str):
+                        raise SpikeliteError(f"layer '{name}': give the conv's padding as "
+                                             f"numbers, not {m.padding!r}, for NIR export")
+                    nodes[key] = nir.Conv2d(
+                        input_shape=tuple(x.shape[-2:]), weight=_np(w), stride=m.stride,
+                        padding=m.padding, dilation=m.dilation, groups=m.groups,
+                        bias=_np(b if b is not None else torch.zeros(w.shape[0])),
+                        metadata=meta)
+                    x = nn.functional.conv2d(x, w, b, m.stride, m.padding, m.dilation,
+                                             m.groups)
+                after_neuron = False
+            elif isinstance(m, _BN):
+                raise SpikeliteError(f"layer '{name}': a BatchNorm that does not follow a "
+                                     "conv/linear cannot be folded for NIR export")
+            elif isinstance(m, LIF):
+                nodes[key] = _neuron_node(nir, m, tuple(x.shape[1:]), dt,
+                                          allow_reset_mismatch, name)
+                after_neuron = True
+            elif isinstance(m, nn.MaxPool2d):
+                if not after_neuron:
+                    raise SpikeliteError(
+                        f"layer '{name}': NIR has no max-pool; spikelite exports it as a "
+                        "sum-pool + threshold, exact only on binary spikes, so it must "
+                        "follow a spiking neuron")
+                if m.padding not in (0, (0, 0)) or m.dilation not in (1, (1, 1)):
+                    raise SpikeliteError(f"layer '{name}': only unpadded, undilated max-pools "
+                                         "can be exported to NIR")
+                k = _pair(m.kernel_size)
+                s = _pair(m.stride if m.stride is not None else m.kernel_size)
+                meta = {"spikelite.layer": name, "spikelite.maxpool": True}
+                nodes[key] = nir.SumPool2d(kernel_size=k, stride=s, padding=np.zeros(2, int),
+                                           metadata=meta)
+                x = m(x)
+                nodes[f"{key}_threshold"] = nir.Threshold(threshold=np.full(tuple(x.shape[1:]),
+                                                                            0.5), metadata=meta)
+            elif isinstance(m, nn.AvgPool2d):
+                nodes[key] = nir.AvgPool2d(kernel_size=_pair(m.kernel_size),
+                                           stride=_pair(m.stride or m.kernel_size),
+                                           padding=_pair(m.padding),
+                                           metadata={"spikelite.layer": name})
+                x = m(x)
+                after_neuron = False
+            elif isinstance(m, (Flatten, nn.Flatten)):
+                if isinstance(m, nn.Flatten) and (m.start_dim, m.end_dim) != (1, -1):
+                    raise SpikeliteError(f"layer '{name}': only a full flatten of each "
+                                         "sample can be exported to NIR")
+                nodes[key] = nir.Flatten(input_type={"input": np.array(x.shape[1:])},
+                                         start_dim=0, end_dim=-1,
+                                         metadata={"spikelite.layer": name})
+                x = x.flatten(1)
+            else:
+                raise SpikeliteError(
+                    f"layer '{name}' ({type(m).__name__}) has no NIR export; supported: "
+                    "Linear, Conv2d, BatchNorm (folded), LIF/IF, MaxPool2d after neurons, "
+                    "AvgPool2d, Flatten, Dropout")
+            i += 1
+    nodes["output"] = nir.Output(output_type={"output": np.array(x.shape[1:])})
+    edges = list(itertools.pairwise(nodes))
+    return nir.NIRGraph(nodes=dict(nodes), edges=edges,
+                        metadata={"spikelite.dt": dt, "spikelite.time_major": True})
+
+
+# -- import ---------------------------------------------------------------------------------
+class SumPool2d(nn.Module):
+    """``nir.SumPool2d``: the sum over each window (average pooling × window area)."""
+
+    def __init__(self, kernel_size: Sequence[int], stride: Sequence[int],
+                 padding: Sequence[int]) -> None:
+        super().__init__()
+        self.kernel_size = tuple(int(k) for k in kernel_size)
+        self.stride = tuple(int(k) for k in stride)
+        self.padding = tuple(int(k) for k in padding)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.avg_pool2d(x, self.kernel_size, self.stride, self.padding,
+                                        divisor_override=1)
+
+
+class Heaviside(nn.Module):
+    """``nir.Threshold``: ``H(x − θ)`` (1 where ``x ≥ θ``)."""
+
+    def __init__(self, threshold: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("threshold", threshold)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x >= self.threshold).to(x.dtype)
+
+
+def _scalar_or_tensor(a: np.ndarray) -> float | torch.Tensor:
+    a = np.asarray(a, dtype=np.float64)
+    return float(a.flat[0]) if a.size and np.all(a == a.flat[0]) else torch.as_tensor(a)
+
+
+def _chain(graph: Any) -> list[str]:
+    succ: dict[str, list[str]] = {}
+    for a, b in graph.edges:
+        succ.setdefault(a, []).append(b)
+    starts = [k for k, n in graph.nodes.items() if type(n).__name__ == "Input"]
+    if len(starts) != 1 or any(len(v) != 1 for v in succ.values()):
+        raise SpikeliteError("spikelite imports NIR chains (one input, each node feeding the "
+                             "next); this graph branches or has several inputs")
+    order = [starts[0]]
+    while order[-1] in succ:
+        order.append(succ[order[-1]][0])
+        if len(order) > len(graph.nodes):
+            raise SpikeliteError("the NIR graph has a cycle (recurrence is not importable)")
+    return order
+
+
+def _neuron_from_nir(nir: Any, node: Any, dt: float, key: str) -> LIF:
+    meta = dict(getattr(node, "metadata", {}) or {})
+    kw: dict[str, Any] = {
+        "threshold": _scalar_or_tensor(node.v_threshold),
+        "v_reset": _scalar_or_tensor(node.v_reset if node.v_reset is not None
+                                     else np.zeros_like(node.v_threshold)),
+        "reset": str(meta.get("spikelite.reset", "zero")),
+        "strict": bool(meta.get("spikelite.strict_threshold", False)),
+    }
+    if meta.get("spikelite.state_bits") is not None:
+        kw["state_bits"] = int(meta["spikelite.state_bits"])
+        kw["state_max"] = float(meta["spikelite.state_max"])
+    if isinstance(node, nir.IF):
+        if not np.allclose(np.asarray(node.r) * dt, 1.0, rtol=1e-6):
+            raise SpikeliteError(f"node '{key}': IF with r·dt ≠ 1 (input gain) has no "
+                                 f"spikelite equivalent at dt={dt}")
+        return LIF(beta=1.0, **kw)
+    tau, r, v_leak = (np.asarray(a, dtype=np.float64) for a in (node.tau, node.r, node.v_leak))
+    gain = dt / tau * r
+    if np.allclose(r, 1.0) and np.allclose(v_leak, node.v_reset if node.v_reset is not None
+                                           else 0.0) and meta.get("spikelite.form") == "tau":
+        return LIF(tau=_scalar_or_tensor(tau / dt), **kw)
+    if not np.allclose(gain, 1.0, rtol=1e-6) or not np.allclose(v_leak, 0.0):
+        raise SpikeliteError(
+            f"node '{key}': a LIF with input gain (dt/τ)·r = {float(np.mean(gain)):g} and "
+            f"v_leak = {float(np.mean(v_leak)):g} at dt={dt} has no spikelite equivalent "
+            "(spikelite's β-form needs gain 1 and v_leak 0); check dt")
+    return LIF(beta=_scalar_or_tensor(1.0 - dt / tau), **kw)
+
+
+def from_nir(graph: Any, *, dt: float | None = None) -> nn.Sequential:
+    """A NIR chain graph → a time-major spikelite model (the inverse of :func:`to_nir`).
+
+    ``dt``: the discretization step (default: the graph's ``spikelite.dt`` metadata, else
+    :data:`DEFAULT_DT`). Accepts ``Affine``, ``Linear``, ``Conv2d``, ``LIF``, ``IF``,
+    ``SumPool2d`` (+ ``Threshold`` → max-pool when spikelite wrote the pair),
+    ``AvgPool2d``, ``Flatten`` and ``Threshold``; anything else is refused by name.
+    """
+    nir = _nir()
+    from spikelite.models.common import SpikingSequential
+
+    if isinstance(graph, (str, bytes)) or hasattr(graph, "__fspath__"):
+        graph = nir.read(graph)
+    dt = float(dt if dt is not None else (graph.metadata or {}).get("spikelite.dt", DEFAULT_DT))
+    order = _chain(graph)
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
+    in_shape = tuple(int(v) for v in np.asarray(graph.nodes[order[0]].input_type["input"]))
+    out_shape: tuple[int, ...] = in_shape
+    skip_next = False
+    for pos, key in enumerate(order):
+        node = graph.nodes[key]
+        kind = type(node).__name__
+        if skip_next:
+            skip_next = False
+            continue
+        if kind in ("Input", "Output"):
+            if kind == "Output":
+                out_shape = tuple(int(v) for v in np.asarray(node.output_type["output"]))
+            continue
+        meta = dict(getattr(node, "metadata", {}) or {})
+        if kind in ("Affine", "Linear"):
+            w = torch.as_tensor(np.asarray(node.weight, dtype=np.float32))
+            lin = nn.Linear(w.shape[1], w.shape[0], bias=kind == "Affine")
+            lin.weight.data.copy_(w)
+            if kind == "Affine":
+                lin.bias.data.copy_(torch.as_tensor(np.asarray(node.bias, dtype=np.float32)))
+            layers[key] = TimeDistributed(lin)
+        elif kind == "Conv2d":
+            w = torch.as_tensor(np.asarray(node.weight, dtype=np.float32))
+            pad = node.padding if isinstance(node.padding, str) else tuple(
+                int(v) for v in np.atleast_1d(node.padding))
+            conv = nn.Conv2d(w.shape[1] * int(node.groups), w.shape[0], tuple(w.shape[-2:]),
+                             stride=tuple(int(v) for v in np.atleast_1d(node.stride)),
+                             padding=pad,
+                             dilation=tuple(int(v) for v in np.atleast_1d(node.dilation)),
+                             groups=int(node.groups))
+            conv.weight.data.copy_(w)
+            conv.bias.data.copy_(torch.as_tensor(np.asarray(node.bias, dtype=np.float32)))
+            layers[key] = TimeDistributed(conv)
+        elif kind in ("LIF", "IF"):
+            layers[key] = _neuron_from_nir(nir, node, dt, key)
+        elif kind == "SumPool2d":
+            nxt = graph.nodes[order[pos + 1]] if pos + 1 < len(order) else None
+            if meta.get("spikelite.maxpool") and type(nxt).__name__ == "Threshold":
+                layers[key] = TimeDistributed(nn.MaxPool2d(
+                    tuple(int(v) for v in node.kernel_size), tuple(int(v) for v in node.stride)))
+                skip_next = True
+            else:
+                layers[key] = TimeDistributed(SumPool2d(node.kernel_size, node.stride,
+                                                        node.padding))
+        elif kind == "AvgPool2d":
+            layers[key] = TimeDistributed(nn.AvgPool2d(
+                tuple(int(v) for v in node.kernel_size), tuple(int(v) for v in node.stride),
+                tuple(int(v) for v in node.padding)))
+        elif kind == "Threshold":
+            layers[key] = TimeDistributed(Heaviside(
+                torch.as_tensor(np.asarray(node.threshold, dtype=np.float32))))
+        elif kind == "Flatten":
+            if (node.start_dim, node.end_dim) != (0, -1):
+                raise SpikeliteError(f"node '{key}': only a full flatten (start_dim 0, "
+                                     "end_dim −1 of one sample) is importable")
+            layers[key] = Flatten()
+        else:
+            raise SpikeliteError(
+                f"node '{key}' ({kind}) has no spikelite import; supported: Affine, Linear, "
+                "Conv2d, LIF, IF, SumPool2d, AvgPool2d, Flatten, Threshold")
+    n_out = int(np.prod(out_shape)) if out_shape else 0
+    return SpikingSequential(layers, num_classes=n_out, input_shape=in_shape)
+
+
+def write_nir(graph: Any, path: str | Path) -> Path:
+    """Write ``graph`` to ``path`` (HDF5, NIR's format); the folder is created."""
+    nir = _nir()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        nir.write(str(tmp), graph)
+        os.replace(tmp, path)  # never a half-written file under the final name
+    except (OSError, TypeError, ValueError) as exc:
+        raise SpikeliteError(f"cannot write the NIR file '{path}': {exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def check_roundtrip(model: nn.Module, path: str | Path, *, time_steps: int = 8,
+                    batch: int = 4, rate: float = 0.2, seed: int = 0) -> float:
+    """Read ``path`` back with :func:`from_nir` and run both models on the same random
+    binary input; returns the share of output values that agree (1.0 = identical; BN
+    folding can move a membrane across the threshold by a rounding error)."""
+    nir = _nir()
+    try:
+        graph = nir.read(str(path))
+    except OSError as exc:
+        raise SpikeliteError(f"cannot read the NIR file '{path}': {exc}") from None
+    back = from_nir(graph).eval()
+    shape = tuple(int(v) for v in np.asarray(graph.nodes[_chain(graph)[0]].input_type["input"]))
+    g = torch.Generator().manual_seed(seed)
+    x = (torch.rand(time_steps, batch, *shape, generator=g) < rate).float()
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        ref = model(x)
+        got = back(x)
+    model.train(was)
+    if ref.shape != got.shape:
+        raise SpikeliteError(f"the NIR graph read back gives outputs of shape "
+                             f"{tuple(got.shape)}, the model {tuple(ref.shape)}")
+    return float(torch.isclose(ref, got, rtol=1e-4, atol=1e-5).float().mean())

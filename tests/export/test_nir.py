@@ -1,0 +1,187 @@
+"""NIR export/import: exact round trips, a cross-load into snnTorch, clear refusals."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from typer.testing import CliRunner
+
+from spikelite.core import LIF, Flatten, TimeDistributed
+from spikelite.core.neurons import reset_states
+from spikelite.errors import SpikeliteError
+from spikelite.models import SpikingSequential, create
+from spikelite.quant import bake, quantize_
+
+nir = pytest.importorskip("nir")
+from spikelite.export import from_nir, to_nir  # noqa: E402
+from spikelite.export.nir import write_nir  # noqa: E402
+
+
+def _spikes(*shape: int, rate: float = 0.2, seed: int = 0) -> torch.Tensor:
+    return (torch.rand(*shape, generator=torch.Generator().manual_seed(seed)) < rate).float()
+
+
+def _randomize_bn(model: nn.Module) -> None:
+    g = torch.Generator().manual_seed(3)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.copy_(torch.rand(m.num_features, generator=g) * 0.4 - 0.2)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) * 1.5 + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.bias.data.copy_(torch.rand(m.num_features, generator=g) * 0.2 - 0.1)
+
+
+def _roundtrip(model: nn.Module, path, **kw):
+    write_nir(to_nir(model, **kw), path)
+    return from_nir(nir.read(str(path))).eval()
+
+
+def test_csnn_roundtrip_through_a_file_is_exact(tmp_path):
+    torch.manual_seed(0)
+    model = create("csnn").eval()
+    _randomize_bn(model)
+    graph = to_nir(model)
+    kinds = [type(n).__name__ for n in graph.nodes.values()]
+    assert kinds == ["Input", "Conv2d", "LIF", "SumPool2d", "Threshold", "Conv2d", "LIF",
+                     "SumPool2d", "Threshold", "Flatten", "Affine", "Output"]
+    assert graph.nodes["conv1"].metadata["spikelite.folded_batchnorm"] == "bn1.module"
+    back = _roundtrip(model, tmp_path / "csnn.nir")
+    x = _spikes(10, 3, 2, 34, 34, rate=0.15)
+    with torch.no_grad():
+        ref, got = model(x), back(x)
+        reset_states(model)
+        reset_states(back)
+        lif_ref = nn.Sequential(*list(model.children())[:3])(x)
+        lif_got = nn.Sequential(*list(back.children())[:2])(x)
+    assert float(lif_ref.sum()) > 100  # the neurons do fire
+    torch.testing.assert_close(lif_got, lif_ref, rtol=0, atol=0)
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_neuron_parameters_map_onto_nir_euler_steps(tmp_path):
+    dt = 1e-3
+    beta = torch.tensor([0.5, 0.75, 0.9, 0.95])
+    layers = OrderedDict(
+        fc1=TimeDistributed(nn.Linear(6, 4)), lif1=LIF(beta=beta, threshold=0.8),
+        fc2=TimeDistributed(nn.Linear(4, 5)), lif2=LIF(tau=2.0, v_reset=-0.1),
+        fc3=TimeDistributed(nn.Linear(5, 3)), if3=LIF(beta=1.0, threshold=1.5))
+    torch.manual_seed(1)
+    model = SpikingSequential(layers, num_classes=3, input_shape=(6,))
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            m.weight.data *= 3
+    g = to_nir(model, dt=dt)
+    lif1, lif2, if3 = g.nodes["lif1"], g.nodes["lif2"], g.nodes["if3"]
+    # β-form: τ = dt/(1−β), r = τ/dt, so that v + dt/τ·(−v + r·x) = β·v + x
+    np.testing.assert_allclose(1 - dt / lif1.tau, beta.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(lif1.r * dt / lif1.tau, 1.0, rtol=1e-12)
+    np.testing.assert_allclose(lif1.v_threshold, 0.8)
+    # τ-form: τ_NIR = τ·dt, r = 1, v_leak = v_reset
+    np.testing.assert_allclose(lif2.tau, 2.0 * dt)
+    np.testing.assert_allclose(lif2.v_leak, -0.1)
+    assert type(if3).__name__ == "IF"
+    np.testing.assert_allclose(if3.r, 1 / dt)
+    back = _roundtrip(model, tmp_path / "n.nir", dt=dt)
+    x = _spikes(30, 8, 6, rate=0.5, seed=4)
+    with torch.no_grad():
+        ref, got = model(x), back(x)
+    assert float(ref.sum()) > 20
+    torch.testing.assert_close(got, ref, rtol=0, atol=0)
+
+
+def test_exported_mlp_runs_identically_in_snntorch():
+    pytest.importorskip("snntorch")
+    from snntorch.import_nir import import_from_nir
+
+    torch.manual_seed(0)
+    model = nn.Sequential(TimeDistributed(nn.Linear(20, 32)), LIF(beta=0.9, strict=True),
+                          TimeDistributed(nn.Linear(32, 5)), LIF(beta=0.8, strict=True))
+    model[0].module.weight.data *= 3
+    model[2].module.weight.data *= 4
+    net = import_from_nir(to_nir(model, input_shape=(20,)))  # snnTorch assumes dt = 1e-4
+    x = _spikes(25, 4, 20, rate=0.3)
+    with torch.no_grad():
+        ours = model(x)
+        theirs = torch.stack([net(x[t])[0] for t in range(x.shape[0])])
+    assert float(ours.sum()) > 30
+    torch.testing.assert_close(theirs, ours, rtol=0, atol=0)
+
+
+def test_quantized_layers_carry_their_integer_description(tmp_path):
+    torch.manual_seed(0)
+    model = create("mlp", input_shape=(16,), hidden=(12,), num_classes=3)
+    quantize_(model, "duq", 2)
+    with pytest.raises(SpikeliteError, match="bake it first"):
+        to_nir(model)
+    plain, sidecars = bake(model)
+    graph = to_nir(plain, sidecars=sidecars)
+    node = graph.nodes["fc1"]
+    side = sidecars["fc1.module"]
+    assert node.metadata["spikelite.bits"] == 2
+    np.testing.assert_array_equal(node.metadata["spikelite.codes"], side.codes.numpy())
+    np.testing.assert_array_equal(node.weight, side.dequantize().numpy())
+    assert len(np.unique(node.weight)) <= 3  # ternary weights, as deployed
+    write_nir(graph, tmp_path / "q.nir")
+    again = nir.read(str(tmp_path / "q.nir")).nodes["fc1"]
+    assert int(again.metadata["spikelite.bits"]) == 2
+
+
+def test_subtractive_reset_is_refused_unless_allowed_then_kept_in_metadata(tmp_path):
+    model = nn.Sequential(TimeDistributed(nn.Linear(4, 3)), LIF(beta=0.9, reset="subtract"))
+    model[0].module.weight.data.fill_(0.7)
+    with pytest.raises(SpikeliteError, match="allow_reset_mismatch"):
+        to_nir(model, input_shape=(4,))
+    g = to_nir(model, input_shape=(4,), allow_reset_mismatch=True)
+    assert g.nodes["1"].metadata["spikelite.reset"] == "subtract"
+    back = _roundtrip(model, tmp_path / "s.nir", input_shape=(4,), allow_reset_mismatch=True)
+    x = _spikes(12, 2, 4, rate=0.6)
+    with torch.no_grad():
+        torch.testing.assert_close(back(x), model(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("model,needle", [
+    (lambda: nn.Sequential(TimeDistributed(nn.Linear(4, 3)), nn.GELU()), "'1' \\(GELU\\)"),
+    (lambda: nn.Sequential(TimeDistributed(nn.MaxPool2d(2)), Flatten()), "follow a spiking"),
+    (lambda: create("resnet20", num_classes=10), "no NIR export"),
+    (lambda: nn.Linear(2, 2), "sequential models"),
+])
+def test_unsupported_models_are_refused_by_name(model, needle):
+    with pytest.raises(SpikeliteError, match=needle):
+        to_nir(model(), input_shape=(4,) if needle != "no NIR export" else None)
+
+
+def test_import_refuses_branching_graphs_and_unknown_nodes():
+    g = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([2])}),
+                            "a": nir.Affine(weight=np.eye(2), bias=np.zeros(2)),
+                            "b": nir.Affine(weight=np.eye(2), bias=np.zeros(2)),
+                            "output": nir.Output(output_type={"output": np.array([2])})},
+                     edges=[("input", "a"), ("input", "b"), ("a", "output"), ("b", "output")])
+    with pytest.raises(SpikeliteError, match="chains"):
+        from_nir(g)
+    g = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([2])}),
+                            "d": nir.Delay(delay=np.ones(2)),
+                            "output": nir.Output(output_type={"output": np.array([2])})},
+                     edges=[("input", "d"), ("d", "output")])
+    with pytest.raises(SpikeliteError, match="'d' \\(Delay\\)"):
+        from_nir(g)
+
+
+def test_cli_exports_a_trained_checkpoint_and_checks_it(tmp_path):
+    from spikelite.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["train", "--limit", "20", "--epochs", "1", "--time-steps", "3",
+                              "--out", str(out), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    target = tmp_path / "nir" / "model.nir"
+    res = runner.invoke(app, ["export", str(out / "best"), "--out", str(target)])
+    assert res.exit_code == 0, res.output
+    assert "100.0000% of output values equal" in res.output
+    assert target.is_file() and not list(target.parent.glob(".*.tmp"))
+    bad = runner.invoke(app, ["export", str(tmp_path / "nothing"), "--out", str(target)])
+    assert bad.exit_code == 2 and "error" in bad.output
