@@ -14,7 +14,10 @@ from spikelite.export.nir import DEFAULT_DT
 
 def export_command(
     checkpoint: Annotated[Path, typer.Argument(help="Checkpoint folder (with model.safetensors).")],
-    out: Annotated[Path, typer.Option("--out", help="The .nir file to write.")],
+    out: Annotated[Path, typer.Option("--out", help="The .nir file (or package folder) to "
+                                      "write.")],
+    to: Annotated[str, typer.Option(help="nir (a NIR graph file) or package (integer weights "
+                                    "+ per-channel gains folded into thresholds).")] = "nir",
     dt: Annotated[float, typer.Option(help="Time step the NIR time constants refer to "
                                       "(snnTorch's importer assumes 1e-4).")] = DEFAULT_DT,
     allow_reset_mismatch: Annotated[bool, typer.Option(
@@ -24,21 +27,38 @@ def export_command(
                                         "compare it with the checkpoint on random spikes.")]
     = True,
 ) -> None:
-    """Export a checkpoint (quantized/pruned ones baked) to a NIR graph file."""
+    """Export a checkpoint (quantized/pruned ones baked) to NIR or an integer package."""
     err = Console(stderr=True, soft_wrap=True)
     try:
-        from spikelite.export.nir import check_roundtrip, to_nir, write_nir
         from spikelite.quant import bake
         from spikelite.train import load_model
 
-        model, _ = load_model(checkpoint)
+        if to not in ("nir", "package"):
+            raise SpikeliteError(f"--to must be nir or package, got {to!r}")
+        model, cfg = load_model(checkpoint)
         plain, sidecars = bake(model)
-        graph = to_nir(plain.eval(), dt=dt, sidecars=sidecars,
-                       allow_reset_mismatch=allow_reset_mismatch)
-        write_nir(graph, out)
-        msg = f"wrote {out} ({len(graph.nodes)} nodes, dt={dt:g})"
-        if check:
-            agree = check_roundtrip(plain, out)
+        plain.eval()
+        if to == "nir":
+            from spikelite.export.nir import check_roundtrip, to_nir, write_nir
+
+            graph = to_nir(plain, dt=dt, sidecars=sidecars,
+                           allow_reset_mismatch=allow_reset_mismatch)
+            write_nir(graph, out)
+            msg = f"wrote {out} ({len(graph.nodes)} nodes, dt={dt:g})"
+            agree = check_roundtrip(plain, out) if check else None
+        else:
+            from spikelite.export.package import check_package, export_package
+
+            manifest = export_package(plain, sidecars, out,
+                                      extra={"source": {"checkpoint": str(checkpoint),
+                                                        "model": cfg.get("model"),
+                                                        "data": cfg.get("data")}})
+            kb = manifest["packed_weight_bits"] / 8 / 1024
+            msg = (f"wrote {out}/manifest.json and tensors.safetensors "
+                   f"({len(manifest['layers'])} layers; weights {kb:.1f} KiB at their bit "
+                   "widths)")
+            agree = check_package(plain, out) if check else None
+        if agree is not None:
             msg += f"; read back: {agree:.4%} of output values equal the checkpoint's"
     except (SpikeliteError, MissingExtraError) as exc:
         err.print(f"[bold red]error:[/] {exc}")

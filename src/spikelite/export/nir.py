@@ -41,6 +41,7 @@ from torch import nn
 
 from spikelite.core import LIF, Flatten, TimeDistributed
 from spikelite.errors import SpikeliteError, require
+from spikelite.export._chain import flat_layers
 from spikelite.quant import LayerQuant
 
 DEFAULT_DT = 1e-4
@@ -58,25 +59,6 @@ def _np(t: torch.Tensor) -> np.ndarray:
 
 def _pair(v: int | Sequence[int]) -> np.ndarray:
     return np.array([v, v] if isinstance(v, int) else list(v), dtype=np.int64)
-
-
-def _flat_layers(model: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module]]:
-    """The model as a chain of ``(named_modules name, leaf)``: ``TimeDistributed``
-    unwrapped, nested sequentials opened."""
-    if not isinstance(model, nn.Sequential):
-        raise SpikeliteError(
-            f"NIR export handles sequential models (nn.Sequential / the zoo's "
-            f"SpikingSequential); got {type(model).__name__}")
-    out: list[tuple[str, nn.Module]] = []
-    for name, m in model.named_children():
-        full = f"{prefix}{name}"
-        if isinstance(m, TimeDistributed):
-            full, m = f"{full}.module", m.module
-        if isinstance(m, nn.Sequential):
-            out.extend(_flat_layers(m, f"{full}."))
-        else:
-            out.append((full, m))
-    return out
 
 
 def _fold_bn(weight: torch.Tensor, bias: torch.Tensor | None,
@@ -164,7 +146,7 @@ def to_nir(model: nn.Module, *, input_shape: Sequence[int] | None = None,
     if any(hasattr(m, "parametrizations") for m in model.modules()):
         raise SpikeliteError("the model still has fake-quant/mask parametrizations: bake it "
                              "first (spikelite.quant.bake) so the deployed weights are exported")
-    layers = _flat_layers(model)
+    layers = flat_layers(model)
     nodes: OrderedDict[str, Any] = OrderedDict()
     nodes["input"] = nir.Input(input_type={"input": np.array(shape)})
     x = torch.zeros(1, *shape)

@@ -1,0 +1,27 @@
+"""A sequential model as a chain of leaf layers (shared by the exporters)."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from spikelite.core import TimeDistributed
+from spikelite.errors import SpikeliteError
+
+
+def flat_layers(model: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module]]:
+    """The model as a chain of ``(named_modules name, leaf)``: ``TimeDistributed``
+    unwrapped, nested sequentials opened."""
+    if not isinstance(model, nn.Sequential):
+        raise SpikeliteError(
+            f"export handles sequential models (nn.Sequential / the zoo's "
+            f"SpikingSequential); got {type(model).__name__}")
+    out: list[tuple[str, nn.Module]] = []
+    for name, m in model.named_children():
+        full = f"{prefix}{name}"
+        if isinstance(m, TimeDistributed):
+            full, m = f"{full}.module", m.module
+        if isinstance(m, nn.Sequential):
+            out.extend(flat_layers(m, f"{full}."))
+        else:
+            out.append((full, m))
+    return out

@@ -1,0 +1,359 @@
+"""Integer deployment package: integer weights, per-channel gains folded into thresholds.
+
+What a chip toolchain (or a C/FPGA implementation) needs from a quantized SNN is the integer
+weights and a small amount of per-channel arithmetic — not fake-quant floats. For every
+synaptic layer with integer weights ``Q`` (``d·(codes − zero_point)``, masked; ``d = 2`` when
+the zero point is a half-integer, as on QP-SNN's uniform grid, else 1) the package stores
+``Q`` and folds the rest — the quantizer scale ``α_c``, the bias ``b_c`` and a following
+BatchNorm — into a signed per-output-channel gain and an offset::
+
+    I_c = g_c · (Q ⊛ x)_c + m_c,   g_c = γ_c/σ_c · α_c/d,   m_c = γ_c/σ_c · (b_c − μ_c) + β_c
+
+which equals the float layer exactly in real arithmetic. A spiking neuron behind it runs in
+*accumulator units* (its state divided by ``k_c = |g_c|``): with ``s_c = sign(g_c)``,
+
+    h'_c = β_c · v'_c + s_c · (Q ⊛ x)_c + m_c / k_c,   spike when h'_c ≥ θ_c / k_c,
+
+and reset to ``v_reset_c / k_c`` (zero reset) or by ``θ_c / k_c`` (subtractive) — the LIF
+equations are linear in (v, I, θ, v_reset), so dividing by ``k_c > 0`` changes nothing (the
+τ-form likewise). With binary spikes (or integer event counts) in, the accumulation is
+integer-only; the gain disappears into the threshold. A channel whose gain is 0 gets
+``s_c = 0``, ``k_c = 1``. A synaptic layer not followed by a neuron (the read-out) keeps
+``g_c`` and ``m_c`` as floats. Full-precision layers are stored as float weights
+(``integer: false``).
+
+Files: ``manifest.json`` (layers in order, shapes, bits, neuron parameters, the equations)
+and ``tensors.safetensors`` (``<layer>.weight`` as int8/int16/int32 or float32,
+``<layer>.sign``, ``<layer>.gain``, ``<layer>.offset``, neurons' ``threshold``, ``v_reset``,
+``leak`` in accumulator units; float64). :func:`run_package` simulates a package
+(float64) so that it can be checked against the model it came from.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from spikelite.core import LIF, Flatten, TimeDistributed
+from spikelite.errors import SpikeliteError
+from spikelite.export._chain import flat_layers
+from spikelite.quant import LayerQuant
+
+FORMAT = "spikelite-integer-package"
+VERSION = 1
+_BN = (nn.BatchNorm1d, nn.BatchNorm2d)
+_DROP = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Identity)
+
+
+def _int_dtype(q: torch.Tensor) -> torch.dtype:
+    lo, hi = (int(q.min()), int(q.max())) if q.numel() else (0, 0)
+    for dt in (torch.int8, torch.int16, torch.int32):
+        info = torch.iinfo(dt)
+        if info.min <= lo and hi <= info.max:
+            return dt
+    raise SpikeliteError(f"integer weights in [{lo}, {hi}] do not fit in int32")
+
+
+def _integer_weight(side: LayerQuant | None) -> tuple[torch.Tensor, torch.Tensor, int] | None:
+    """``(Q, α_c/d per output channel, d)`` with ``Q`` integer, or ``None`` (float layer)."""
+    if side is None or side.codes is None or side.scale is None:
+        return None
+    zp = float(side.zero_point)
+    d = 1 if zp == round(zp) else 2
+    if d == 2 and 2 * zp != round(2 * zp):
+        raise SpikeliteError(f"{side.name}: zero point {zp} is neither an integer nor a "
+                             "half-integer; no integer form")
+    q = torch.round(d * (side.codes.to(torch.float64) - zp))
+    if side.mask is not None and side.mask_order == "after_quant":
+        q = q * side.mask.to(q.dtype)
+    c = side.weight_shape[0]
+    scale = side.scale.detach().to(torch.float64)
+    per_c = scale.reshape(-1) if scale.numel() == c else scale.reshape(()).expand(c)
+    return q.to(torch.int64), per_c / d, d
+
+
+def _bn_affine(bn: nn.Module | None, c: int) -> tuple[torch.Tensor, torch.Tensor,
+                                                      torch.Tensor]:
+    """``(γ/σ, μ, β)`` of a BatchNorm in float64 (identity without one)."""
+    if bn is None:
+        return torch.ones(c, dtype=torch.float64), torch.zeros(c, dtype=torch.float64), \
+            torch.zeros(c, dtype=torch.float64)
+    std = torch.sqrt(bn.running_var.detach().double() + bn.eps)
+    gamma = bn.weight.detach().double() if bn.weight is not None else torch.ones_like(std)
+    beta = bn.bias.detach().double() if bn.bias is not None else torch.zeros_like(std)
+    return gamma / std, bn.running_mean.detach().double(), beta
+
+
+def _per_channel(t: torch.Tensor | float, c: int, name: str, what: str) -> torch.Tensor:
+    t = torch.as_tensor(t, dtype=torch.float64).detach()
+    if t.dim() == 0:
+        return t.expand(c).clone()
+    if t.dim() == 1 and t.numel() == c:
+        return t.clone()
+    raise SpikeliteError(f"layer '{name}': per-neuron {what} of shape {tuple(t.shape)} has "
+                         "no per-channel integer form; use per-channel or scalar values")
+
+
+def export_package(model: nn.Module, sidecars: Mapping[str, LayerQuant], out: str | Path, *,
+                   input_shape: Sequence[int] | None = None,
+                   extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Write ``model`` (baked: ``plain, sidecars = bake(model)``) as an integer package in
+    the folder ``out``; returns the manifest. See the module docstring for the format."""
+    from safetensors.torch import save_file
+
+    shape = tuple(input_shape or getattr(model, "input_shape", ()) or ())
+    if not shape:
+        raise SpikeliteError("give input_shape (one sample's shape without time and batch)")
+    if any(hasattr(m, "parametrizations") for m in model.modules()):
+        raise SpikeliteError("bake the model first (spikelite.quant.bake): the package stores "
+                             "the deployed integer weights")
+    layers = flat_layers(model)
+    tensors: dict[str, torch.Tensor] = {}
+    entries: list[dict[str, Any]] = []
+    x = torch.zeros(1, *shape, dtype=torch.float64)
+    pending: tuple[str, torch.Tensor, torch.Tensor] | None = None  # (layer, gain, offset)
+    i = 0
+    model = model.eval()
+    with torch.no_grad():
+        while i < len(layers):
+            name, m = layers[i]
+            key = name.removesuffix(".module")
+            nxt = layers[i + 1][1] if i + 1 < len(layers) else None
+            if isinstance(m, _DROP):
+                i += 1
+                continue
+            if pending is not None and not isinstance(m, LIF):
+                entry = next(e for e in entries if e["name"] == pending[0])
+                entry["feeds_neuron"] = False
+                pending = None
+            if isinstance(m, (nn.Linear, nn.Conv2d)):
+                c = m.weight.shape[0]
+                bn = nxt if isinstance(nxt, _BN) else None
+                bn_s, mu, beta = _bn_affine(bn, c)
+                b = m.bias.detach().double() if m.bias is not None else torch.zeros(c).double()
+                ints = _integer_weight(sidecars.get(name))
+                entry: dict[str, Any] = {"name": key, "module": name,
+                                         "type": "linear" if isinstance(m, nn.Linear) else "conv2d",
+                                         "weight_shape": list(m.weight.shape),
+                                         "folded_batchnorm": layers[i + 1][0] if bn else None}
+                if ints is not None:
+                    q, alpha, d = ints
+                    side = sidecars[name]
+                    g = bn_s * alpha
+                    w_store = q.to(_int_dtype(q))
+                    entry.update(integer=True, scheme=side.scheme, bits=int(side.bits),
+                                 zero_point=float(side.zero_point), level_step=d,
+                                 packed_weight_bits=int(q.numel()) * int(side.bits),
+                                 dtype=str(w_store.dtype).removeprefix("torch."))
+                    w_real = q.double()
+                else:
+                    g = bn_s.clone()
+                    w_store = m.weight.detach().float()
+                    entry.update(integer=False, bits=32,
+                                 packed_weight_bits=int(w_store.numel()) * 32, dtype="float32")
+                    w_real = w_store.double()
+                offset = bn_s * (b - mu) + beta
+                if isinstance(m, nn.Conv2d):
+                    if isinstance(m.padding, str):
+                        raise SpikeliteError(f"layer '{name}': give the conv's padding as "
+                                             "numbers for the package")
+                    entry.update(stride=list(m.stride), padding=list(m.padding),
+                                 dilation=list(m.dilation), groups=int(m.groups))
+                    x = nn.functional.conv2d(x, w_real, None, m.stride, m.padding,
+                                             m.dilation, m.groups)
+                else:
+                    x = nn.functional.linear(x, w_real)
+                tensors[f"{key}.weight"] = w_store.contiguous()
+                tensors[f"{key}.gain"] = g.contiguous()
+                tensors[f"{key}.offset"] = offset.contiguous()
+                entry["feeds_neuron"] = False
+                entries.append(entry)
+                pending = (key, g, offset)
+                i += 2 if bn is not None else 1
+                continue
+            if isinstance(m, _BN):
+                raise SpikeliteError(f"layer '{name}': a BatchNorm that does not follow a "
+                                     "conv/linear cannot be folded into the package")
+            if isinstance(m, LIF):
+                if m.state_bits is not None:
+                    raise SpikeliteError(
+                        f"layer '{name}': fixed-point membranes (state_bits) are not exported "
+                        "to the integer package yet (their grid would differ per channel in "
+                        "accumulator units)")
+                c = int(x.shape[1])
+                if pending is not None:
+                    g = tensors[f"{pending[0]}.gain"]
+                    sign = torch.sign(g)
+                    k = torch.where(g == 0, torch.ones_like(g), g.abs())
+                    tensors[f"{pending[0]}.sign"] = sign.to(torch.int8)
+                    tensors[f"{pending[0]}.offset_acc"] = (pending[2] / k).contiguous()
+                    next(e for e in entries if e["name"] == pending[0])["feeds_neuron"] = True
+                    pending = None
+                else:
+                    k = torch.ones(c, dtype=torch.float64)
+                theta = _per_channel(m.threshold, c, name, "thresholds")
+                v_reset = _per_channel(m.v_reset, c, name, "reset values")
+                leak = _per_channel(m.leak if m.form == "tau" else m.beta, c, name, "leaks")
+                tensors[f"{key}.threshold"] = (theta / k).contiguous()
+                tensors[f"{key}.v_reset"] = (v_reset / k).contiguous()
+                tensors[f"{key}.leak"] = leak.contiguous()
+                entries.append({"name": key, "module": name, "type": "lif", "form": m.form,
+                                "reset": m.reset_mode, "strict_threshold": bool(m.strict),
+                                "neurons": list(x.shape[1:])})
+            elif isinstance(m, nn.MaxPool2d):
+                entries.append({"name": key, "module": name, "type": "maxpool2d",
+                                "kernel_size": _two(m.kernel_size),
+                                "stride": _two(m.stride or m.kernel_size),
+                                "padding": _two(m.padding)})
+                x = m(x)
+            elif isinstance(m, nn.AvgPool2d):
+                entries.append({"name": key, "module": name, "type": "avgpool2d",
+                                "kernel_size": _two(m.kernel_size),
+                                "stride": _two(m.stride or m.kernel_size),
+                                "padding": _two(m.padding)})
+                x = m(x)
+            elif isinstance(m, (Flatten, nn.Flatten)):
+                entries.append({"name": key, "module": name, "type": "flatten"})
+                x = x.flatten(1)
+            else:
+                raise SpikeliteError(
+                    f"layer '{name}' ({type(m).__name__}) has no integer-package export; "
+                    "supported: Linear, Conv2d, BatchNorm (folded), LIF/IF, MaxPool2d, "
+                    "AvgPool2d, Flatten, Dropout")
+            i += 1
+    manifest = {
+        "format": FORMAT, "version": VERSION, "input_shape": list(shape),
+        "output_shape": list(x.shape[1:]), "layers": entries,
+        "packed_weight_bits": sum(e.get("packed_weight_bits", 0) for e in entries),
+        "equations": {
+            "synaptic": "I_c = gain_c * (W (*) x)_c + offset_c",
+            "neuron_input": "I'_c = sign_c * (W (*) x)_c + offset_acc_c   (accumulator units)",
+            "lif_beta": "h = leak*v + I'; spike if h >= threshold (> if strict); "
+                        "zero reset: v = v_reset, subtract: v = h - threshold",
+            "lif_tau": "h = v + (I' - (v - v_reset)) / leak",
+        },
+        **dict(extra or {}),
+    }
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp_t, tmp_m = out / ".tensors.safetensors.tmp", out / ".manifest.json.tmp"
+    save_file(tensors, str(tmp_t))
+    tmp_m.write_text(json.dumps(manifest, indent=1))
+    os.replace(tmp_t, out / "tensors.safetensors")
+    os.replace(tmp_m, out / "manifest.json")
+    return manifest
+
+
+def _two(v: int | Sequence[int]) -> list[int]:
+    return [int(v), int(v)] if isinstance(v, int) else [int(a) for a in v]
+
+
+def load_package(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """``(manifest, tensors)`` of a package folder (safetensors: no code is unpickled)."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    mf = path / "manifest.json"
+    if not mf.is_file() or not (path / "tensors.safetensors").is_file():
+        raise SpikeliteError(f"'{path}' is not an integer package (manifest.json and "
+                             "tensors.safetensors expected); write one with "
+                             "`spikelite export CKPT --to package --out DIR`")
+    manifest = json.loads(mf.read_text())
+    if manifest.get("format") != FORMAT or int(manifest.get("version", 0)) > VERSION:
+        raise SpikeliteError(f"'{path}' holds format {manifest.get('format')!r} version "
+                             f"{manifest.get('version')}; this spikelite reads {FORMAT} "
+                             f"version ≤ {VERSION}")
+    return manifest, load_file(str(path / "tensors.safetensors"))
+
+
+class _Synapse(nn.Module):
+    """``sign·(W ⊛ x) + offset_acc`` before a neuron, ``gain·(W ⊛ x) + offset`` otherwise."""
+
+    def __init__(self, e: dict[str, Any], t: dict[str, torch.Tensor]) -> None:
+        super().__init__()
+        self.e = e
+        n = e["name"]
+        self.register_buffer("w", t[f"{n}.weight"].to(torch.float64))
+        if e["feeds_neuron"]:
+            self.register_buffer("mul", t[f"{n}.sign"].to(torch.float64))
+            self.register_buffer("add", t[f"{n}.offset_acc"])
+        else:
+            self.register_buffer("mul", t[f"{n}.gain"])
+            self.register_buffer("add", t[f"{n}.offset"])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        e = self.e
+        if e["type"] == "conv2d":
+            acc = nn.functional.conv2d(x, self.w, None, e["stride"], e["padding"],
+                                       e["dilation"], e["groups"])
+            view = (1, -1, 1, 1)
+        else:
+            acc = nn.functional.linear(x, self.w)
+            view = (1, -1)
+        return acc * self.mul.view(view) + self.add.view(view)
+
+
+def package_model(path: str | Path) -> nn.Sequential:
+    """A float64 time-major model that computes exactly what the package describes (the
+    synaptic accumulation on the stored weights, neurons in accumulator units)."""
+    manifest, t = load_package(path)
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
+    for e in manifest["layers"]:
+        n, kind = e["name"], e["type"]
+        if kind in ("linear", "conv2d"):
+            layers[n] = TimeDistributed(_Synapse(e, t))
+        elif kind == "lif":
+            per = {k: t[f"{n}.{k}"] for k in ("threshold", "v_reset", "leak")}  # [C]
+            leak = {"tau": per["leak"]} if e["form"] == "tau" else {"beta": per["leak"]}
+            layers[n] = LIF(**leak, threshold=per["threshold"], v_reset=per["v_reset"],
+                            reset=e["reset"], strict=e["strict_threshold"], fused=False)
+        elif kind == "maxpool2d":
+            layers[n] = TimeDistributed(nn.MaxPool2d(e["kernel_size"], e["stride"],
+                                                     e["padding"]))
+        elif kind == "avgpool2d":
+            layers[n] = TimeDistributed(nn.AvgPool2d(e["kernel_size"], e["stride"],
+                                                     e["padding"]))
+        elif kind == "flatten":
+            layers[n] = Flatten()
+        else:
+            raise SpikeliteError(f"package layer '{n}' has unknown type {kind!r}")
+    return nn.Sequential(layers).double().eval()
+
+
+def run_package(path: str | Path, x: torch.Tensor) -> torch.Tensor:
+    """Simulate the package on time-major input ``[T, B, ...]`` (float64) → ``[T, B, ...]``."""
+    from spikelite.core.neurons import reset_states
+
+    model = package_model(path)
+    reset_states(model)
+    with torch.no_grad():
+        return model(x.to(torch.float64))
+
+
+def check_package(model: nn.Module, path: str | Path, *, time_steps: int = 8, batch: int = 4,
+                  rate: float = 0.2, seed: int = 0) -> float:
+    """Share of output values on which the package (:func:`run_package`) and ``model``
+    agree (``isclose``, rtol 1e-4) on the same random binary input; 1.0 = identical."""
+    from spikelite.core.neurons import reset_states
+
+    manifest, _ = load_package(path)
+    g = torch.Generator().manual_seed(seed)
+    x = (torch.rand(time_steps, batch, *manifest["input_shape"], generator=g) < rate).float()
+    was = model.training
+    model.eval()
+    reset_states(model)
+    with torch.no_grad():
+        ref = model(x).double()
+    model.train(was)
+    got = run_package(path, x)
+    if ref.shape != got.shape:
+        raise SpikeliteError(f"the package gives outputs of shape {tuple(got.shape)}, the "
+                             f"model {tuple(ref.shape)}")
+    return float(torch.isclose(ref, got, rtol=1e-4, atol=1e-5).float().mean())

@@ -1,0 +1,139 @@
+"""Integer package: integer weights, gains folded into thresholds, exact simulation."""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+
+import pytest
+import torch
+from torch import nn
+from typer.testing import CliRunner
+
+from spikelite.core import LIF, TimeDistributed
+from spikelite.core.neurons import reset_states
+from spikelite.errors import SpikeliteError
+from spikelite.export.package import export_package, load_package, run_package
+from spikelite.hardware.size import model_size
+from spikelite.models import SpikingSequential, create
+from spikelite.prune import prune_unstructured_
+from spikelite.quant import bake, quantize_
+
+
+def _spikes(*shape: int, rate: float = 0.2, seed: int = 0) -> torch.Tensor:
+    return (torch.rand(*shape, generator=torch.Generator().manual_seed(seed)) < rate).float()
+
+
+def _bn_with_sign_flip_and_dead_channel(model: nn.Module) -> None:
+    g = torch.Generator().manual_seed(5)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            n = m.num_features
+            m.running_mean.copy_(torch.rand(n, generator=g) * 0.4 - 0.2)
+            m.running_var.copy_(torch.rand(n, generator=g) * 1.5 + 0.5)
+            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
+            m.weight.data[1] = -0.8  # a negative gain: the comparison flips sign
+            m.weight.data[2] = 0.0  # a dead channel: constant input
+            m.bias.data.copy_(torch.rand(n, generator=g) * 0.2)
+
+
+def _compare(model: nn.Module, pkg, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    reset_states(model)
+    with torch.no_grad():
+        ref = model.eval()(x).double()
+    return ref, run_package(pkg, x)
+
+
+@pytest.mark.parametrize("scheme,bits", [("duq", 2), ("uniform", 4), ("rescaw", 3)])
+def test_quantized_pruned_csnn_package_reproduces_the_model(tmp_path, scheme, bits):
+    torch.manual_seed(0)
+    model = create("csnn")
+    _bn_with_sign_flip_and_dead_channel(model)
+    quantize_(model, scheme, bits)
+    prune_unstructured_(model, 0.5)
+    plain, sidecars = bake(model)
+    manifest = export_package(plain.eval(), sidecars, tmp_path / "pkg")
+    _, t = load_package(tmp_path / "pkg")
+    conv1 = next(e for e in manifest["layers"] if e["name"] == "conv1")
+    assert conv1["integer"] and conv1["feeds_neuron"] and conv1["bits"] == bits
+    assert t["conv1.weight"].dtype == torch.int8
+    assert t["conv1.sign"][1] == -1 and t["conv1.sign"][2] == 0
+    if scheme == "uniform":  # QP-SNN's grid has a half-integer zero point: levels doubled
+        w = t["conv1.weight"]
+        assert conv1["level_step"] == 2 and bool((w[w != 0] % 2 != 0).all())
+    # the bit-packed weights are exactly what the hardware model counts for dense storage
+    size = model_size(plain, sidecars, weight_format="dense")
+    assert manifest["packed_weight_bits"] == size.by_component()["weights"]
+    x = _spikes(10, 4, 2, 34, 34, rate=0.15)
+    fired: list[float] = []
+    plain.lif2.register_forward_hook(lambda m, i, o: fired.append(float(o.sum())))
+    ref, got = _compare(plain, tmp_path / "pkg", x)
+    assert fired[0] > 50  # the comparison exercises spiking, not silent layers
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_neuron_forms_resets_and_float_layers_are_exact(tmp_path):
+    torch.manual_seed(2)
+    layers = OrderedDict(
+        fc1=TimeDistributed(nn.Linear(8, 6)),
+        lif1=LIF(beta=torch.tensor([0.5, 0.6, 0.7, 0.8, 0.9, 0.95]), threshold=0.7,
+                 reset="subtract"),
+        fc2=TimeDistributed(nn.Linear(6, 5)), lif2=LIF(tau=2.0, v_reset=-0.2),
+        fc3=TimeDistributed(nn.Linear(5, 3)))
+    model = SpikingSequential(layers, num_classes=3, input_shape=(8,))
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            m.weight.data *= 3
+    quantize_(model, "symmetric", 5, overrides={"fc2.module": None})  # fc2 stays FP32
+    plain, sidecars = bake(model)
+    manifest = export_package(plain, sidecars, tmp_path / "p")
+    kinds = {e["name"]: e.get("integer") for e in manifest["layers"]}
+    assert kinds["fc1"] is True and kinds["fc2"] is False
+    x = _spikes(40, 6, 8, rate=0.5, seed=1)
+    ref, got = _compare(plain, tmp_path / "p", x)
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_refusals_name_the_problem(tmp_path):
+    model = create("mlp", input_shape=(6,), hidden=(4,), num_classes=2)
+    quantize_(model, "duq", 2)
+    with pytest.raises(SpikeliteError, match="bake the model first"):
+        export_package(model, {}, tmp_path / "a")
+    fixed = create("mlp", input_shape=(6,), hidden=(4,), num_classes=2)
+    fixed.lif1.state_bits, fixed.lif1.state_max = 8, 2.0
+    with pytest.raises(SpikeliteError, match="state_bits"):
+        export_package(fixed, {}, tmp_path / "b")
+    per_neuron = nn.Sequential(TimeDistributed(nn.Conv2d(1, 2, 3, padding=1)),
+                               LIF(threshold=torch.rand(2, 4, 4) + 0.5))
+    with pytest.raises(SpikeliteError, match="per-neuron thresholds"):
+        export_package(per_neuron, {}, tmp_path / "c", input_shape=(1, 4, 4))
+    with pytest.raises(SpikeliteError, match="not an integer package"):
+        load_package(tmp_path)
+    export_package(create("mlp", input_shape=(6,), hidden=(4,), num_classes=2), {},
+                   tmp_path / "ok")
+    mf = tmp_path / "ok" / "manifest.json"
+    mf.write_text(json.dumps({**json.loads(mf.read_text()), "version": 99}))
+    with pytest.raises(SpikeliteError, match="version 99"):
+        load_package(tmp_path / "ok")
+
+
+def test_cli_writes_and_checks_a_package(tmp_path):
+    from spikelite.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["train", "--limit", "20", "--epochs", "1", "--time-steps", "3",
+                              "--out", str(out), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    comp = tmp_path / "q"
+    res = runner.invoke(app, ["compress", str(out / "best"), "--quant", "duq:2", "--epochs",
+                              "1", "--out", str(comp), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["export", str(comp / "final"), "--to", "package", "--out",
+                              str(tmp_path / "pkg")])
+    assert res.exit_code == 0, res.output
+    assert "100.0000% of output values equal" in res.output
+    manifest = json.loads((tmp_path / "pkg" / "manifest.json").read_text())
+    assert manifest["source"]["model"]["name"] == "csnn"
+    bad = runner.invoke(app, ["export", str(comp / "final"), "--to", "onnx", "--out", "x"])
+    assert bad.exit_code == 2 and "nir or package" in bad.output
