@@ -111,6 +111,28 @@ def test_exported_mlp_runs_identically_in_snntorch():
     torch.testing.assert_close(theirs, ours, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("first,second,gain", [
+    ({"beta": 0.9}, {"beta": 0.75}, 3.0),               # → LIFNode(decay_input=False)
+    ({"tau": 2.0}, {"tau": 4.0, "v_reset": 0.0}, 8.0),  # → LIFNode(decay_input=True)
+])
+def test_exported_mlp_runs_identically_in_spikingjelly(first, second, gain):
+    pytest.importorskip("spikingjelly")
+    from spikingjelly.activation_based.nir_exchange.from_nir import import_from_nir
+
+    torch.manual_seed(0)
+    model = nn.Sequential(TimeDistributed(nn.Linear(20, 32)), LIF(**first),
+                          TimeDistributed(nn.Linear(32, 5)), LIF(**second))
+    model[0].module.weight.data *= gain
+    model[2].module.weight.data *= gain + 1
+    net = import_from_nir(to_nir(model, input_shape=(20,)), step_mode="m")
+    x = _spikes(25, 4, 20, rate=0.3)
+    with torch.no_grad():
+        ours = model(x)
+        theirs = net(x)[0]
+    assert float(ours.sum()) > 30
+    torch.testing.assert_close(theirs, ours, rtol=0, atol=0)
+
+
 def test_quantized_layers_carry_their_integer_description(tmp_path):
     torch.manual_seed(0)
     model = create("mlp", input_shape=(16,), hidden=(12,), num_classes=3)
