@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -38,6 +40,14 @@ def test_sweep_pareto_report_from_a_recipe_file(tmp_path):
     res = runner.invoke(app, ["report", str(out)])
     assert res.exit_code == 0, res.output
     assert (out / "report.html").is_file()
+    # any finished point exports by name from the sweep folder
+    name = next(csv.DictReader((out / "results.csv").open()))["name"]
+    res = runner.invoke(app, ["export", str(out), "--point", name, "--to", "package",
+                              "--out", str(tmp_path / "pkg")])
+    assert res.exit_code == 0, res.output
+    assert "100.0000% of output values equal" in res.output
+    res = runner.invoke(app, ["export", str(out), "--out", str(tmp_path / "x.nir")])
+    assert res.exit_code == 2 and "--point" in res.output and name in res.output
 
 
 def test_bad_recipe_key_is_a_one_line_error(tmp_path):

@@ -13,7 +13,8 @@ from spikelite.export.nir import DEFAULT_DT
 
 
 def export_command(
-    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint folder (with model.safetensors).")],
+    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint folder (with model.safetensors), "
+                                               "or a sweep folder with --point.")],
     out: Annotated[Path, typer.Option("--out", help="The .nir file (or package folder) to "
                                       "write.")],
     to: Annotated[str, typer.Option(help="nir (a NIR graph file) or package (integer weights "
@@ -23,6 +24,8 @@ def export_command(
     allow_reset_mismatch: Annotated[bool, typer.Option(
         "--allow-reset-mismatch", help="Export subtract/none-reset neurons anyway (NIR "
         "resets to v_reset; the true reset is kept in the node metadata only).")] = False,
+    point: Annotated[str | None, typer.Option(help="With a sweep folder: the point to export "
+                                              "(its name in results.csv).")] = None,
     check: Annotated[bool, typer.Option(help="Read the file back, rebuild the model and "
                                         "compare it with the checkpoint on random spikes.")]
     = True,
@@ -35,6 +38,13 @@ def export_command(
 
         if to not in ("nir", "package"):
             raise SpikeliteError(f"--to must be nir or package, got {to!r}")
+        if (checkpoint / "results.sqlite").is_file():
+            from spikelite.sweep.cli import point_checkpoint
+
+            checkpoint = point_checkpoint(checkpoint, point)
+        elif point is not None:
+            raise SpikeliteError(f"--point needs a sweep folder; '{checkpoint}' holds no "
+                                 "results.sqlite")
         model, cfg = load_model(checkpoint)
         plain, sidecars = bake(model)
         plain.eval()

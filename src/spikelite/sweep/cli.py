@@ -126,6 +126,24 @@ def sweep_command(
         _finish(res, list(cfg.objectives), time.perf_counter() - t0)
 
 
+def point_checkpoint(run_dir: Path, name: str | None) -> Path:
+    """The checkpoint folder of the point ``name`` of the sweep in ``run_dir``."""
+    rows, _ = _run_dir_rows(run_dir)
+    names = [str(r.get("name")) for r in rows]
+    if name is None:
+        raise SpikeliteError(f"'{run_dir}' is a sweep folder: choose a point with --point "
+                             f"NAME ({', '.join(names)})")
+    row = next((r for r in rows if r.get("name") == name), None)
+    if row is None:
+        raise SpikeliteError(f"no finished point named {name!r} in '{run_dir}'; finished "
+                             f"points: {', '.join(names)}")
+    ckpt = run_dir / str(row.get("artifacts", "")) / "model"
+    if not (ckpt / "model.safetensors").is_file():
+        raise SpikeliteError(f"point {name!r} has no checkpoint at '{ckpt}' (its artifacts "
+                             "were removed?); rerun the sweep to recreate it")
+    return ckpt
+
+
 def _finish(res: Any, objectives: list[str], seconds: float) -> None:
     if res.rows:
         out.print(pareto_table(res.rows, objectives, "Pareto front"))
@@ -144,6 +162,9 @@ def _finish(res: Any, objectives: list[str], seconds: float) -> None:
                       f"{base['weight_bytes'] / best['weight_bytes']:.1f}× smaller, "
                       f"{base['deployed_bytes'] / best['deployed_bytes']:.1f}× smaller with "
                       "the neuron state")
+            out.print(f"export it: spikelite export {res.run_dir} --point {best['name']} "
+                      f"--to nir --out {res.run_dir / (best['name'] + '.nir')}  "
+                      "(or --to package)")
     files = ", ".join(str(p) for p in res.files.values())
     recosted = f", {res.recosted} re-costed" if getattr(res, "recosted", 0) else ""
     out.print(f"{len(res.rows)} points ({res.ran} run now, {res.skipped} reused{recosted}) "
