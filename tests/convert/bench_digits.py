@@ -26,14 +26,18 @@ def main() -> None:
     print(f"ANN test accuracy: {ann_acc:.2f}% (n={len(yte)}), trained in {time.time()-t0:.1f}s")
     steps = (1, 2, 5, 10, 20, 50, 100, 200, 500)
     cols = [
-        ("percentile 99.9, direct, v0=0.5θ", "percentile", "direct", 0.5),
-        ("max, direct, v0=0.5θ", "max", "direct", 0.5),
-        ("percentile 99.9, direct, v0=0", "percentile", "direct", 0.0),
-        ("percentile 99.9, rate, v0=0.5θ", "percentile", "rate", 0.5),
+        ("percentile 99.9, direct, v0=0.5θ", "percentile", "direct", 0.5, "layer"),
+        ("max, direct, v0=0.5θ", "max", "direct", 0.5, "layer"),
+        ("percentile 99.9, direct, v0=0", "percentile", "direct", 0.0, "layer"),
+        ("percentile 99.9, rate, v0=0.5θ", "percentile", "rate", 0.5, "layer"),
+        ("channel-wise percentile 99.9, direct, v0=0.5θ", "percentile", "direct", 0.5,
+         "channel"),
+        ("channel-wise max, direct, v0=0.5θ", "max", "direct", 0.5, "channel"),
     ]
     print("| T | " + " | ".join(c[0] for c in cols) + " |")
     print("|---" * (len(cols) + 1) + "|")
-    snns = [ann_to_snn(ann, xtr, threshold=m, coding=c, v_init=v) for _, m, c, v in cols]
+    snns = [ann_to_snn(ann, xtr, threshold=m, coding=c, v_init=v, granularity=g)
+            for _, m, c, v, g in cols]
     for T in steps:
         row = []
         for snn in snns:

@@ -49,8 +49,10 @@ class ConvertedIF(IF):
     0.5 rounds instead of floors the rate ``z/θ`` and halves the quantization error).
     """
 
-    def __init__(self, threshold: float, v_init: float = 0.5) -> None:
-        super().__init__(threshold=float(threshold), reset="subtract")
+    def __init__(self, threshold: float | torch.Tensor, v_init: float = 0.5) -> None:
+        th = threshold.detach().clone().float() if isinstance(threshold, torch.Tensor) \
+            else float(threshold)
+        super().__init__(threshold=th, reset="subtract")
         if not 0.0 <= float(v_init) < 1.0:
             raise SpikeliteError(f"v_init must be in [0, 1) (fraction of θ), got {v_init!r}")
         self.v_init = float(v_init)
@@ -58,10 +60,14 @@ class ConvertedIF(IF):
     def _v0(self, x, p):  # type: ignore[no-untyped-def]
         if self.mem is not None and self.mem.shape == x.shape[1:]:
             return self.mem.to(dtype=x.dtype, device=x.device)
-        return torch.full_like(x[0], self.v_init * float(self.threshold))
+        th = p.threshold if isinstance(p.threshold, torch.Tensor) else float(p.threshold)
+        return torch.zeros_like(x[0]) + self.v_init * th
 
     def extra_repr(self) -> str:
-        return f"threshold={float(self.threshold):.6g}, reset=subtract, v_init={self.v_init:g}"
+        th = self.threshold
+        shown = (f"{float(th):.6g}" if th.numel() == 1
+                 else f"per-channel [{th.numel()}] {float(th.min()):.4g}…{float(th.max()):.4g}")
+        return f"threshold={shown}, reset=subtract, v_init={self.v_init:g}"
 
 
 def encode_input(
@@ -111,20 +117,28 @@ def _percentile(values: torch.Tensor, q: float) -> float:
     return float(values.kthvalue(k).values)
 
 
-def _check_method(method: str, percentile: float) -> None:
+def _check_method(method: str, percentile: float, granularity: str = "layer") -> None:
     if method not in ("max", "percentile"):
         raise SpikeliteError(f"unknown threshold method '{method}'; use 'max' or 'percentile'")
     if method == "percentile" and not 0.0 < float(percentile) <= 100.0:
         raise SpikeliteError(f"percentile must be in (0, 100], got {percentile!r}")
+    if granularity not in ("layer", "channel"):
+        raise SpikeliteError(f"granularity must be 'layer' or 'channel', got {granularity!r}")
+
+
+def _by_channel(x: torch.Tensor) -> torch.Tensor:
+    """``[B, C, ...] → [C, B·...]`` (a Linear's features are its channels)."""
+    return x.transpose(0, 1).reshape(x.shape[1], -1)
 
 
 def _calibrate(
     layers: list[tuple[str, nn.Module]], data: torch.Tensor | Iterable, method: str,
-    percentile: float,
-) -> dict[str, float]:
-    _check_method(method, percentile)
+    percentile: float, granularity: str = "layer",
+) -> dict[str, float | torch.Tensor]:
+    _check_method(method, percentile, granularity)
+    per_channel = granularity == "channel"
     relus = [name for name, m in layers if isinstance(m, nn.ReLU)]
-    maxes = dict.fromkeys(relus, 0.0)
+    maxes: dict[str, Any] = dict.fromkeys(relus, 0.0)
     pos: dict[str, list[torch.Tensor]] = {n: [] for n in relus}
     param = next((p for _, m in layers for p in m.parameters()), None)
     device = param.device if param is not None else torch.device("cpu")
@@ -140,19 +154,37 @@ def _calibrate(
                         f"running calibration batch of shape {tuple(xb.shape)} through layer "
                         f"'{name}' ({type(m).__name__}) failed: {exc}"
                     ) from exc
-                if isinstance(m, nn.ReLU):
-                    if x.numel():
-                        maxes[name] = max(maxes[name], float(x.max()))
+                if not isinstance(m, nn.ReLU) or not x.numel():
+                    continue
+                if per_channel:
+                    xc = _by_channel(x).detach().float().cpu()
+                    cur = xc.max(1).values
+                    maxes[name] = cur if isinstance(maxes[name], float) else \
+                        torch.maximum(maxes[name], cur)
+                    if method == "percentile":
+                        pos[name].append(xc)
+                else:
+                    maxes[name] = max(maxes[name], float(x.max()))
                     if method == "percentile":
                         pos[name].append(x[x > 0].detach().float().cpu())
-    out: dict[str, float] = {}
+    out: dict[str, float | torch.Tensor] = {}
     for name in relus:
+        if per_channel:
+            mx = maxes[name] if isinstance(maxes[name], torch.Tensor) else torch.zeros(1)
+            if method == "max":
+                lam = mx.clone()
+            else:
+                allc = torch.cat(pos[name], 1)
+                lam = torch.tensor([_percentile(row[row > 0], percentile) if bool((row > 0).any())
+                                    else 0.0 for row in allc])
+            out[name] = torch.where(lam > 0, lam, torch.ones_like(lam))
+            continue
         if method == "max":
-            lam = maxes[name]
+            lam_f = maxes[name]
         else:
             vals = torch.cat(pos[name]) if pos[name] else torch.empty(0)
-            lam = _percentile(vals, percentile) if vals.numel() else 0.0
-        out[name] = lam if lam > 0 else 1.0  # a silent layer: any θ > 0 gives no spikes
+            lam_f = _percentile(vals, percentile) if vals.numel() else 0.0
+        out[name] = lam_f if lam_f > 0 else 1.0  # a silent layer: any θ > 0 gives no spikes
     return out
 
 
@@ -161,15 +193,40 @@ def calibrate_thresholds(
     data: torch.Tensor | Iterable,
     method: ThresholdMethod = "percentile",
     percentile: float = 99.9,
-) -> dict[str, float]:
+    granularity: Literal["layer", "channel"] = "layer",
+) -> dict[str, float | torch.Tensor]:
     """Per-ReLU activation scale ``λ_l`` on ``data``, keyed by the ReLU's qualified name.
 
     ``max``: the largest activation; ``percentile``: the ``percentile``-th percentile of the
     layer's *positive* activations (as the SNN Toolbox, Rueckauer et al. 2017), hence ≤ max.
-    BatchNorm is folded first and the ANN runs in eval mode. ``data`` is a tensor ``[N, ...]``
-    or an iterable of batches (tensors or ``(x, y)`` tuples). A layer that never fires gets 1.
+    ``granularity="channel"``: one ``λ`` per channel (a conv's output channel, a Linear's
+    feature) as a ``[C]`` tensor — channel-wise normalization (Kim et al., Spiking-YOLO,
+    AAAI 2020). BatchNorm is folded first and the ANN runs in eval mode. ``data`` is a
+    tensor ``[N, ...]`` or an iterable of batches (tensors or ``(x, y)`` tuples). A layer (or
+    channel) that never fires gets 1.
     """
-    return _calibrate(fold_layers(ann), data, method, percentile)
+    return _calibrate(fold_layers(ann), data, method, percentile, granularity)
+
+
+def _scale_inputs(m: nn.Module, scale: float | torch.Tensor, name: str) -> None:
+    """``W' = W·s`` with ``s`` one number or one value per input channel of ``m``."""
+    with torch.no_grad():
+        if not isinstance(scale, torch.Tensor):
+            m.weight.mul_(scale)
+            return
+        s = scale.to(m.weight.device, m.weight.dtype)
+        if isinstance(m, nn.Linear):
+            n = m.in_features
+            if n % s.numel():
+                raise SpikeliteError(f"layer '{name}': {n} inputs do not split into the "
+                                     f"{s.numel()} channels of the preceding ReLU")
+            m.weight.mul_(s.repeat_interleave(n // s.numel()).view(1, -1))  # channel-major
+        else:
+            if getattr(m, "groups", 1) != 1 or m.weight.shape[1] != s.numel():
+                raise SpikeliteError(f"layer '{name}': channel-wise thresholds need an "
+                                     "ungrouped conv whose inputs are the ReLU's channels; "
+                                     "use granularity='layer'")
+            m.weight.mul_(s.view(1, -1, *([1] * (m.weight.dim() - 2))))
 
 
 class ConvertedSNN(nn.Sequential):
@@ -182,9 +239,9 @@ class ConvertedSNN(nn.Sequential):
     profiler :meth:`encode`'s output, or call :meth:`profile` with the static batch.
     """
 
-    thresholds: dict[str, float]
+    thresholds: dict[str, float | torch.Tensor]
     neuron_names: dict[str, str]
-    output_scale: float
+    output_scale: float | torch.Tensor
     time_steps: int
     coding: str
 
@@ -276,7 +333,10 @@ class ConvertedSNN(nn.Sequential):
             for h in hooks:
                 h.remove()
             reset_states(self)
-        return y.mean(0) * self.output_scale, got
+        scale = self.output_scale
+        if isinstance(scale, torch.Tensor):  # per channel: [C] → broadcast over [B, C, ...]
+            scale = scale.to(y.device, y.dtype).view(-1, *([1] * (y.dim() - 2)))
+        return y.mean(0) * scale, got
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_time_major(x, "ConvertedSNN")
@@ -292,6 +352,7 @@ def ann_to_snn(
     time_steps: int | None = None,
     coding: Coding = "direct",
     v_init: float = 0.5,
+    granularity: Literal["layer", "channel"] = "layer",
 ) -> ConvertedSNN:
     """Convert a ReLU ``nn.Sequential`` ANN into a time-major IF SNN (reset by subtraction).
 
@@ -301,7 +362,9 @@ def ann_to_snn(
     naming the layer and the alternative. Thresholds come from :func:`calibrate_thresholds`
     with ``threshold`` (``"max"`` or ``"percentile"``). ``time_steps`` (default 100) and
     ``coding`` (``"direct"``/``"rate"``) are the defaults of :meth:`ConvertedSNN.simulate`;
-    ``v_init`` is the initial membrane as a fraction of θ. The ANN is not modified.
+    ``v_init`` is the initial membrane as a fraction of θ. ``granularity="channel"`` gives
+    every channel its own threshold (and scales the next layer's input weights per channel).
+    The ANN is not modified.
     """
     if time_steps is None:
         time_steps = 100
@@ -310,15 +373,14 @@ def ann_to_snn(
     if coding not in ("direct", "rate"):
         raise SpikeliteError(f"unknown input coding '{coding}'; use 'direct' or 'rate'")
     layers = fold_layers(ann)
-    lambdas = _calibrate(layers, calibration_data, threshold, percentile)
+    lambdas = _calibrate(layers, calibration_data, threshold, percentile, granularity)
     mods: OrderedDict[str, nn.Module] = OrderedDict()
     neuron_names: dict[str, str] = {}
-    scale = 1.0
+    scale: float | torch.Tensor = 1.0
     for name, m in layers:
         key = name.replace(".", "_")
         if isinstance(m, WEIGHTED):
-            with torch.no_grad():
-                m.weight.mul_(scale)
+            _scale_inputs(m, scale, name)
             mods[key] = TimeDistributed(m)
             scale = 1.0
         elif isinstance(m, POOLS):
