@@ -117,3 +117,53 @@ def test_threshold_equality_respects_strict():
     assert lif_multistep_fused(x, None, ge)[0].item() == 1.0
     assert lif_multistep_fused(x, None, gt)[0].item() == 0.0
     assert lif_multistep_eager(x, None, gt)[0].item() == 0.0
+
+
+@pytest.mark.parametrize(
+    "form_leak,reset,detach", list(itertools.product(FORMS, RESETS, [False, True])))
+def test_fused_trace_returns_the_membrane_with_its_gradient(form_leak, reset, detach):
+    """``lif_multistep_fused_trace``: h equals the eager trace, and a loss on h (plus the
+    spikes and v_T) back-propagates as through the eager loop."""
+    from spikelite.core.fused import lif_multistep_fused_trace
+
+    form, leak = form_leak
+    p = _params(form, leak, reset, "atan", detach)
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(9, 3, 6, generator=g, dtype=torch.float64)
+    v0 = 0.3 * torch.randn(3, 6, generator=g, dtype=torch.float64)
+    xe, xf = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ve0, vf0 = v0.clone().requires_grad_(), v0.clone().requires_grad_()
+    trace: list[torch.Tensor] = []
+    se, ve = lif_multistep_eager(xe, ve0, p, trace=trace)
+    he = torch.stack(trace)
+    sf, vf, hf = lif_multistep_fused_trace(xf, vf0, p)
+    assert torch.equal(se, sf) and se.sum() > 0
+    torch.testing.assert_close(hf, he, rtol=0, atol=1e-12)
+    gs, gv, gh = torch.randn_like(se), torch.randn_like(ve), torch.randn_like(he)
+    ((se * gs).sum() + (ve * gv).sum() + (he * gh).sum() + he.square().sum()).backward()
+    ((sf * gs).sum() + (vf * gv).sum() + (hf * gh).sum() + hf.square().sum()).backward()
+    torch.testing.assert_close(xf.grad, xe.grad, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(vf0.grad, ve0.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_fused_trace_gradcheck_and_learnable_leak():
+    from spikelite.core.fused import lif_multistep_fused_trace
+
+    g = torch.Generator().manual_seed(4)
+    x = (0.4 * torch.rand(6, 2, 5, generator=g, dtype=torch.float64)).requires_grad_()
+    v0 = (0.2 * torch.rand(2, 5, generator=g, dtype=torch.float64)).requires_grad_()
+    p = _params("beta", 0.7, "zero", "atan", True)
+    assert torch.autograd.gradcheck(
+        lambda a, b: lif_multistep_fused_trace(a, b, p)[2], (x, v0), eps=1e-6, atol=1e-8)
+    for form, leak in FORMS:
+        lk = torch.full((5,), leak, dtype=torch.float64)
+        le, lf = lk.clone().requires_grad_(), lk.clone().requires_grad_()
+        trace: list[torch.Tensor] = []
+        lif_multistep_eager(x.detach(), None, _params(form, le, "zero", "triangle", False),
+                            trace=trace)
+        torch.stack(trace).square().sum().backward()
+        _, _, hf = lif_multistep_fused_trace(x.detach(), None,
+                                             _params(form, lf, "zero", "triangle", False))
+        hf.square().sum().backward()
+        assert le.grad.abs().sum() > 0
+        torch.testing.assert_close(lf.grad, le.grad, rtol=1e-10, atol=1e-12)

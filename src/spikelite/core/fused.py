@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -249,77 +250,104 @@ class FusedLIF(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g_s, g_vT):
-        s_all, v0, leak, *h_blocks = ctx.saved_tensors
-        p: LIFParams = ctx.p
-        T = s_all.shape[0]
-        if T == 0:  # v_T = v0
-            g_leak = torch.zeros_like(leak) if ctx.needs_input_grad[2] else None
-            return torch.zeros_like(s_all), g_vT, g_leak, None, None
-        if p.form == "beta":
-            a, b = _scalar(leak), None
-        else:
-            a, b = _scalar(1 - 1 / leak), _scalar(1 / leak)
-        need_leak = ctx.needs_input_grad[2]
-        # g_h is computed in place of g_x; the τ-form's factor b is applied per block unless
-        # the leak gradient needs the unscaled g_h afterwards
-        scale_now = b is not None and not need_leak
-        g_h = torch.empty_like(s_all)
-        blocks = _blocks(T, s_all[0].numel())
-        # workspaces for one block, reused by every block (no allocation in the loop)
-        ws_sg, ws_r = torch.empty_like(h_blocks[0]), torch.empty_like(h_blocks[0])
-        # R independent of σ' (reset path detached, or no reset): only g_s·σ' is needed,
-        # and the recursion masks g_h[t+1] with the spikes instead of building a·R
-        simple = p.detach_reset or p.reset == "none"
-        mask = p.reset == "zero"  # R = 1 − s (simple), else R = 1
-        nxt = None  # unscaled g_h at the first step of the block after this one
-        nxt_buf = torch.empty_like(s_all[0]) if scale_now else None
-        for hb, (t0, t1) in zip(reversed(h_blocks), reversed(blocks), strict=True):
-            n = t1 - t0
-            sb, gb = s_all[t0:t1], g_h[t0:t1]
-            if simple:
-                _grad_times_surrogate(g_s, t0, t1, hb, p, ws_sg[:n], gb)
-                if t1 == T and g_vT is not None:  # g_v[T−1] = g_vT
-                    gb[-1].add_(_masked(g_vT, sb[-1], ws_r[0]) if mask else g_vT)
-                for j in range(n - 1, -1, -1):
-                    if t0 + j == T - 1:
-                        continue
-                    g_next = gb[j + 1] if j + 1 < n else nxt
-                    g_v = _masked(g_next, sb[j], ws_r[j]) if mask else g_next
-                    if isinstance(a, float):
-                        gb[j].add_(g_v, alpha=a)
-                    else:
-                        gb[j].addcmul_(g_v, a)
-            else:
-                sg = _surrogate_grad(hb, p, ws_sg[:n])
-                if g_s is not None:
-                    torch.mul(g_s[t0:t1], sg, out=gb)
+        return _backward(ctx, g_s, g_vT, None)
+
+
+class FusedLIFTrace(torch.autograd.Function):
+    """``(x, v0, leak) → (spikes, v_T, h [T, B, ...])``: :class:`FusedLIF` that also returns
+    the pre-reset membrane, differentiably (for membrane regularizers)."""
+
+    @staticmethod
+    def forward(ctx, x, v0, leak, p: LIFParams, observer: StepObserver | None = None):
+        s_all, v, h_blocks = _forward(x, v0, leak, p, save=True, observer=observer)
+        ctx.p = p
+        ctx.save_for_backward(s_all, v0, leak, *h_blocks)
+        return s_all, v, torch.cat(h_blocks)
+
+    @staticmethod
+    def backward(ctx, g_s, g_vT, g_h_out):
+        return _backward(ctx, g_s, g_vT, g_h_out)
+
+
+def _backward(ctx: Any, g_s: torch.Tensor | None, g_vT: torch.Tensor | None,
+              g_h_out: torch.Tensor | None) -> tuple[Any, ...]:
+    """BPTT through the LIF recursion; ``g_h_out``: an external gradient on every ``h_t``
+    (added before it propagates back through ``v_{t−1}``)."""
+    s_all, v0, leak, *h_blocks = ctx.saved_tensors
+    p: LIFParams = ctx.p
+    T = s_all.shape[0]
+    if T == 0:  # v_T = v0
+        g_leak = torch.zeros_like(leak) if ctx.needs_input_grad[2] else None
+        return torch.zeros_like(s_all), g_vT, g_leak, None, None
+    if p.form == "beta":
+        a, b = _scalar(leak), None
+    else:
+        a, b = _scalar(1 - 1 / leak), _scalar(1 / leak)
+    need_leak = ctx.needs_input_grad[2]
+    # g_h is computed in place of g_x; the τ-form's factor b is applied per block unless
+    # the leak gradient needs the unscaled g_h afterwards
+    scale_now = b is not None and not need_leak
+    g_h = torch.empty_like(s_all)
+    blocks = _blocks(T, s_all[0].numel())
+    # workspaces for one block, reused by every block (no allocation in the loop)
+    ws_sg, ws_r = torch.empty_like(h_blocks[0]), torch.empty_like(h_blocks[0])
+    # R independent of σ' (reset path detached, or no reset): only g_s·σ' is needed,
+    # and the recursion masks g_h[t+1] with the spikes instead of building a·R
+    simple = p.detach_reset or p.reset == "none"
+    mask = p.reset == "zero"  # R = 1 − s (simple), else R = 1
+    nxt = None  # unscaled g_h at the first step of the block after this one
+    nxt_buf = torch.empty_like(s_all[0]) if scale_now else None
+    for hb, (t0, t1) in zip(reversed(h_blocks), reversed(blocks), strict=True):
+        n = t1 - t0
+        sb, gb = s_all[t0:t1], g_h[t0:t1]
+        if simple:
+            _grad_times_surrogate(g_s, t0, t1, hb, p, ws_sg[:n], gb)
+            if g_h_out is not None:
+                gb.add_(g_h_out[t0:t1])
+            if t1 == T and g_vT is not None:  # g_v[T−1] = g_vT
+                gb[-1].add_(_masked(g_vT, sb[-1], ws_r[0]) if mask else g_vT)
+            for j in range(n - 1, -1, -1):
+                if t0 + j == T - 1:
+                    continue
+                g_next = gb[j + 1] if j + 1 < n else nxt
+                g_v = _masked(g_next, sb[j], ws_r[j]) if mask else g_next
+                if isinstance(a, float):
+                    gb[j].add_(g_v, alpha=a)
                 else:
-                    gb.zero_()
-                w = _reset_complement(hb, sb, sg, p, ws_r[:n])  # 1 − R
-                if t1 == T and g_vT is not None:  # g_v[T−1] = g_vT: + g_vT·R
-                    gb[-1].add_(g_vT).addcmul_(g_vT, w[-1], value=-1)
-                ar = _times_one_minus(w, a)  # a·R
-                for j in range(n - 1, -1, -1):
-                    if t0 + j == T - 1:
-                        continue
-                    gb[j].addcmul_(gb[j + 1] if j + 1 < n else nxt, ar[j])
-            if scale_now:
-                nxt = nxt_buf.copy_(gb[0])
-                gb.mul_(b)
+                    gb[j].addcmul_(g_v, a)
+        else:
+            sg = _surrogate_grad(hb, p, ws_sg[:n])
+            if g_s is not None:
+                torch.mul(g_s[t0:t1], sg, out=gb)
             else:
-                nxt = gb[0]
-        g_x = g_h if b is None or scale_now else g_h * b
-        g_v0 = nxt * a if ctx.needs_input_grad[1] else None
-        g_leak = None
-        if need_leak:
-            h_all = torch.cat(h_blocks)
-            v_all = _post_reset(h_all, s_all, p)
-            v_prev = torch.cat([v0.unsqueeze(0), v_all[:-1]])
-            if p.form == "beta":  # ∂h/∂β = v_{t−1}
-                g_leak = _sum_to(g_h * v_prev, leak)
-            else:  # ∂h/∂τ = −(h − v_{t−1})/τ
-                g_leak = _sum_to(-g_h * (h_all - v_prev) / leak, leak)
-        return g_x, g_v0, g_leak, None, None
+                gb.zero_()
+            if g_h_out is not None:
+                gb.add_(g_h_out[t0:t1])
+            w = _reset_complement(hb, sb, sg, p, ws_r[:n])  # 1 − R
+            if t1 == T and g_vT is not None:  # g_v[T−1] = g_vT: + g_vT·R
+                gb[-1].add_(g_vT).addcmul_(g_vT, w[-1], value=-1)
+            ar = _times_one_minus(w, a)  # a·R
+            for j in range(n - 1, -1, -1):
+                if t0 + j == T - 1:
+                    continue
+                gb[j].addcmul_(gb[j + 1] if j + 1 < n else nxt, ar[j])
+        if scale_now:
+            nxt = nxt_buf.copy_(gb[0])
+            gb.mul_(b)
+        else:
+            nxt = gb[0]
+    g_x = g_h if b is None or scale_now else g_h * b
+    g_v0 = nxt * a if ctx.needs_input_grad[1] else None
+    g_leak = None
+    if need_leak:
+        h_all = torch.cat(h_blocks)
+        v_all = _post_reset(h_all, s_all, p)
+        v_prev = torch.cat([v0.unsqueeze(0), v_all[:-1]])
+        if p.form == "beta":  # ∂h/∂β = v_{t−1}
+            g_leak = _sum_to(g_h * v_prev, leak)
+        else:  # ∂h/∂τ = −(h − v_{t−1})/τ
+            g_leak = _sum_to(-g_h * (h_all - v_prev) / leak, leak)
+    return g_x, g_v0, g_leak, None, None
 
 
 def lif_multistep_fused(
@@ -344,3 +372,22 @@ def lif_multistep_fused(
         s_all, v, _ = _forward(x, v0, leak, p, save=False, observer=observer)
         return s_all, v
     return FusedLIF.apply(x, v0, leak, p, observer)
+
+
+def lif_multistep_fused_trace(
+    x: torch.Tensor, v0: torch.Tensor | None, p: LIFParams,
+    observer: StepObserver | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`lif_multistep_fused` that also returns the pre-reset membrane ``h``
+    ``[T, B, ...]`` with gradients: ``(spikes, v_T, h)`` (one extra ``[T, B, ...]`` copy)."""
+    if v0 is None:
+        v0 = rest(x[0], p)
+    leak = p.leak if isinstance(p.leak, torch.Tensor) else torch.tensor(
+        p.leak, dtype=x.dtype, device=x.device
+    )
+    x = x.contiguous()
+    needs_grad = x.requires_grad or v0.requires_grad or leak.requires_grad
+    if not (torch.is_grad_enabled() and needs_grad):
+        s_all, v, h_blocks = _forward(x, v0, leak, p, save=True, observer=observer)
+        return s_all, v, torch.cat(h_blocks)
+    return FusedLIFTrace.apply(x, v0, leak, p, observer)

@@ -27,7 +27,7 @@ from torch import nn
 
 from spikelite._registry import Registry
 from spikelite.core.functional import lif_multistep_eager, rest
-from spikelite.core.fused import StepObserver, lif_multistep_fused
+from spikelite.core.fused import StepObserver, lif_multistep_fused, lif_multistep_fused_trace
 from spikelite.core.params import LIFParams, check_leak, check_threshold, normalize_reset
 from spikelite.core.state_quant import check_state_quant
 from spikelite.core.surrogates import Surrogate, get_surrogate
@@ -143,7 +143,7 @@ class LIF(nn.Module):
         self.step_observer: StepObserver | None = None
         #: opt-in ``sink(h)`` called after every forward with the pre-reset membrane
         #: ``h`` ``[T, B, ...]`` attached to the autograd graph (set by membrane
-        #: regularizers; forces the eager path). Not part of the state.
+        #: regularizers; the fused kernel returns it too). Not part of the state.
         self.membrane_sink: Callable[[torch.Tensor], None] | None = None
 
     # -- parameters -------------------------------------------------------------------
@@ -196,13 +196,16 @@ class LIF(nn.Module):
         v0 = self._v0(x, p)
         observer = getattr(self, "step_observer", None)  # absent in modules pickled before
         sink = getattr(self, "membrane_sink", None)
-        eager = (not self.fused) or self.state_bits is not None or sink is not None or any(
+        eager = (not self.fused) or self.state_bits is not None or any(
             isinstance(t, torch.Tensor) and t.requires_grad for t in (p.threshold, p.v_reset)
         )
-        if sink is not None:
+        if sink is not None and eager:
             trace: list[torch.Tensor] = []
             spikes, v = lif_multistep_eager(x, v0, p, observer, trace=trace)
             sink(torch.stack(trace))
+        elif sink is not None:
+            spikes, v, h = lif_multistep_fused_trace(x, v0, p, observer)
+            sink(h)
         else:
             fn = lif_multistep_eager if eager else lif_multistep_fused
             spikes, v = fn(x, v0, p) if observer is None else fn(x, v0, p, observer)
