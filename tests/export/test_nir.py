@@ -207,3 +207,38 @@ def test_cli_exports_a_trained_checkpoint_and_checks_it(tmp_path):
     assert target.is_file() and not list(target.parent.glob(".*.tmp"))
     bad = runner.invoke(app, ["export", str(tmp_path / "nothing"), "--out", str(target)])
     assert bad.exit_code == 2 and "error" in bad.output
+
+
+def test_profiling_an_exported_graph_counts_what_the_checkpoint_counts(tmp_path):
+    import json
+
+    from spikelite.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["train", "--limit", "30", "--epochs", "1", "--time-steps", "3",
+                              "--out", str(out), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    comp = tmp_path / "j"
+    res = runner.invoke(app, ["compress", str(out / "best"), "--quant", "duq:2", "--prune",
+                              "magnitude:0.7", "--schedule", "joint", "--epochs", "1",
+                              "--out", str(comp), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    graph = tmp_path / "j.nir"
+    assert runner.invoke(app, ["export", str(comp / "final"), "--out", str(graph)]).exit_code == 0
+
+    def prof(target) -> dict:
+        r = runner.invoke(app, ["profile", str(target), "--json", "--limit", "16",
+                                "--format", "rle", "--preset", "sparseloop-eyeriss45"])
+        assert r.exit_code == 0, r.output
+        return json.loads(r.stdout)
+
+    a, b = prof(comp / "final"), prof(graph)  # the .nir names its dataset itself
+    assert b["neurobench"]["SynapticOperations"] == pytest.approx(
+        a["neurobench"]["SynapticOperations"])
+    assert b["neurobench"]["SynapticOperations"]["Effective_ACs"] > 0
+    for part in ("weights", "metadata", "scales"):  # 2-bit codes and 70 % zeros, not fp32
+        assert b["footprint"]["by_component_bits"][part] == \
+            a["footprint"]["by_component_bits"][part]
+    missing = runner.invoke(app, ["profile", str(tmp_path / "none.nir")])
+    assert missing.exit_code == 2 and "no NIR file" in missing.output

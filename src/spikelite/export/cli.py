@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -51,8 +52,9 @@ def export_command(
         if to == "nir":
             from spikelite.export.nir import check_roundtrip, to_nir, write_nir
 
+            meta = {"spikelite.data": json.dumps(cfg["data"])} if cfg.get("data") else {}
             graph = to_nir(plain, dt=dt, sidecars=sidecars,
-                           allow_reset_mismatch=allow_reset_mismatch)
+                           allow_reset_mismatch=allow_reset_mismatch, metadata=meta)
             write_nir(graph, out)
             msg = f"wrote {out} ({len(graph.nodes)} nodes, dt={dt:g})"
             agree = check_roundtrip(plain, out) if check else None

@@ -84,6 +84,9 @@ def _quant_metadata(side: LayerQuant | None) -> dict[str, Any]:
         meta["spikelite.scale"] = float(scale) if scale.ndim == 0 else scale
     if side.codes is not None:
         meta["spikelite.codes"] = side.codes.detach().cpu().numpy().astype(np.int32)
+    if side.mask is not None:  # the deployed weight is codes × mask (after_quant)
+        meta["spikelite.mask"] = side.mask.detach().cpu().numpy().astype(np.uint8)
+        meta["spikelite.mask_order"] = str(side.mask_order or "after_quant")
     return meta
 
 
@@ -125,7 +128,8 @@ def _neuron_node(nir: Any, m: LIF, shape: tuple[int, ...], dt: float,
 
 def to_nir(model: nn.Module, *, input_shape: Sequence[int] | None = None,
            dt: float = DEFAULT_DT, sidecars: Mapping[str, LayerQuant] | None = None,
-           allow_reset_mismatch: bool = False) -> Any:
+           allow_reset_mismatch: bool = False,
+           metadata: Mapping[str, Any] | None = None) -> Any:
     """``model`` (a sequential spikelite SNN, e.g. a zoo model or a baked checkpoint) as a
     ``nir.NIRGraph`` — a chain ``input → layers → output`` (see the module docstring).
 
@@ -135,6 +139,7 @@ def to_nir(model: nn.Module, *, input_shape: Sequence[int] | None = None,
     the deployed ones and ``sidecars`` add each layer's scheme, bits, scale, zero point and
     integer codes to its node's metadata (for a layer folded with BatchNorm the codes
     describe the weight before folding, noted in ``spikelite.folded_batchnorm``).
+    ``metadata``: extra graph-level entries (strings and numbers), e.g. the dataset.
     """
     nir = _nir()
     if dt <= 0:
@@ -231,7 +236,8 @@ def to_nir(model: nn.Module, *, input_shape: Sequence[int] | None = None,
     nodes["output"] = nir.Output(output_type={"output": np.array(x.shape[1:])})
     edges = list(itertools.pairwise(nodes))
     return nir.NIRGraph(nodes=dict(nodes), edges=edges,
-                        metadata={"spikelite.dt": dt, "spikelite.time_major": True})
+                        metadata={"spikelite.dt": dt, "spikelite.time_major": True,
+                                  **dict(metadata or {})})
 
 
 # -- import ---------------------------------------------------------------------------------
@@ -390,6 +396,33 @@ def from_nir(graph: Any, *, dt: float | None = None) -> nn.Sequential:
                 "Conv2d, LIF, IF, SumPool2d, AvgPool2d, Flatten, Threshold")
     n_out = int(np.prod(out_shape)) if out_shape else 0
     return SpikingSequential(layers, num_classes=n_out, input_shape=in_shape)
+
+
+def sidecars_from_nir(graph: Any) -> dict[str, LayerQuant]:
+    """The :class:`LayerQuant` sidecars that spikelite wrote into a graph's node metadata,
+    keyed by the module names of :func:`from_nir`'s model (``"<node>.module"``): bits,
+    codes, scale and zero point, so that a profile of the imported model counts the
+    deployed bit widths. Nodes without them (FP32, or graphs from other tools) are absent."""
+    out: dict[str, LayerQuant] = {}
+    for key, node in graph.nodes.items():
+        meta = dict(getattr(node, "metadata", {}) or {})
+        if "spikelite.codes" not in meta or "spikelite.bits" not in meta:
+            continue
+        codes = torch.as_tensor(np.asarray(meta["spikelite.codes"]).astype(np.int32))
+        scale = torch.as_tensor(np.asarray(meta.get("spikelite.scale", 1.0),
+                                           dtype=np.float32))
+        mask = meta.get("spikelite.mask")
+        name = f"{key}.module"
+        out[name] = LayerQuant(
+            name=name, weight_shape=tuple(codes.shape),
+            scheme=str(np.asarray(meta.get("spikelite.scheme", "uniform"))),
+            bits=int(np.asarray(meta["spikelite.bits"])), codes=codes, scale=scale,
+            zero_point=float(np.asarray(meta.get("spikelite.zero_point", 0.0))),
+            mask=None if mask is None else torch.as_tensor(np.asarray(mask) != 0),
+            mask_order=None if mask is None else str(  # type: ignore[arg-type]
+                np.asarray(meta.get("spikelite.mask_order", "after_quant"))),
+            bias_bits=32 if type(node).__name__ in ("Affine", "Conv2d") else None)
+    return out
 
 
 def write_nir(graph: Any, path: str | Path) -> Path:

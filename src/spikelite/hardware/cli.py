@@ -24,7 +24,8 @@ _FORMAT_HELP = (f"Weight storage format: {', '.join(list_formats())}; options as
 
 
 def profile_command(
-    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint folder (with model.safetensors).")],
+    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint folder (with model.safetensors), "
+                                               "or a .nir graph file.")],
     preset: Annotated[str, typer.Option(help=_PRESET_HELP)] = DEFAULT_PRESET,
     weight_format: Annotated[str, typer.Option("--format", help=_FORMAT_HELP)] = DEFAULT_FORMAT,
     dataset: Annotated[str | None, typer.Option(help="Override the checkpoint's dataset.")] = None,
@@ -51,13 +52,16 @@ def profile_command(
         from spikelite.train import load_model
 
         opts = parse_key_values(option, "--option")
-        model, cfg = load_model(checkpoint)
-        model, sidecars = bake(model)  # plain weights + exact codes/masks per layer
-        data = dict(cfg.get("data") or {})
+        if checkpoint.suffix == ".nir":
+            model, sidecars, data = _load_nir(checkpoint)
+        else:
+            model, cfg = load_model(checkpoint)
+            model, sidecars = bake(model)  # plain weights + exact codes/masks per layer
+            data = dict(cfg.get("data") or {})
         if dataset is not None:
             data["name"] = dataset
         if "name" not in data:
-            raise SpikeliteError("the checkpoint names no dataset; pass --dataset")
+            raise SpikeliteError(f"'{checkpoint}' names no dataset; pass --dataset")
         _, test = load_data(DataSpec(**data))
         report = profile(model.to(device), test, preset, weight_format,
                          layers=sidecars, limit=limit, batch_size=batch_size,
@@ -69,3 +73,25 @@ def profile_command(
         out.print_json(json.dumps(report.to_dict(), default=float))
     else:
         out.print(report.table())
+
+
+def _load_nir(path: Path) -> tuple[object, dict, dict]:
+    """A NIR graph as ``(model, sidecars, data spec)``: the model :func:`from_nir` builds,
+    the bit widths/codes spikelite stored in the node metadata, the dataset it recorded."""
+    import json as _json
+
+    import numpy as np
+
+    from spikelite.errors import require
+    from spikelite.export.nir import from_nir, sidecars_from_nir
+
+    nir = require("nir", "nir", "profiling NIR graphs")
+    if not path.is_file():
+        raise SpikeliteError(f"no NIR file at '{path}'")
+    try:
+        graph = nir.read(str(path))
+    except (OSError, KeyError, ValueError) as exc:
+        raise SpikeliteError(f"cannot read the NIR file '{path}': {exc}") from None
+    data = (graph.metadata or {}).get("spikelite.data")
+    spec = _json.loads(str(np.asarray(data))) if data is not None else {}
+    return from_nir(graph).eval(), sidecars_from_nir(graph), spec
