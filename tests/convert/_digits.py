@@ -40,3 +40,50 @@ def train_digits_mlp(
 
 def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
     return float((logits.argmax(-1) == y).float().mean()) * 100.0
+
+
+class ResidualBlock(nn.Module):
+    """``relu(bn2(conv2(relu(bn1(conv1(x))))) + x)`` with one ReLU module called twice."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c)
+        self.conv2 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c)
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        return self.relu(self.bn2(self.conv2(out)) + x)
+
+
+class ResidualNet(nn.Module):
+    """A small residual CNN for 1×8×8 digits: stem, two residual blocks, average pool, FC."""
+
+    def __init__(self, c: int = 16) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(1, c, 3, padding=1)
+        self.bn = nn.BatchNorm2d(c)
+        self.block1, self.block2 = ResidualBlock(c), ResidualBlock(c)
+        self.pool = nn.AvgPool2d(2)
+        self.fc = nn.Linear(c * 16, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.bn(self.stem(x.view(x.size(0), 1, 8, 8))))
+        x = self.block2(self.block1(x))
+        return self.fc(torch.flatten(self.pool(x), 1))
+
+
+def train_digits_resnet(x: torch.Tensor, y: torch.Tensor, *, epochs: int = 15) -> nn.Module:
+    torch.manual_seed(0)
+    model = ResidualNet()
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(epochs):
+        model.train()
+        for idx in torch.randperm(len(x), generator=g).split(64):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+            opt.step()
+    return model.eval()

@@ -9,8 +9,9 @@ from spikelite.convert.convert import (
     calibrate_thresholds,
     encode_input,
 )
+from spikelite.convert.graph import ConvertedGraphSNN, ann_to_snn_graph
 
 __all__ = [
-    "ConvertedIF", "ConvertedSNN", "ann_to_snn", "calibrate_thresholds", "encode_input",
-    "fold_bn",
+    "ConvertedGraphSNN", "ConvertedIF", "ConvertedSNN", "ann_to_snn", "ann_to_snn_graph",
+    "calibrate_thresholds", "encode_input", "fold_bn",
 ]

@@ -51,7 +51,8 @@ def flatten_sequential(ann: nn.Module) -> list[tuple[str, nn.Module]]:
     if not isinstance(ann, nn.Sequential):
         raise SpikeliteError(
             f"ann_to_snn needs an nn.Sequential ANN, got {type(ann).__name__}; rewrite the "
-            f"model as nn.Sequential(...) of {SUPPORTED}"
+            f"model as nn.Sequential(...) of {SUPPORTED}, or convert it with "
+            f"spikelite.convert.ann_to_snn_graph (residual additions, traced with torch.fx)"
         )
     out: list[tuple[str, nn.Module]] = []
 

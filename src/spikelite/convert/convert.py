@@ -229,15 +229,10 @@ def _scale_inputs(m: nn.Module, scale: float | torch.Tensor, name: str) -> None:
             m.weight.mul_(s.view(1, -1, *([1] * (m.weight.dim() - 2))))
 
 
-class ConvertedSNN(nn.Sequential):
-    """Time-major SNN from :func:`ann_to_snn`: ``[T, B, ...] → [T, B, out]`` (the read-out's
-    per-step output). Attributes: ``thresholds`` (λ per ReLU name), ``neuron_names`` (module
-    key → ReLU name), ``output_scale``, ``time_steps``, ``coding``.
-
-    Its children are what :func:`spikelite.hardware.profile` counts: ``TimeDistributed``
-    Conv/Linear (synaptic layers) and :class:`ConvertedIF` (spikelite neurons). Give the
-    profiler :meth:`encode`'s output, or call :meth:`profile` with the static batch.
-    """
+class SimulationMixin:
+    """Simulation helpers shared by :class:`ConvertedSNN` and the graph-converted
+    :class:`~spikelite.convert.graph.ConvertedGraphSNN` (both map ``[T, B, ...]`` inputs to
+    ``[T, B, out]``)."""
 
     thresholds: dict[str, float | torch.Tensor]
     neuron_names: dict[str, str]
@@ -323,7 +318,7 @@ class ConvertedSNN(nn.Sequential):
         hooks = []
         if rates:
             for key, name in self.neuron_names.items():
-                hooks.append(self._modules[key].register_forward_hook(
+                hooks.append(self.get_submodule(key).register_forward_hook(
                     lambda _m, _i, out, name=name: got.__setitem__(name, out.mean(0))))
         reset_states(self)
         try:
@@ -337,6 +332,17 @@ class ConvertedSNN(nn.Sequential):
         if isinstance(scale, torch.Tensor):  # per channel: [C] → broadcast over [B, C, ...]
             scale = scale.to(y.device, y.dtype).view(-1, *([1] * (y.dim() - 2)))
         return y.mean(0) * scale, got
+
+
+class ConvertedSNN(SimulationMixin, nn.Sequential):
+    """Time-major SNN from :func:`ann_to_snn`: ``[T, B, ...] → [T, B, out]`` (the read-out's
+    per-step output). Attributes: ``thresholds`` (λ per ReLU name), ``neuron_names`` (module
+    key → ReLU name), ``output_scale``, ``time_steps``, ``coding``.
+
+    Its children are what :func:`spikelite.hardware.profile` counts: ``TimeDistributed``
+    Conv/Linear (synaptic layers) and :class:`ConvertedIF` (spikelite neurons). Give the
+    profiler :meth:`encode`'s output, or call :meth:`profile` with the static batch.
+    """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_time_major(x, "ConvertedSNN")

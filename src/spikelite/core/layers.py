@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from spikelite.core.neurons import check_time_major
+from spikelite.errors import SpikeliteError
 
 
 class TimeDistributed(nn.Module):
@@ -40,3 +41,26 @@ class MeanOverTime(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_time_major(x, "MeanOverTime")
         return x.mean(0)
+
+
+class FoldedTime(nn.Module):
+    """Run a time-major ``module`` (e.g. a neuron) inside a graph that carries folded
+    ``[T·B, ...]`` tensors: ``[T·B, ...] → module([T, B, ...]) → [T·B, ...]``.
+
+    The inverse of :class:`TimeDistributed`, for converted networks whose stateless layers
+    (and functional operations such as residual additions) all run on ``[T·B, ...]``.
+    ``time_steps`` (T) is set by the owner before each forward pass.
+    """
+
+    def __init__(self, module: nn.Module, time_steps: int = 1) -> None:
+        super().__init__()
+        self.module = module
+        self.time_steps = int(time_steps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        T = self.time_steps
+        if x.shape[0] % T:
+            raise SpikeliteError(f"FoldedTime: a leading dimension of {x.shape[0]} is not a "
+                                 f"multiple of T = {T}")
+        y = self.module(x.reshape(T, x.shape[0] // T, *x.shape[1:]))
+        return y.reshape(x.shape[0], *y.shape[2:])

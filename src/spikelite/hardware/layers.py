@@ -168,6 +168,15 @@ class Classified:
     notes: list[str] = field(default_factory=list)
 
 
+def _is_graph_container(m: nn.Module) -> bool:
+    """A ``torch.fx.GraphModule`` or a :class:`~spikelite.core.FoldedTime` wrapper."""
+    from torch.fx import GraphModule
+
+    from spikelite.core.layers import FoldedTime
+
+    return isinstance(m, (GraphModule, FoldedTime))
+
+
 def _is_stateful(m: nn.Module) -> str | None:
     if isinstance(m, (nn.RNNBase, nn.RNNCellBase)):
         return "recurrent layer"
@@ -194,8 +203,8 @@ def classify(model: nn.Module, layers: Mapping[str, LayerQuant] | None = None) -
             out.notes.append(f"{label} (ReLU): one comparison per output, not costed")
         elif type(m) in partial:
             out.notes.append(f"{label} ({type(m).__name__}): {partial[type(m)]}")
-        elif isinstance(m, _CONTAINERS):
-            continue
+        elif isinstance(m, _CONTAINERS) or type(m) is nn.Module or _is_graph_container(m):
+            continue  # plain containers (also the sub-modules torch.fx copies)
         elif (why := _is_stateful(m)) is not None:
             out.uncounted.append({"name": label, "type": type(m).__name__, "reason": why})
         elif not any(True for _ in m.children()):
