@@ -133,6 +133,33 @@ def test_exported_mlp_runs_identically_in_spikingjelly(first, second, gain):
     torch.testing.assert_close(theirs, ours, rtol=0, atol=0)
 
 
+def test_gain_in_weights_loads_identically_in_norse_and_back_into_spikelite(tmp_path):
+    torch.manual_seed(0)
+    model = nn.Sequential(TimeDistributed(nn.Linear(20, 32)), LIF(beta=0.9),
+                          TimeDistributed(nn.Linear(32, 5)), LIF(beta=0.8))
+    model[0].module.weight.data *= 3
+    model[2].module.weight.data *= 4
+    g = to_nir(model, input_shape=(20,), lif_gain="weights")
+    np.testing.assert_allclose(g.nodes["1"].r, 1.0)
+    np.testing.assert_allclose(g.nodes["0"].weight,
+                               model[0].module.weight.detach().numpy() / (1 - 0.9), rtol=1e-6)
+    x = _spikes(25, 4, 20, rate=0.3)
+    with torch.no_grad():
+        ours = model(x)
+    assert float(ours.sum()) > 30
+    back = _roundtrip(model, tmp_path / "w.nir", input_shape=(20,), lif_gain="weights")
+    with torch.no_grad():
+        torch.testing.assert_close(back(x), ours, rtol=0, atol=0)
+    norse = pytest.importorskip("norse.torch")
+    net = norse.from_nir(g, dt=1e-4)  # Norse ignores r: it needs the gain in the weights
+    state, outs = None, []
+    with torch.no_grad():
+        for t in range(x.shape[0]):
+            out, state = net(x[t], state)
+            outs.append(out)
+    torch.testing.assert_close(torch.stack(outs), ours, rtol=0, atol=0)
+
+
 def test_quantized_layers_carry_their_integer_description(tmp_path):
     torch.manual_seed(0)
     model = create("mlp", input_shape=(16,), hidden=(12,), num_classes=3)

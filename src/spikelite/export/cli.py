@@ -22,6 +22,10 @@ def export_command(
                                     "+ per-channel gains folded into thresholds).")] = "nir",
     dt: Annotated[float, typer.Option(help="Time step the NIR time constants refer to "
                                       "(snnTorch's importer assumes 1e-4).")] = DEFAULT_DT,
+    lif_gain: Annotated[str, typer.Option(help="Where a LIF's input gain 1/(1−β) goes: r "
+                                          "(r = τ/dt; snnTorch, SpikingJelly) or weights "
+                                          "(r = 1, folded into the layer before; also "
+                                          "Norse).")] = "r",
     allow_reset_mismatch: Annotated[bool, typer.Option(
         "--allow-reset-mismatch", help="Export subtract/none-reset neurons anyway (NIR "
         "resets to v_reset; the true reset is kept in the node metadata only).")] = False,
@@ -54,7 +58,8 @@ def export_command(
 
             meta = {"spikelite.data": json.dumps(cfg["data"])} if cfg.get("data") else {}
             graph = to_nir(plain, dt=dt, sidecars=sidecars,
-                           allow_reset_mismatch=allow_reset_mismatch, metadata=meta)
+                           allow_reset_mismatch=allow_reset_mismatch, metadata=meta,
+                           lif_gain=lif_gain)
             write_nir(graph, out)
             msg = f"wrote {out} ({len(graph.nodes)} nodes, dt={dt:g})"
             agree = check_roundtrip(plain, out) if check else None

@@ -129,7 +129,7 @@ def _neuron_node(nir: Any, m: LIF, shape: tuple[int, ...], dt: float,
 def to_nir(model: nn.Module, *, input_shape: Sequence[int] | None = None,
            dt: float = DEFAULT_DT, sidecars: Mapping[str, LayerQuant] | None = None,
            allow_reset_mismatch: bool = False,
-           metadata: Mapping[str, Any] | None = None) -> Any:
+           metadata: Mapping[str, Any] | None = None, lif_gain: str = "r") -> Any:
     """``model`` (a sequential spikelite SNN, e.g. a zoo model or a baked checkpoint) as a
     ``nir.NIRGraph`` — a chain ``input → layers → output`` (see the module docstring).
 
@@ -140,10 +140,16 @@ def to_nir(model: nn.Module, *, input_shape: Sequence[int] | None = None,
     integer codes to its node's metadata (for a layer folded with BatchNorm the codes
     describe the weight before folding, noted in ``spikelite.folded_batchnorm``).
     ``metadata``: extra graph-level entries (strings and numbers), e.g. the dataset.
+    ``lif_gain``: where a β-form LIF's input gain ``1/(1 − β)`` goes — ``"r"`` (default,
+    ``r = τ/dt``, snnTorch's and SpikingJelly's convention) or ``"weights"`` (``r = 1``
+    and the preceding conv/linear's weights and bias multiplied by ``1/(1 − β)`` per output
+    channel; equally exact, and what importers that ignore ``r``, such as Norse's, need).
     """
     nir = _nir()
     if dt <= 0:
         raise SpikeliteError(f"dt must be > 0, got {dt}")
+    if lif_gain not in ("r", "weights"):
+        raise SpikeliteError(f"lif_gain must be 'r' or 'weights', got {lif_gain!r}")
     shape = tuple(input_shape or getattr(model, "input_shape", ()) or ())
     if not shape:
         raise SpikeliteError("give input_shape (one sample's shape without time and batch), "
@@ -233,6 +239,8 @@ def to_nir(model: nn.Module, *, input_shape: Sequence[int] | None = None,
                     "Linear, Conv2d, BatchNorm (folded), LIF/IF, MaxPool2d after neurons, "
                     "AvgPool2d, Flatten, Dropout")
             i += 1
+    if lif_gain == "weights":
+        _fold_lif_gains(nir, nodes)
     nodes["output"] = nir.Output(output_type={"output": np.array(x.shape[1:])})
     edges = list(itertools.pairwise(nodes))
     return nir.NIRGraph(nodes=dict(nodes), edges=edges,
@@ -288,7 +296,11 @@ def _chain(graph: Any) -> list[str]:
     return order
 
 
-def _neuron_from_nir(nir: Any, node: Any, dt: float, key: str) -> LIF:
+def _neuron_from_nir(nir: Any, node: Any, dt: float, key: str,
+                     prev: nn.Module | None = None) -> LIF:
+    """The spikelite neuron for a NIR ``LIF``/``IF`` node. A β-form LIF whose input gain
+    ``(dt/τ)·r`` is not 1 has it folded into ``prev`` (the conv/linear feeding it), per
+    output channel — exact, since the gain only scales that layer's output."""
     meta = dict(getattr(node, "metadata", {}) or {})
     kw: dict[str, Any] = {
         "threshold": _scalar_or_tensor(node.v_threshold),
@@ -310,11 +322,23 @@ def _neuron_from_nir(nir: Any, node: Any, dt: float, key: str) -> LIF:
     if np.allclose(r, 1.0) and np.allclose(v_leak, node.v_reset if node.v_reset is not None
                                            else 0.0) and meta.get("spikelite.form") == "tau":
         return LIF(tau=_scalar_or_tensor(tau / dt), **kw)
-    if not np.allclose(gain, 1.0, rtol=1e-6) or not np.allclose(v_leak, 0.0):
+    if not np.allclose(v_leak, 0.0):
         raise SpikeliteError(
-            f"node '{key}': a LIF with input gain (dt/τ)·r = {float(np.mean(gain)):g} and "
-            f"v_leak = {float(np.mean(v_leak)):g} at dt={dt} has no spikelite equivalent "
-            "(spikelite's β-form needs gain 1 and v_leak 0); check dt")
+            f"node '{key}': a LIF with v_leak = {float(np.mean(v_leak)):g} ≠ v_reset has no "
+            "spikelite equivalent (the β-form leaks towards 0, the τ-form towards v_reset)")
+    if not np.allclose(gain, 1.0, rtol=1e-6):
+        per_c = gain.reshape(gain.shape[0], -1) if gain.ndim else gain.reshape(1, 1)
+        lin = getattr(prev, "module", None)
+        if not isinstance(lin, (nn.Linear, nn.Conv2d)) or not np.allclose(per_c, per_c[:, :1]):
+            raise SpikeliteError(
+                f"node '{key}': a LIF with input gain (dt/τ)·r = {float(np.mean(gain)):g} at "
+                f"dt={dt} needs a conv/linear right before it (with one gain per channel) to "
+                "take the gain; check dt")
+        g = torch.as_tensor(per_c[:, 0], dtype=lin.weight.dtype)
+        with torch.no_grad():
+            lin.weight.mul_(g.view(-1, *([1] * (lin.weight.dim() - 1))))
+            if lin.bias is not None:
+                lin.bias.mul_(g)
     return LIF(beta=_scalar_or_tensor(1.0 - dt / tau), **kw)
 
 
@@ -368,7 +392,8 @@ def from_nir(graph: Any, *, dt: float | None = None) -> nn.Sequential:
             conv.bias.data.copy_(torch.as_tensor(np.asarray(node.bias, dtype=np.float32)))
             layers[key] = TimeDistributed(conv)
         elif kind in ("LIF", "IF"):
-            layers[key] = _neuron_from_nir(nir, node, dt, key)
+            prev = layers[next(reversed(layers))] if layers else None
+            layers[key] = _neuron_from_nir(nir, node, dt, key, prev)
         elif kind == "SumPool2d":
             nxt = graph.nodes[order[pos + 1]] if pos + 1 < len(order) else None
             if meta.get("spikelite.maxpool") and type(nxt).__name__ == "Threshold":
@@ -396,6 +421,32 @@ def from_nir(graph: Any, *, dt: float | None = None) -> nn.Sequential:
                 "Conv2d, LIF, IF, SumPool2d, AvgPool2d, Flatten, Threshold")
     n_out = int(np.prod(out_shape)) if out_shape else 0
     return SpikingSequential(layers, num_classes=n_out, input_shape=in_shape)
+
+
+def _fold_lif_gains(nir: Any, nodes: Mapping[str, Any]) -> None:
+    """Move each β-form LIF's input gain ``r = 1/(1 − β)`` into the weights before it."""
+    keys = list(nodes)
+    for i, key in enumerate(keys):
+        node = nodes[key]
+        if type(node).__name__ != "LIF" or node.metadata.get("spikelite.form") != "beta":
+            continue
+        prev = nodes[keys[i - 1]]
+        if type(prev).__name__ not in ("Affine", "Linear", "Conv2d"):
+            raise SpikeliteError(f"lif_gain='weights': neuron '{key}' does not follow a "
+                                 "conv/linear layer whose weights could take its input gain")
+        r = np.asarray(node.r, dtype=np.float64)
+        per_c = r.reshape(r.shape[0], -1)
+        if not np.allclose(per_c, per_c[:, :1]):
+            raise SpikeliteError(f"lif_gain='weights': neuron '{key}' has a leak that varies "
+                                 "within a channel; export with lif_gain='r'")
+        g = per_c[:, 0]
+        prev.weight = (prev.weight * g.reshape(-1, *([1] * (prev.weight.ndim - 1)))).astype(
+            np.float32)
+        if getattr(prev, "bias", None) is not None:
+            prev.bias = (prev.bias * g).astype(np.float32)
+        prev.metadata["spikelite.input_gain"] = g.astype(np.float64)
+        node.r = np.ones_like(r)
+        node.metadata["spikelite.lif_gain"] = "weights"
 
 
 def sidecars_from_nir(graph: Any) -> dict[str, LayerQuant]:
