@@ -116,3 +116,18 @@ def test_unconvertible_graphs_are_refused_by_name(model: nn.Module, needle: str)
 def test_sequential_converter_points_to_the_graph_converter() -> None:
     with pytest.raises(SpikeliteError, match="ann_to_snn_graph"):
         ann_to_snn(ResidualNet(), torch.rand(4, 64))
+
+
+def test_linear_batchnorm_pairs_are_fused() -> None:
+    torch.manual_seed(2)
+    ann = nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+    g = torch.Generator().manual_seed(5)
+    ann[1].running_mean.copy_(torch.rand(8, generator=g) * 0.2)
+    ann[1].running_var.copy_(torch.rand(8, generator=g) + 0.5)
+    ann.eval()
+    x = torch.rand(30, 6)
+    snn = ann_to_snn_graph(ann, x, threshold="max")
+    assert "BatchNorm" not in str(snn.graph_module)
+    with torch.no_grad():
+        ref = ann(x)
+    assert float((snn.simulate(x, 400) - ref).abs().max() / ref.abs().max()) < 0.01

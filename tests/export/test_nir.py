@@ -133,6 +133,7 @@ def test_exported_mlp_runs_identically_in_spikingjelly(first, second, gain):
     torch.testing.assert_close(theirs, ours, rtol=0, atol=0)
 
 
+@pytest.mark.filterwarnings("ignore:nirtorch.load is being deprecated:DeprecationWarning")
 def test_gain_in_weights_loads_identically_in_norse_and_back_into_spikelite(tmp_path):
     torch.manual_seed(0)
     model = nn.Sequential(TimeDistributed(nn.Linear(20, 32)), LIF(beta=0.9),

@@ -1,6 +1,6 @@
 """ANN → SNN conversion of non-sequential ReLU networks (residual blocks) via ``torch.fx``.
 
-The ANN is traced, Conv+BatchNorm pairs are fused (eval statistics), and every *call* of a
+The ANN is traced, Conv/Linear+BatchNorm pairs are fused (eval statistics), and every *call* of a
 ReLU — a module (also one module called several times, as torchvision's ResNet blocks
 do) or ``torch.relu``/``F.relu`` — becomes its own :class:`ConvertedIF` with
 ``θ = λ / s`` from the calibration data (Rueckauer et al. 2017), where ``s`` is the
@@ -55,7 +55,8 @@ _PASS_MODULES = (nn.Flatten, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3
 
 
 def _trace(ann: nn.Module) -> fx.GraphModule:
-    from torch.fx.experimental.optimization import fuse
+    """Trace a copy of ``ann`` and fuse each Conv→BatchNorm (Linear→BatchNorm1d) pair."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
     model = copy.deepcopy(ann).eval()
     try:
@@ -64,7 +65,27 @@ def _trace(ann: nn.Module) -> fx.GraphModule:
         raise SpikeliteError(
             f"cannot trace {type(ann).__name__} with torch.fx for conversion ({exc}); "
             "data-dependent control flow in forward() cannot be converted") from None
-    return fuse(gm, inplace=True)  # Conv+BN pairs → one conv (eval statistics)
+    for node in list(gm.graph.nodes):
+        if node.op != "call_module":
+            continue
+        bn = gm.get_submodule(str(node.target))
+        src = node.args[0] if node.args else None
+        if not isinstance(bn, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)) or \
+                not isinstance(src, fx.Node) or src.op != "call_module" or len(src.users) != 1:
+            continue
+        layer = gm.get_submodule(str(src.target))
+        if isinstance(layer, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+            fused = fuse_conv_bn_eval(layer, bn)
+        elif isinstance(layer, nn.Linear) and isinstance(bn, nn.BatchNorm1d):
+            fused = fuse_linear_bn_eval(layer, bn)
+        else:
+            continue
+        parent, _, leaf = str(src.target).rpartition(".")
+        setattr(gm.get_submodule(parent) if parent else gm, leaf, fused)
+        node.replace_all_uses_with(src)
+        gm.graph.erase_node(node)
+    gm.recompile()
+    return gm
 
 
 def _is_relu(gm: fx.GraphModule, node: fx.Node) -> bool:
@@ -86,7 +107,8 @@ def _check_nodes(gm: fx.GraphModule) -> None:
             if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
                 raise SpikeliteError(
                     f"node '{node.name}' ({type(m).__name__}) does not directly follow a "
-                    "conv, so it cannot be folded; put each BatchNorm right after its conv")
+                    "conv/linear, so it cannot be folded; put each BatchNorm right after its "
+                    "conv or linear layer")
             raise _unsupported(str(node.target), m)
         if node.op == "call_function" and node.target in (*_ADD_FNS, *_PASS_FNS):
             continue
