@@ -161,6 +161,29 @@ def test_gain_in_weights_loads_identically_in_norse_and_back_into_spikelite(tmp_
     torch.testing.assert_close(torch.stack(outs), ours, rtol=0, atol=0)
 
 
+def test_a_graph_exported_by_snntorch_imports_identically():
+    snn = pytest.importorskip("snntorch")
+    from snntorch.export_nir import export_to_nir
+
+    torch.manual_seed(0)
+
+    def leaky(n: int, beta: float, **kw: object) -> nn.Module:  # snnTorch needs tensors here
+        return snn.Leaky(beta=torch.full((n,), beta), threshold=torch.ones(n),
+                         reset_mechanism="zero", init_hidden=True, **kw)
+
+    net = nn.Sequential(nn.Linear(20, 32), leaky(32, 0.9), nn.Linear(32, 5),
+                        leaky(5, 0.8, output=True))
+    net[0].weight.data *= 3
+    net[2].weight.data *= 4
+    model = from_nir(export_to_nir(net, torch.randn(20)))  # snnTorch's exporter, dt = 1e-4
+    x = _spikes(25, 4, 20, rate=0.3)
+    with torch.no_grad():
+        ours = model(x)
+        theirs = torch.stack([net(x[t])[0] for t in range(x.shape[0])])
+    assert float(theirs.sum()) > 30
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
+
+
 def test_quantized_layers_carry_their_integer_description(tmp_path):
     torch.manual_seed(0)
     model = create("mlp", input_shape=(16,), hidden=(12,), num_classes=3)
