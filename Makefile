@@ -13,7 +13,7 @@ $(BIN)/python:
 # torch first (the CPU build on disk), so the package's torch range installs nothing more.
 $(VENV)/.core: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q $(TORCH)
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e ".[nir]"
 	touch $@
 
 # Test extras, and the peers for the equivalence/parity tests and benchmarks. The peers are

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from spikelite.config import parse_key_values
@@ -33,7 +34,7 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except (SpikeliteError, MissingExtraError) as exc:
-        err.print(f"[bold red]error:[/] {exc}")
+        err.print(f"[bold red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None
 
 

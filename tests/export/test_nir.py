@@ -293,3 +293,25 @@ def test_profiling_an_exported_graph_counts_what_the_checkpoint_counts(tmp_path)
             a["footprint"]["by_component_bits"][part]
     missing = runner.invoke(app, ["profile", str(tmp_path / "none.nir")])
     assert missing.exit_code == 2 and "no NIR file" in missing.output
+
+
+def test_a_missing_extra_is_named_in_full_on_the_command_line(tmp_path, monkeypatch):
+    # rich would swallow "[nir]" as a markup tag: the CLI escapes error messages
+    from spikelite.cli import app
+    from spikelite.errors import MissingExtraError
+    from spikelite.export import nir as nir_mod
+
+    def missing() -> None:
+        raise MissingExtraError("nir", "nir", "NIR export and import")
+
+    monkeypatch.setattr(nir_mod, "_nir", missing)
+    torch.manual_seed(0)
+    model = create("mlp", input_shape=(6,), hidden=(4,), num_classes=2)
+    from spikelite.train import save_checkpoint
+
+    save_checkpoint(tmp_path / "ck", model, {"model": {"name": "mlp", "kwargs": {
+        "input_shape": [6], "hidden": [4], "num_classes": 2}}})
+    res = CliRunner().invoke(app, ["export", str(tmp_path / "ck"), "--out",
+                                   str(tmp_path / "m.nir")])
+    assert res.exit_code == 2
+    assert "pip install 'spikelite[nir]'" in res.output

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from spikelite.errors import MissingExtraError, SpikeliteError
 from spikelite.export.nir import DEFAULT_DT
@@ -78,6 +79,6 @@ def export_command(
         if agree is not None:
             msg += f"; read back: {agree:.4%} of output values equal the checkpoint's"
     except (SpikeliteError, MissingExtraError) as exc:
-        err.print(f"[bold red]error:[/] {exc}")
+        err.print(f"[bold red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None
     err.print(msg)

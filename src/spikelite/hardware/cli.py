@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from spikelite.errors import MissingExtraError, SpikeliteError
 from spikelite.hardware.formats import list_formats
@@ -67,7 +68,7 @@ def profile_command(
                          layers=sidecars, limit=limit, batch_size=batch_size,
                          device=device, membrane_updates=membrane_updates or None, **opts)
     except (SpikeliteError, MissingExtraError) as exc:
-        err.print(f"[bold red]error:[/] {exc}")
+        err.print(f"[bold red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None
     if json_out:
         out.print_json(json.dumps(report.to_dict(), default=float))

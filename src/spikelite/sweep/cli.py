@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from spikelite.config import parse_key_values
@@ -148,7 +149,8 @@ def _finish(res: Any, objectives: list[str], seconds: float) -> None:
     if res.rows:
         out.print(pareto_table(res.rows, objectives, "Pareto front"))
     for f in res.failed:
-        err.print(f"[red]failed:[/] {f['name']} ({f['key']}): {f['error']}")
+        err.print(f"[red]failed:[/] {escape(str(f['name']))} ({f['key']}): "
+                  f"{escape(str(f['error']))}")
     base = res.baseline
     if base is not None:
         ok = [r for r in res.rows if r.get("accuracy_drop_pt") is not None
