@@ -261,6 +261,10 @@ class Recipe(_Strict):
     description: str = ""
     out: str = "runs/sweep"
     device: str = "cpu"
+    #: torch CPU threads per process (baseline and every point); ``None``: the cores
+    #: divided among the workers. Set it (e.g. 1) to get the same numbers whatever
+    #: ``--workers`` is: thread counts change the float summation order of convolutions.
+    threads: int | None = Field(None, ge=1)
     data: DataSpec = Field(default_factory=DataSpec)
     model: ModelSpec = Field(default_factory=ModelSpec)
     baseline: BaselineSpec = Field(default_factory=BaselineSpec)

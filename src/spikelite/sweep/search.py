@@ -201,7 +201,7 @@ def run_search(
     """Run ``recipe.search`` (resuming the study if it exists) with ``workers`` local
     processes; returns the study's summary (trial counts, storage, study name)."""
     optuna = require("optuna", "search", "multi-objective search")
-    from spikelite.sweep.sweep import prepare_baseline
+    from spikelite.sweep.sweep import prepare_baseline, torch_threads
 
     if recipe.search is None:
         raise SpikeliteError("the recipe has no `search:` section")
@@ -211,13 +211,15 @@ def run_search(
     run_dir.mkdir(parents=True, exist_ok=True)
     url = storage_url(recipe, storage)
     Store(run_dir / STORE)  # created here, so workers never race to create it
-    ckpt, acc = prepare_baseline(recipe, run_dir, progress=progress, console=console)
+    with torch_threads(recipe.threads):
+        ckpt, acc = prepare_baseline(recipe, run_dir, progress=progress, console=console)
     trials = recipe.search.trials
     console.print(f"search: {trials} trials, objectives {', '.join(recipe.search.objectives)}"
                   f", storage {url}, study {study_name(recipe)}")
     if workers <= 1:
-        optimize(recipe, storage=url, baseline_ckpt=ckpt, baseline_accuracy=acc,
-                 trials=trials, console=console)
+        with torch_threads(recipe.threads):
+            optimize(recipe, storage=url, baseline_ckpt=ckpt, baseline_accuracy=acc,
+                     trials=trials, console=console)
     else:
         # create the study once so the workers only load it (no creation race)
         optuna.create_study(study_name=study_name(recipe), storage=open_storage(optuna, url),
@@ -225,7 +227,7 @@ def run_search(
                             directions=["maximize" if o.endswith(":max") else "minimize"
                                         for o in _parsed(recipe.search.objectives)])
         ctx = mp.get_context("spawn")
-        threads = max(1, (os.cpu_count() or 1) // workers)
+        threads = recipe.threads or max(1, (os.cpu_count() or 1) // workers)
         procs = [ctx.Process(target=_search_worker, args=(
             recipe.model_dump(mode="json"), url, str(ckpt), acc, trials, threads, i))
             for i in range(workers)]

@@ -210,6 +210,29 @@ def run_sweep(
     (run_dir / "recipe.yaml").write_text(
         yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
     store = Store(run_dir / STORE)
+    with torch_threads(recipe.threads):
+        return _run_sweep(recipe, run_dir, store, workers=workers, progress=progress,
+                          console=console, report=report, t0=t0)
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch CPU threads (``None``: leave the setting alone)."""
+    import torch
+
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run_sweep(recipe: Recipe, run_dir: Path, store: Store, *, workers: int, progress: bool,
+               console: Console, report: bool, t0: float) -> SweepResult:
     ckpt, base_acc = prepare_baseline(recipe, run_dir, progress=progress, console=console)
     points = _points(recipe)
     keys = [k for k, _ in points]
@@ -246,7 +269,7 @@ def run_sweep(
             work(recipe, run_dir, ckpt, base_acc, console=bar.console, on_done=on_done)
         elif todo:
             ctx = mp.get_context("spawn")
-            threads = max(1, (os.cpu_count() or 1) // workers)
+            threads = recipe.threads or max(1, (os.cpu_count() or 1) // workers)
             procs = [ctx.Process(target=_worker_main, args=(
                 recipe.model_dump(mode="json"), str(run_dir), str(ckpt), base_acc, threads, i))
                 for i in range(workers)]
