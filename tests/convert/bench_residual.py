@@ -24,13 +24,17 @@ def main() -> None:
     with torch.no_grad():
         ann_acc = accuracy(ann(xte), yte)
     print(f"ANN test accuracy {ann_acc:.2f} % ({time.time() - t0:.1f} s to train)")
-    snn = ann_to_snn_graph(ann, xtr)
-    print("| T | SNN acc. % | SynOps (effective ACs) / sample | effective MACs / sample |")
-    print("|---|---|---|---|")
-    for T in (5, 10, 20, 50, 100, 200):
-        ex = snn.profile(xte, T).exact()
-        print(f"| {T} | {accuracy(snn.simulate(xte, T), yte):.2f} | "
-              f"{ex['effective_ac']:,.0f} | {ex['effective_mac']:,.0f} |")
+    snns = {g: ann_to_snn_graph(ann, xtr, granularity=g) for g in ("layer", "channel")}
+    print("| T | layer-wise acc. % | SynOps / sample | MACs / sample | channel-wise acc. % "
+          "| SynOps / sample | MACs / sample |")
+    print("|---|---|---|---|---|---|---|")
+    for T in (1, 2, 3, 5, 10, 20, 50, 100):
+        row = []
+        for snn in snns.values():
+            ex = snn.profile(xte, T).exact()
+            row += [f"{accuracy(snn.simulate(xte, T), yte):.2f}",
+                    f"{ex['effective_ac']:,.0f}", f"{ex['effective_mac']:,.0f}"]
+        print(f"| {T} | " + " | ".join(row) + " |")
     print(f"(total {time.time() - t0:.1f} s)")
 
 

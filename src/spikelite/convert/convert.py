@@ -131,15 +131,56 @@ def _by_channel(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(0, 1).reshape(x.shape[1], -1)
 
 
+class ActivationStats:
+    """Running ``max`` / positive values of one ReLU's activations → its ``λ`` (a float, or
+    a ``[C]`` tensor per channel); a layer or channel that never fires gets 1."""
+
+    def __init__(self, method: str, percentile: float, per_channel: bool) -> None:
+        self.method, self.percentile, self.per_channel = method, percentile, per_channel
+        self.max: Any = None
+        self.pos: list[torch.Tensor] = []
+
+    def add(self, x: torch.Tensor) -> None:
+        if not x.numel():
+            return
+        if self.per_channel:
+            xc = _by_channel(x).detach().float().cpu()
+            cur: Any = xc.max(1).values
+            self.max = cur if self.max is None else torch.maximum(self.max, cur)
+            if self.method == "percentile":
+                self.pos.append(xc)
+        else:
+            cur = float(x.max())
+            self.max = cur if self.max is None else max(self.max, cur)
+            if self.method == "percentile":
+                self.pos.append(x[x > 0].detach().float().cpu())
+
+    def value(self) -> float | torch.Tensor:
+        if self.per_channel:
+            if self.max is None:
+                return torch.ones(1)
+            if self.method == "max":
+                lam = self.max.clone()
+            else:
+                allc = torch.cat(self.pos, 1)
+                lam = torch.tensor([_percentile(row[row > 0], self.percentile)
+                                    if bool((row > 0).any()) else 0.0 for row in allc])
+            return torch.where(lam > 0, lam, torch.ones_like(lam))
+        if self.method == "max":
+            lam_f = self.max or 0.0
+        else:
+            vals = torch.cat(self.pos) if self.pos else torch.empty(0)
+            lam_f = _percentile(vals, self.percentile) if vals.numel() else 0.0
+        return lam_f if lam_f > 0 else 1.0  # a silent layer: any θ > 0 gives no spikes
+
+
 def _calibrate(
     layers: list[tuple[str, nn.Module]], data: torch.Tensor | Iterable, method: str,
     percentile: float, granularity: str = "layer",
 ) -> dict[str, float | torch.Tensor]:
     _check_method(method, percentile, granularity)
-    per_channel = granularity == "channel"
-    relus = [name for name, m in layers if isinstance(m, nn.ReLU)]
-    maxes: dict[str, Any] = dict.fromkeys(relus, 0.0)
-    pos: dict[str, list[torch.Tensor]] = {n: [] for n in relus}
+    stats = {name: ActivationStats(method, percentile, granularity == "channel")
+             for name, m in layers if isinstance(m, nn.ReLU)}
     param = next((p for _, m in layers for p in m.parameters()), None)
     device = param.device if param is not None else torch.device("cpu")
     dtype = param.dtype if param is not None else torch.get_default_dtype()
@@ -154,38 +195,9 @@ def _calibrate(
                         f"running calibration batch of shape {tuple(xb.shape)} through layer "
                         f"'{name}' ({type(m).__name__}) failed: {exc}"
                     ) from exc
-                if not isinstance(m, nn.ReLU) or not x.numel():
-                    continue
-                if per_channel:
-                    xc = _by_channel(x).detach().float().cpu()
-                    cur = xc.max(1).values
-                    maxes[name] = cur if isinstance(maxes[name], float) else \
-                        torch.maximum(maxes[name], cur)
-                    if method == "percentile":
-                        pos[name].append(xc)
-                else:
-                    maxes[name] = max(maxes[name], float(x.max()))
-                    if method == "percentile":
-                        pos[name].append(x[x > 0].detach().float().cpu())
-    out: dict[str, float | torch.Tensor] = {}
-    for name in relus:
-        if per_channel:
-            mx = maxes[name] if isinstance(maxes[name], torch.Tensor) else torch.zeros(1)
-            if method == "max":
-                lam = mx.clone()
-            else:
-                allc = torch.cat(pos[name], 1)
-                lam = torch.tensor([_percentile(row[row > 0], percentile) if bool((row > 0).any())
-                                    else 0.0 for row in allc])
-            out[name] = torch.where(lam > 0, lam, torch.ones_like(lam))
-            continue
-        if method == "max":
-            lam_f = maxes[name]
-        else:
-            vals = torch.cat(pos[name]) if pos[name] else torch.empty(0)
-            lam_f = _percentile(vals, percentile) if vals.numel() else 0.0
-        out[name] = lam_f if lam_f > 0 else 1.0  # a silent layer: any θ > 0 gives no spikes
-    return out
+                if name in stats:
+                    stats[name].add(x)
+    return {name: st.value() for name, st in stats.items()}
 
 
 def calibrate_thresholds(

@@ -34,13 +34,14 @@ from torch import fx, nn
 
 from spikelite.convert._layers import POOLS, WEIGHTED, _unsupported
 from spikelite.convert.convert import (
+    ActivationStats,
     Coding,
     ConvertedIF,
     SimulationMixin,
     ThresholdMethod,
     _batches,
     _check_method,
-    _percentile,
+    _scale_inputs,
 )
 from spikelite.core.layers import FoldedTime
 from spikelite.core.neurons import check_time_major
@@ -122,40 +123,29 @@ def _check_nodes(gm: fx.GraphModule) -> None:
 
 
 class _Recorder(fx.Interpreter):
-    """Runs the traced ANN and keeps each ReLU node's output statistics."""
+    """Runs the traced ANN and keeps each ReLU node's activation statistics."""
 
-    def __init__(self, gm: fx.GraphModule, relus: list[str], method: str) -> None:
+    def __init__(self, gm: fx.GraphModule, stats: dict[str, ActivationStats]) -> None:
         super().__init__(gm)
-        self.relus, self.method = set(relus), method
-        self.maxes: dict[str, float] = dict.fromkeys(relus, 0.0)
-        self.pos: dict[str, list[torch.Tensor]] = {n: [] for n in relus}
+        self.stats = stats
 
     def run_node(self, n: fx.Node) -> Any:
         out = super().run_node(n)
-        if n.name in self.relus and isinstance(out, torch.Tensor) and out.numel():
-            self.maxes[n.name] = max(self.maxes[n.name], float(out.max()))
-            if self.method == "percentile":
-                self.pos[n.name].append(out[out > 0].detach().float().cpu())
+        if n.name in self.stats and isinstance(out, torch.Tensor):
+            self.stats[n.name].add(out)
         return out
 
 
 def _calibrate_graph(gm: fx.GraphModule, relus: list[str], data: torch.Tensor | Iterable,
-                     method: str, percentile: float) -> dict[str, float]:
-    rec = _Recorder(gm, relus, method)
+                     method: str, percentile: float,
+                     granularity: str) -> dict[str, float | torch.Tensor]:
+    stats = {n: ActivationStats(method, percentile, granularity == "channel") for n in relus}
+    rec = _Recorder(gm, stats)
     param = next(gm.parameters(), None)
     with torch.no_grad():
         for xb in _batches(data):
-            x = xb if param is None else xb.to(param.device, param.dtype)
-            rec.run(x)
-    out: dict[str, float] = {}
-    for n in relus:
-        if method == "max":
-            lam = rec.maxes[n]
-        else:
-            vals = torch.cat(rec.pos[n]) if rec.pos[n] else torch.empty(0)
-            lam = _percentile(vals, percentile) if vals.numel() else 0.0
-        out[n] = lam if lam > 0 else 1.0
-    return out
+            rec.run(xb if param is None else xb.to(param.device, param.dtype))
+    return {n: st.value() for n, st in stats.items()}
 
 
 class ConvertedGraphSNN(SimulationMixin, nn.Module):
@@ -177,6 +167,15 @@ class ConvertedGraphSNN(SimulationMixin, nn.Module):
         return y.reshape(T, B, *y.shape[1:])
 
 
+def _channel_mul(x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """``x [N, C, ...] · s [C]`` (per-channel scale of spikes before an addition)."""
+    return x * s.view(1, -1, *([1] * (x.dim() - 2)))
+
+
+def _is_one(s: float | torch.Tensor) -> bool:
+    return not isinstance(s, torch.Tensor) and s == 1.0
+
+
 def ann_to_snn_graph(
     ann: nn.Module,
     calibration_data: torch.Tensor | Iterable,
@@ -186,17 +185,21 @@ def ann_to_snn_graph(
     time_steps: int = 100,
     coding: Coding = "direct",
     v_init: float = 0.5,
+    granularity: str = "layer",
 ) -> ConvertedGraphSNN:
     """Convert a traceable ReLU ANN with residual additions into an IF SNN (see the module
-    docstring); the arguments mean what they mean in :func:`~spikelite.convert.ann_to_snn`.
+    docstring); the arguments mean what they mean in :func:`~spikelite.convert.ann_to_snn`
+    (``granularity="channel"``: one threshold per channel, and per-channel scales on the
+    shortcuts).
     """
-    _check_method(threshold, percentile)
+    _check_method(threshold, percentile, granularity)
     gm = _trace(ann)
     _check_nodes(gm)
     relus = [n.name for n in gm.graph.nodes if _is_relu(gm, n)]
-    lambdas = _calibrate_graph(gm, relus, calibration_data, threshold, percentile)
+    lambdas = _calibrate_graph(gm, relus, calibration_data, threshold, percentile,
+                               granularity)
     graph = gm.graph
-    scale: dict[fx.Node, float] = {}
+    scale: dict[fx.Node, float | torch.Tensor] = {}
     neuron_names: dict[str, str] = {}
     done: set[str] = set()
     for node in list(graph.nodes):
@@ -221,19 +224,24 @@ def ann_to_snn_graph(
                 raise SpikeliteError(f"layer '{target}' is called more than once; conversion "
                                      "scales each weighted layer for one input")
             done.add(target)
-            with torch.no_grad():
-                gm.get_submodule(target).weight.mul_(s_in)
+            _scale_inputs(gm.get_submodule(target), s_in, target)
             scale[node] = 1.0
         elif (node.op == "call_function" and node.target in _ADD_FNS) or \
                 (node.op == "call_method" and node.target == "add"):
             scales = [scale.get(a, 1.0) if isinstance(a, fx.Node) else 1.0 for a in node.args]
-            if all(s == 1.0 for s in scales):
+            if all(_is_one(s) for s in scales):
                 scale[node] = 1.0
                 continue
             args = list(node.args)
             with graph.inserting_before(node):
                 for i, (a, s) in enumerate(zip(args, scales, strict=True)):
-                    if isinstance(a, fx.Node) and s != 1.0:
+                    if not isinstance(a, fx.Node) or _is_one(s):
+                        continue
+                    if isinstance(s, torch.Tensor):
+                        buf = f"shortcut_scale_{node.name}_{i}"
+                        gm.register_buffer(buf, s.detach().clone().float())
+                        args[i] = graph.call_function(_channel_mul, (a, graph.get_attr(buf)))
+                    else:
                         args[i] = graph.call_function(operator.mul, (a, s))
             node.args = tuple(args)
             scale[node] = 1.0
