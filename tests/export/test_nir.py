@@ -278,13 +278,20 @@ def test_profiling_an_exported_graph_counts_what_the_checkpoint_counts(tmp_path)
     graph = tmp_path / "j.nir"
     assert runner.invoke(app, ["export", str(comp / "final"), "--out", str(graph)]).exit_code == 0
 
-    def prof(target) -> dict:
+    def prof(target, *extra: str) -> dict:
         r = runner.invoke(app, ["profile", str(target), "--json", "--limit", "16",
-                                "--format", "rle", "--preset", "sparseloop-eyeriss45"])
+                                "--format", "rle", "--preset", "sparseloop-eyeriss45",
+                                *extra])
         assert r.exit_code == 0, r.output
         return json.loads(r.stdout)
 
     a, b = prof(comp / "final"), prof(graph)  # the .nir names its dataset itself
+    # in the graph the BatchNorms are folded into conv biases, which are costed; the
+    # checkpoint costs the same only when asked to fold its BatchNorms
+    folded = prof(comp / "final", "--option", "batchnorm=fold")
+    assert b["total_pj_per_sample"] > a["total_pj_per_sample"]
+    assert folded["total_pj_per_sample"] == pytest.approx(b["total_pj_per_sample"], rel=1e-9)
+    assert any("batchnorm=fold" in n for n in a["notes"])
     assert b["neurobench"]["SynapticOperations"] == pytest.approx(
         a["neurobench"]["SynapticOperations"])
     assert b["neurobench"]["SynapticOperations"]["Effective_ACs"] > 0

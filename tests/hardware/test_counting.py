@@ -217,3 +217,29 @@ def test_graded_steps_decided_per_step() -> None:
     assert a.events_graded == float(sum(nz[t].sum() for t in range(T) if graded[t]))
     assert a.dense_mac == Fi * 4 * B * sum(graded)
     assert a.fiber_events.tolist() == nz.sum((0, 1)).double().tolist()
+
+
+def test_batchnorms_are_attached_to_the_layer_they_fold_into() -> None:
+    from spikelite.hardware import classify
+    from spikelite.hardware.energy import resolve_options
+    from spikelite.hardware.presets import get_preset
+
+    model = nn.Sequential(TimeDistributed(nn.Conv2d(2, 4, 3, bias=False)),
+                          TimeDistributed(nn.BatchNorm2d(4)), LIF(),
+                          TimeDistributed(nn.BatchNorm2d(4)))
+    cl = classify(model)
+    assert cl.synaptic["0.module"].batchnorm == "1.module"
+    assert any("folds into 0.module's bias" in n for n in cl.notes)
+    assert any(n.startswith("3.module") and "not costed" in n for n in cl.notes)
+    with pytest.raises(SpikeliteError, match="batchnorm must be one of"):
+        resolve_options(get_preset("horowitz45"), {"batchnorm": "merge"})
+    x = (torch.rand(3, 2, 2, 6, 6) < 0.3).float()
+    plain = profile(model, x, "horowitz45", membrane_updates=False)
+    folded = plain.recost("horowitz45", "dense", batchnorm="fold")
+    conv_plain = next(r for r in plain.layers if r.name == "0.module")
+    conv_fold = next(r for r in folded.layers if r.name == "0.module")
+    outputs = conv_fold.counts["outputs"]
+    assert outputs == 4 * 4 * 4 * 3  # channels × positions × steps, per sample
+    assert "compute.bias" not in conv_plain.components
+    assert conv_fold.components["compute.bias"] == pytest.approx(
+        outputs * get_preset("horowitz45").e_ac(16, float32=True))

@@ -9,7 +9,9 @@ layer with bit width ``b_w``, accumulator ``b_acc``, activation width ``b_a``:
   (``E_add(b_acc)``), graded ones MACs (``E_mul(b_a, b_w) + E_add(b_acc)``); with
   ``skip="both"`` and a format that stores zeros (dense, ubm, uop) the zero-weight
   operations are gated at the preset's ``gated_pj``;
-* bias: one add per output neuron-step plus a read of ``bias_bits``;
+* bias: one add per output neuron-step plus a read of ``bias_bits``; with
+  ``batchnorm="fold"`` a BatchNorm right after a bias-free layer is charged as that
+  layer's folded bias (32 bits), otherwise BN arithmetic is not costed (noted);
 * weight fetch: per input event, the event's fiber in the chosen format (payload and
   metadata as separate lines, pointer reads as metadata); ``skip="none"`` reads the whole
   stored tensor once per step instead;
@@ -54,6 +56,7 @@ _CHOICES = {
     "spike_io": ("aer", "bitmap", "none"),
     "memory_access": ("bits", "words"),
     "dram_fill": ("auto", "always", "never"),
+    "batchnorm": ("ignore", "fold"),
 }
 
 
@@ -87,6 +90,7 @@ class CostOptions:
     pe_count: int | None = None
     clock_hz: float | None = None
     utilization: float = 1.0
+    batchnorm: str = "ignore"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -195,7 +199,10 @@ class _Costing:
             "compute.gated": gated * p.gated_pj,
         }
         outputs = a.outputs / n
-        if spec.bias_numel:
+        bias_numel, bias_bits = spec.bias_numel, spec.bias_bits
+        if not bias_numel and spec.batchnorm and o.batchnorm == "fold":
+            bias_numel, bias_bits = spec.weight_shape[0], 32  # BN folded: a new bias
+        if bias_numel:
             c["compute.bias"] = outputs * p.e_ac(acc, float32=spec.float32)
         steps = a.sample_steps / n
         events = a.events / n
@@ -212,10 +219,10 @@ class _Costing:
             kw = {"element_bits": spec.bits, "memory_bits": stored}
             c[f"memory.weights.{wl.name}"] = self.mem(wl, pay, **kw)
             c[f"memory.metadata.{wl.name}"] = self.mem(wl, meta, **kw)
-            if spec.bias_numel:
+            if bias_numel:
                 c[f"memory.bias.{wl.name}"] = self.mem(
-                    wl, outputs * spec.bias_bits, element_bits=spec.bias_bits,
-                    memory_bits=spec.bias_numel * spec.bias_bits)
+                    wl, outputs * bias_bits, element_bits=bias_bits,
+                    memory_bits=bias_numel * bias_bits)
             if use_dram and self.dl is not None:
                 fills = 1.0 if o.temporal_reuse else steps
                 dram_bits = fills * stored

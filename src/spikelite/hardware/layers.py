@@ -75,6 +75,8 @@ class SynapticSpec:
     bias_numel: int = 0
     bias_bits: int = 0
     sidecar: LayerQuant | None = None
+    #: name of a BatchNorm right after this layer (folded into its bias in deployment)
+    batchnorm: str | None = None
 
     @property
     def weight_shape(self) -> tuple[int, ...]:
@@ -168,6 +170,29 @@ class Classified:
     notes: list[str] = field(default_factory=list)
 
 
+def _attach_batchnorms(model: nn.Module, out: Classified) -> None:
+    """Mark each synaptic layer directly followed (in module order) by a BatchNorm over its
+    output channels, and note that the BN's arithmetic is costed only when folded."""
+    last: SynapticSpec | None = None
+    for name, m in model.named_modules():
+        if name in out.synaptic:
+            last = out.synaptic[name]
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
+            if last is not None and last.weight_shape[0] == m.num_features \
+                    and last.batchnorm is None:
+                last.batchnorm = name
+                out.notes.append(
+                    f"{name} ({type(m).__name__}): folds into {last.name}'s bias in "
+                    "deployment; its arithmetic is costed only with the cost option "
+                    "batchnorm=fold")
+            else:
+                out.notes.append(f"{name} ({type(m).__name__}): follows no conv/linear "
+                                 "layer it could fold into; its arithmetic is not costed")
+            last = None
+        elif isinstance(m, LIF):
+            last = None
+
+
 def _is_graph_container(m: nn.Module) -> bool:
     """A ``torch.fx.GraphModule`` or a :class:`~spikelite.core.FoldedTime` wrapper."""
     from torch.fx import GraphModule
@@ -218,6 +243,7 @@ def classify(model: nn.Module, layers: Mapping[str, LayerQuant] | None = None) -
                 f"{label} ({type(m).__name__}): unknown container; only its child layers are "
                 "counted"
             )
+    _attach_batchnorms(model, out)
     if layers:
         unused = sorted(set(layers) - used)
         if unused:
