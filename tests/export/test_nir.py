@@ -322,3 +322,19 @@ def test_a_missing_extra_is_named_in_full_on_the_command_line(tmp_path, monkeypa
                                    str(tmp_path / "m.nir")])
     assert res.exit_code == 2
     assert "pip install 'spikelite[nir]'" in res.output
+
+
+def test_a_converted_snn_round_trips_only_with_its_reset_and_start_in_metadata(tmp_path):
+    from spikelite.convert import ConvertedIF, ann_to_snn
+
+    torch.manual_seed(0)
+    ann = nn.Sequential(nn.Linear(10, 16), nn.ReLU(), nn.Linear(16, 3)).eval()
+    x = torch.rand(40, 10)
+    snn = ann_to_snn(ann, x, threshold="max", time_steps=20)
+    with pytest.raises(SpikeliteError, match="starts its membrane at 0.5"):
+        to_nir(snn, input_shape=(10,))
+    back = _roundtrip(snn, tmp_path / "c.nir", input_shape=(10,), allow_reset_mismatch=True)
+    assert isinstance(back[1], ConvertedIF) and back[1].v_init == 0.5
+    xt = snn.encode(x)
+    with torch.no_grad():
+        torch.testing.assert_close(back(xt), snn(xt), rtol=1e-6, atol=1e-6)

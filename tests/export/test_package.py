@@ -137,3 +137,20 @@ def test_cli_writes_and_checks_a_package(tmp_path):
     assert manifest["source"]["model"]["name"] == "csnn"
     bad = runner.invoke(app, ["export", str(comp / "final"), "--to", "onnx", "--out", "x"])
     assert bad.exit_code == 2 and "nir or package" in bad.output
+
+
+def test_a_converted_snn_packages_with_its_initial_membrane(tmp_path):
+    from spikelite.convert import ann_to_snn
+
+    torch.manual_seed(0)
+    ann = nn.Sequential(nn.Linear(10, 16), nn.ReLU(), nn.Linear(16, 3)).eval()
+    x = torch.rand(40, 10)
+    snn = ann_to_snn(ann, x, threshold="max", time_steps=20)  # IF, subtract, v0 = 0.5·θ
+    export_package(snn, {}, tmp_path / "conv", input_shape=(10,))
+    manifest, _ = load_package(tmp_path / "conv")
+    assert [e["v_init"] for e in manifest["layers"] if e["type"] == "lif"] == [0.5]
+    xt = snn.encode(x)
+    with torch.no_grad():
+        ref = snn(xt).double()
+    torch.testing.assert_close(run_package(tmp_path / "conv", xt), ref, rtol=1e-5,
+                               atol=1e-5)

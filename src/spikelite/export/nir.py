@@ -100,6 +100,13 @@ def _neuron_node(nir: Any, m: LIF, shape: tuple[int, ...], dt: float,
 
     meta: dict[str, Any] = {"spikelite.form": m.form, "spikelite.reset": m.reset_mode,
                             "spikelite.strict_threshold": bool(m.strict), "spikelite.dt": dt}
+    if getattr(m, "v_init", 0.0):  # NIR nodes start at rest; a converted SNN does not
+        if not allow_reset_mismatch:
+            raise SpikeliteError(
+                f"layer '{name}' starts its membrane at {m.v_init:g}·θ, which NIR cannot "
+                "express (its neurons start at rest); export with allow_reset_mismatch=True "
+                "to keep it only in the node metadata")
+        meta["spikelite.v_init"] = float(m.v_init)
     if m.state_bits is not None:
         meta["spikelite.state_bits"] = int(m.state_bits)
         meta["spikelite.state_max"] = float(m.state_max)
@@ -316,6 +323,10 @@ def _neuron_from_nir(nir: Any, node: Any, dt: float, key: str,
         if not np.allclose(np.asarray(node.r) * dt, 1.0, rtol=1e-6):
             raise SpikeliteError(f"node '{key}': IF with r·dt ≠ 1 (input gain) has no "
                                  f"spikelite equivalent at dt={dt}")
+        if meta.get("spikelite.v_init") is not None and kw["reset"] == "subtract":
+            from spikelite.convert import ConvertedIF  # a converted SNN's neuron
+
+            return ConvertedIF(kw["threshold"], v_init=float(meta["spikelite.v_init"]))
         return LIF(beta=1.0, **kw)
     tau, r, v_leak = (np.asarray(a, dtype=np.float64) for a in (node.tau, node.r, node.v_leak))
     gain = dt / tau * r

@@ -206,7 +206,9 @@ def export_package(model: nn.Module, sidecars: Mapping[str, LayerQuant], out: st
                 tensors[f"{key}.leak"] = leak.contiguous()
                 entries.append({"name": key, "module": name, "type": "lif", "form": m.form,
                                 "reset": m.reset_mode, "strict_threshold": bool(m.strict),
-                                "neurons": list(x.shape[1:])})
+                                "neurons": list(x.shape[1:]),
+                                # initial membrane as a fraction of θ (converted SNNs: 0.5)
+                                "v_init": float(getattr(m, "v_init", 0.0))})
             elif isinstance(m, nn.MaxPool2d):
                 entries.append({"name": key, "module": name, "type": "maxpool2d",
                                 "kernel_size": _two(m.kernel_size),
@@ -300,6 +302,18 @@ class _Synapse(nn.Module):
         return acc * self.mul.view(view) + self.add.view(view)
 
 
+class _PackageLIF(LIF):
+    """A package neuron: starts at ``v_reset + v_init·θ`` (``v_init = 0``: at rest)."""
+
+    v_init: float = 0.0
+
+    def _v0(self, x: torch.Tensor, p: Any) -> torch.Tensor:
+        v0 = super()._v0(x, p)
+        if self.mem is None and self.v_init:
+            v0 = v0 + self.v_init * p.threshold
+        return v0
+
+
 def package_model(path: str | Path) -> nn.Sequential:
     """A float64 time-major model that computes exactly what the package describes (the
     synaptic accumulation on the stored weights, neurons in accumulator units)."""
@@ -312,8 +326,10 @@ def package_model(path: str | Path) -> nn.Sequential:
         elif kind == "lif":
             per = {k: t[f"{n}.{k}"] for k in ("threshold", "v_reset", "leak")}  # [C]
             leak = {"tau": per["leak"]} if e["form"] == "tau" else {"beta": per["leak"]}
-            layers[n] = LIF(**leak, threshold=per["threshold"], v_reset=per["v_reset"],
-                            reset=e["reset"], strict=e["strict_threshold"], fused=False)
+            neuron = _PackageLIF(**leak, threshold=per["threshold"], v_reset=per["v_reset"],
+                                 reset=e["reset"], strict=e["strict_threshold"], fused=False)
+            neuron.v_init = float(e.get("v_init", 0.0))
+            layers[n] = neuron
         elif kind == "maxpool2d":
             layers[n] = TimeDistributed(nn.MaxPool2d(e["kernel_size"], e["stride"],
                                                      e["padding"]))
