@@ -154,3 +154,25 @@ def test_a_converted_snn_packages_with_its_initial_membrane(tmp_path):
         ref = snn(xt).double()
     torch.testing.assert_close(run_package(tmp_path / "conv", xt), ref, rtol=1e-5,
                                atol=1e-5)
+
+
+@pytest.mark.parametrize("name,kwargs", [
+    ("vgg16", {"widths": [4] * 13, "num_classes": 3}),
+    ("vggsnn", {"widths": [4] * 8, "num_classes": 3}),
+    ("mlp", {"input_shape": (2, 6, 6), "hidden": (8, 8)}),
+])
+def test_zoo_models_export_both_ways_and_read_back_equal(tmp_path, name, kwargs):
+    nir = pytest.importorskip("nir")
+    from spikelite.export import to_nir
+    from spikelite.export.nir import check_roundtrip, write_nir
+    from spikelite.export.package import check_package
+
+    del nir
+    torch.manual_seed(0)
+    model = create(name, **kwargs).eval()
+    quantize_(model, "duq", 4)
+    plain, sidecars = bake(model)
+    write_nir(to_nir(plain, sidecars=sidecars), tmp_path / "m.nir")
+    export_package(plain, sidecars, tmp_path / "pkg")
+    assert check_roundtrip(plain, tmp_path / "m.nir", time_steps=3, batch=2, rate=0.5) == 1.0
+    assert check_package(plain, tmp_path / "pkg", time_steps=3, batch=2, rate=0.5) == 1.0
