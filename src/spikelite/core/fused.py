@@ -361,17 +361,23 @@ def lif_multistep_fused(
     falls back to the eager path for it. Without gradients the forward keeps no history.
     ``observer``: see :data:`StepObserver` (``None``: no cost).
     """
+    x, v0, leak, track = _inputs(x, v0, p)
+    if not track:
+        s_all, v, _ = _forward(x, v0, leak, p, save=False, observer=observer)
+        return s_all, v
+    return FusedLIF.apply(x, v0, leak, p, observer)
+
+
+def _inputs(x: torch.Tensor, v0: torch.Tensor | None, p: LIFParams
+            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool]:
+    """``(x contiguous, v0 or rest, leak as a tensor, whether autograd must track)``."""
     if v0 is None:
         v0 = rest(x[0], p)
     leak = p.leak if isinstance(p.leak, torch.Tensor) else torch.tensor(
         p.leak, dtype=x.dtype, device=x.device
     )
-    x = x.contiguous()
     needs_grad = x.requires_grad or v0.requires_grad or leak.requires_grad
-    if not (torch.is_grad_enabled() and needs_grad):
-        s_all, v, _ = _forward(x, v0, leak, p, save=False, observer=observer)
-        return s_all, v
-    return FusedLIF.apply(x, v0, leak, p, observer)
+    return x.contiguous(), v0, leak, torch.is_grad_enabled() and needs_grad
 
 
 def lif_multistep_fused_trace(
@@ -380,14 +386,8 @@ def lif_multistep_fused_trace(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """:func:`lif_multistep_fused` that also returns the pre-reset membrane ``h``
     ``[T, B, ...]`` with gradients: ``(spikes, v_T, h)`` (one extra ``[T, B, ...]`` copy)."""
-    if v0 is None:
-        v0 = rest(x[0], p)
-    leak = p.leak if isinstance(p.leak, torch.Tensor) else torch.tensor(
-        p.leak, dtype=x.dtype, device=x.device
-    )
-    x = x.contiguous()
-    needs_grad = x.requires_grad or v0.requires_grad or leak.requires_grad
-    if not (torch.is_grad_enabled() and needs_grad):
+    x, v0, leak, track = _inputs(x, v0, p)
+    if not track:
         s_all, v, h_blocks = _forward(x, v0, leak, p, save=True, observer=observer)
         return s_all, v, torch.cat(h_blocks)
     return FusedLIFTrace.apply(x, v0, leak, p, observer)
