@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from torch import nn
 
 from spikelite.core import TimeDistributed
@@ -25,3 +27,11 @@ def flat_layers(model: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module
         else:
             out.append((full, m))
     return out
+
+
+def on_cpu(model: nn.Module) -> nn.Module:
+    """``model`` itself when it lives on the CPU, else a CPU copy (exports run on the CPU;
+    the caller's model is not moved)."""
+    if all(t.device.type == "cpu" for t in (*model.parameters(), *model.buffers())):
+        return model
+    return copy.deepcopy(model).cpu()

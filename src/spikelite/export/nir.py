@@ -41,7 +41,7 @@ from torch import nn
 
 from spikelite.core import LIF, Flatten, TimeDistributed
 from spikelite.errors import SpikeliteError, require
-from spikelite.export._chain import flat_layers
+from spikelite.export._chain import flat_layers, on_cpu
 from spikelite.quant import LayerQuant
 
 DEFAULT_DT = 1e-4
@@ -164,6 +164,7 @@ def to_nir(model: nn.Module, *, input_shape: Sequence[int] | None = None,
     if any(hasattr(m, "parametrizations") for m in model.modules()):
         raise SpikeliteError("the model still has fake-quant/mask parametrizations: bake it "
                              "first (spikelite.quant.bake) so the deployed weights are exported")
+    model = on_cpu(model)
     layers = flat_layers(model)
     nodes: OrderedDict[str, Any] = OrderedDict()
     nodes["input"] = nir.Input(input_type={"input": np.array(shape)})
@@ -517,8 +518,12 @@ def check_roundtrip(model: nn.Module, path: str | Path, *, time_steps: int = 8,
     shape = tuple(int(v) for v in np.asarray(graph.nodes[_chain(graph)[0]].input_type["input"]))
     g = torch.Generator().manual_seed(seed)
     x = (torch.rand(time_steps, batch, *shape, generator=g) < rate).float()
+    from spikelite.core.neurons import reset_states
+
+    model = on_cpu(model)
     was = model.training
     model.eval()
+    reset_states(model)
     with torch.no_grad():
         ref = model(x)
         got = back(x)

@@ -43,7 +43,7 @@ from torch import nn
 
 from spikelite.core import LIF, Flatten, TimeDistributed
 from spikelite.errors import SpikeliteError
-from spikelite.export._chain import flat_layers
+from spikelite.export._chain import flat_layers, on_cpu
 from spikelite.quant import LayerQuant
 
 FORMAT = "spikelite-integer-package"
@@ -70,11 +70,11 @@ def _integer_weight(side: LayerQuant | None) -> tuple[torch.Tensor, torch.Tensor
     if d == 2 and 2 * zp != round(2 * zp):
         raise SpikeliteError(f"{side.name}: zero point {zp} is neither an integer nor a "
                              "half-integer; no integer form")
-    q = torch.round(d * (side.codes.to(torch.float64) - zp))
+    q = torch.round(d * (side.codes.detach().cpu().to(torch.float64) - zp))
     if side.mask is not None and side.mask_order == "after_quant":
-        q = q * side.mask.to(q.dtype)
+        q = q * side.mask.cpu().to(q.dtype)
     c = side.weight_shape[0]
-    scale = side.scale.detach().to(torch.float64)
+    scale = side.scale.detach().cpu().to(torch.float64)
     per_c = scale.reshape(-1) if scale.numel() == c else scale.reshape(()).expand(c)
     return q.to(torch.int64), per_c / d, d
 
@@ -114,6 +114,7 @@ def export_package(model: nn.Module, sidecars: Mapping[str, LayerQuant], out: st
     if any(hasattr(m, "parametrizations") for m in model.modules()):
         raise SpikeliteError("bake the model first (spikelite.quant.bake): the package stores "
                              "the deployed integer weights")
+    model = on_cpu(model)
     layers = flat_layers(model)
     tensors: dict[str, torch.Tensor] = {}
     entries: list[dict[str, Any]] = []
@@ -362,6 +363,7 @@ def check_package(model: nn.Module, path: str | Path, *, time_steps: int = 8, ba
     manifest, _ = load_package(path)
     g = torch.Generator().manual_seed(seed)
     x = (torch.rand(time_steps, batch, *manifest["input_shape"], generator=g) < rate).float()
+    model = on_cpu(model)
     was = model.training
     model.eval()
     reset_states(model)
