@@ -161,6 +161,7 @@ def test_gain_in_weights_loads_identically_in_norse_and_back_into_spikelite(tmp_
     torch.testing.assert_close(torch.stack(outs), ours, rtol=0, atol=0)
 
 
+@pytest.mark.filterwarnings("ignore:nirtorch.extract_nir_graph:DeprecationWarning")
 def test_a_graph_exported_by_snntorch_imports_identically():
     snn = pytest.importorskip("snntorch")
     from snntorch.export_nir import export_to_nir
