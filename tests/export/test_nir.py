@@ -222,10 +222,13 @@ def test_subtractive_reset_is_refused_unless_allowed_then_kept_in_metadata(tmp_p
     (lambda: nn.Sequential(TimeDistributed(nn.MaxPool2d(2)), Flatten()), "follow a spiking"),
     (lambda: create("resnet20", num_classes=10), "no NIR export"),
     (lambda: nn.Linear(2, 2), "sequential models"),
+    (lambda: nn.Sequential(TimeDistributed(nn.Conv2d(1, 2, 3, padding=1,
+                                                     padding_mode="reflect"))), "zero padding"),
 ])
 def test_unsupported_models_are_refused_by_name(model, needle):
+    shape = {"no NIR export": None, "zero padding": (1, 4, 4)}.get(needle, (4,))
     with pytest.raises(SpikeliteError, match=needle):
-        to_nir(model(), input_shape=(4,) if needle != "no NIR export" else None)
+        to_nir(model(), input_shape=shape)
 
 
 def test_import_refuses_branching_graphs_and_unknown_nodes():

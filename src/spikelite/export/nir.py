@@ -191,9 +191,9 @@ def to_nir(model: nn.Module, *, input_shape: Sequence[int] | None = None,
                                   if b is not None else nir.Linear(weight=_np(w), metadata=meta))
                     x = nn.functional.linear(x, w, b)
                 else:
-                    if isinstance(m.padding, str):
-                        raise SpikeliteError(f"layer '{name}': give the conv's padding as "
-                                             f"numbers, not {m.padding!r}, for NIR export")
+                    if isinstance(m.padding, str) or m.padding_mode != "zeros":
+                        raise SpikeliteError(f"layer '{name}': NIR export needs zero padding "
+                                             "given as numbers (padding_mode='zeros')")
                     nodes[key] = nir.Conv2d(
                         input_shape=tuple(x.shape[-2:]), weight=_np(w), stride=m.stride,
                         padding=m.padding, dilation=m.dilation, groups=m.groups,

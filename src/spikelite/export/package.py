@@ -162,9 +162,9 @@ def export_package(model: nn.Module, sidecars: Mapping[str, LayerQuant], out: st
                     w_real = w_store.double()
                 offset = bn_s * (b - mu) + beta
                 if isinstance(m, nn.Conv2d):
-                    if isinstance(m.padding, str):
-                        raise SpikeliteError(f"layer '{name}': give the conv's padding as "
-                                             "numbers for the package")
+                    if isinstance(m.padding, str) or m.padding_mode != "zeros":
+                        raise SpikeliteError(f"layer '{name}': the package needs zero padding "
+                                             "given as numbers (padding_mode='zeros')")
                     entry.update(stride=list(m.stride), padding=list(m.padding),
                                  dilation=list(m.dilation), groups=int(m.groups))
                     x = nn.functional.conv2d(x, w_real, None, m.stride, m.padding,
