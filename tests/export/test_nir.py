@@ -224,9 +224,12 @@ def test_subtractive_reset_is_refused_unless_allowed_then_kept_in_metadata(tmp_p
     (lambda: nn.Linear(2, 2), "sequential models"),
     (lambda: nn.Sequential(TimeDistributed(nn.Conv2d(1, 2, 3, padding=1,
                                                      padding_mode="reflect"))), "zero padding"),
+    (lambda: nn.Sequential(TimeDistributed(nn.Conv2d(1, 2, 3)), LIF(),
+                           TimeDistributed(nn.MaxPool2d(2, ceil_mode=True))), "ceil_mode"),
 ])
 def test_unsupported_models_are_refused_by_name(model, needle):
-    shape = {"no NIR export": None, "zero padding": (1, 4, 4)}.get(needle, (4,))
+    shape = {"no NIR export": None, "zero padding": (1, 4, 4),
+             "ceil_mode": (1, 5, 5)}.get(needle, (4,))
     with pytest.raises(SpikeliteError, match=needle):
         to_nir(model(), input_shape=shape)
 

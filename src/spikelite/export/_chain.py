@@ -35,3 +35,15 @@ def on_cpu(model: nn.Module) -> nn.Module:
     if all(t.device.type == "cpu" for t in (*model.parameters(), *model.buffers())):
         return model
     return copy.deepcopy(model).cpu()
+
+
+def check_pool(name: str, m: nn.Module) -> None:
+    """Pooling that exports as plain windows: no ceil mode, no padding excluded from the
+    average (what NIR's and the package's pooling mean)."""
+    if getattr(m, "ceil_mode", False):
+        raise SpikeliteError(f"layer '{name}': pooling with ceil_mode=True cannot be exported; "
+                             "use ceil_mode=False")
+    pad = getattr(m, "padding", 0)
+    if pad not in (0, (0, 0)) and not getattr(m, "count_include_pad", True):
+        raise SpikeliteError(f"layer '{name}': padded average pooling with "
+                             "count_include_pad=False cannot be exported")

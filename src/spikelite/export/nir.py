@@ -41,7 +41,7 @@ from torch import nn
 
 from spikelite.core import LIF, Flatten, TimeDistributed
 from spikelite.errors import SpikeliteError, require
-from spikelite.export._chain import flat_layers, on_cpu
+from spikelite.export._chain import check_pool, flat_layers, on_cpu
 from spikelite.quant import LayerQuant
 
 DEFAULT_DT = 1e-4
@@ -210,6 +210,7 @@ def to_nir(model: nn.Module, *, input_shape: Sequence[int] | None = None,
                                           allow_reset_mismatch, name)
                 after_neuron = True
             elif isinstance(m, nn.MaxPool2d):
+                check_pool(name, m)
                 if not after_neuron:
                     raise SpikeliteError(
                         f"layer '{name}': NIR has no max-pool; spikelite exports it as a "
@@ -227,6 +228,7 @@ def to_nir(model: nn.Module, *, input_shape: Sequence[int] | None = None,
                 nodes[f"{key}_threshold"] = nir.Threshold(threshold=np.full(tuple(x.shape[1:]),
                                                                             0.5), metadata=meta)
             elif isinstance(m, nn.AvgPool2d):
+                check_pool(name, m)
                 nodes[key] = nir.AvgPool2d(kernel_size=_pair(m.kernel_size),
                                            stride=_pair(m.stride or m.kernel_size),
                                            padding=_pair(m.padding),

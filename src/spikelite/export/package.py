@@ -43,7 +43,7 @@ from torch import nn
 
 from spikelite.core import LIF, Flatten, TimeDistributed
 from spikelite.errors import SpikeliteError
-from spikelite.export._chain import flat_layers, on_cpu
+from spikelite.export._chain import check_pool, flat_layers, on_cpu
 from spikelite.quant import LayerQuant
 
 FORMAT = "spikelite-integer-package"
@@ -211,12 +211,14 @@ def export_package(model: nn.Module, sidecars: Mapping[str, LayerQuant], out: st
                                 # initial membrane as a fraction of θ (converted SNNs: 0.5)
                                 "v_init": float(getattr(m, "v_init", 0.0))})
             elif isinstance(m, nn.MaxPool2d):
+                check_pool(name, m)
                 entries.append({"name": key, "module": name, "type": "maxpool2d",
                                 "kernel_size": _two(m.kernel_size),
                                 "stride": _two(m.stride or m.kernel_size),
                                 "padding": _two(m.padding)})
                 x = m(x)
             elif isinstance(m, nn.AvgPool2d):
+                check_pool(name, m)
                 entries.append({"name": key, "module": name, "type": "avgpool2d",
                                 "kernel_size": _two(m.kernel_size),
                                 "stride": _two(m.stride or m.kernel_size),
