@@ -40,6 +40,7 @@ def test_residual_net_time_mean_converges_to_the_ann() -> None:
     snn = ann_to_snn_graph(ann, x, threshold="max")
     ifs = [m for m in snn.modules() if isinstance(m, ConvertedIF)]
     assert len(ifs) == 5  # stem + 2 per block: the block's shared ReLU module became 2 IFs
+    assert sum(getattr(m, "residual_input", False) for m in ifs) == 2  # fed by the sums
     assert set(snn.thresholds) == {v for v in snn.neuron_names.values()}
     code = snn.graph_module.code
     assert "mul" in code and "add" in code  # shortcut spikes rescaled before the addition

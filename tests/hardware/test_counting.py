@@ -243,3 +243,22 @@ def test_batchnorms_are_attached_to_the_layer_they_fold_into() -> None:
     assert "compute.bias" not in conv_plain.components
     assert conv_fold.components["compute.bias"] == pytest.approx(
         outputs * get_preset("horowitz45").e_ac(16, float32=True))
+
+
+def test_residual_additions_are_charged_only_when_asked() -> None:
+    from spikelite.hardware.presets import get_preset
+
+    torch.manual_seed(0)
+    res = create("resnet20", input_size=8, widths=[4] * 19)
+    rep = profile(res, torch.rand(2, 2, 3, 8, 8), "horowitz45", membrane_updates=False)
+    counted = rep.recost("horowitz45", "dense", residual="count")
+    e_add = get_preset("horowitz45").e_add(16)
+    fed = {r.name: r for r in counted.layers if "compute.residual" in r.components}
+    assert len(fed) == 9 and all(n.endswith(".lif2") for n in fed)  # one per basic block
+    for r in fed.values():
+        assert r.components["compute.residual"] == pytest.approx(
+            r.counts["neuron_steps"] * e_add)
+    extra = sum(r.components["compute.residual"] for r in fed.values())
+    assert counted.total_pj - rep.total_pj == pytest.approx(extra)
+    assert not any("compute.residual" in r.components for r in rep.layers)
+    assert any("residual=count" in n for n in rep.notes)

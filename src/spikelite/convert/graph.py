@@ -209,8 +209,12 @@ def ann_to_snn_graph(
             scale[node] = 1.0
         elif _is_relu(gm, node):
             key = f"if_{node.name}"
-            gm.add_submodule(key, FoldedTime(ConvertedIF(lambdas[node.name] / s_in,
-                                                         v_init=v_init)))
+            neuron = ConvertedIF(lambdas[node.name] / s_in, v_init=v_init)
+            src = ins[0]
+            # a neuron fed by a residual sum: the hardware model can charge the additions
+            neuron.residual_input = (src.op == "call_function" and src.target in _ADD_FNS) \
+                or (src.op == "call_method" and src.target == "add")
+            gm.add_submodule(key, FoldedTime(neuron))
             with graph.inserting_after(node):
                 new = graph.call_module(key, (ins[0],))
             node.replace_all_uses_with(new)

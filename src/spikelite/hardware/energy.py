@@ -31,6 +31,10 @@ Per neuron layer (``updates`` = neuron-steps, or NeuroBench's MembraneUpdates wi
 * membrane: a read and a write of ``b_u`` bits per update (both membrane modes);
 * spikes out: ``⌈log2 N⌉`` bits per spike (``aer``) or 1 bit per neuron-step (``bitmap``).
 
+With ``residual="count"`` a neuron fed by a residual sum (``residual_input``: the zoo's
+ResNet blocks, graph-converted ResNets) is charged one ``E_add(b_acc)`` per neuron-step for
+the addition (dense; the shortcut operand's traffic is not modelled).
+
 Static energy ``P_static · latency``; cycles per layer ``max(ops / (PEs·utilisation),
 DRAM bits / DRAM bits per cycle)``, latency = Σ cycles / clock unless given.
 """
@@ -57,6 +61,7 @@ _CHOICES = {
     "memory_access": ("bits", "words"),
     "dram_fill": ("auto", "always", "never"),
     "batchnorm": ("ignore", "fold"),
+    "residual": ("ignore", "count"),
 }
 
 
@@ -91,6 +96,7 @@ class CostOptions:
     clock_hz: float | None = None
     utilization: float = 1.0
     batchnorm: str = "ignore"
+    residual: str = "ignore"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -305,6 +311,10 @@ class _Costing:
                 elif o.spike_io == "bitmap":
                     c[f"memory.spikes.{self.kl.name}"] = self.mem(
                         self.kl, a.neuron_steps / n, write=True, memory_bits=a.neurons)
+        if o.residual == "count" and getattr(module, "residual_input", False):
+            # the residual sum feeding this neuron: one add per neuron-step
+            acc = o.acc_bits if isinstance(o.acc_bits, int) else 16
+            c["compute.residual"] = a.neuron_steps / n * p.e_add(acc)
         counts = {
             "neurons": float(a.neurons),
             "neuron_steps": a.neuron_steps / n,

@@ -47,7 +47,8 @@ def _model_types() -> tuple[dict[type, str], tuple[type, ...]]:
     partial = {
         TCJA: "attention arithmetic (spatial mean, sigmoid, products) is not costed; its two "
         "Conv1d layers are",
-        BasicBlock: "the residual addition is not costed",
+        BasicBlock: "the residual addition is costed only with the cost option "
+        "residual=count",
     }
     return partial, (PadShortcut, TimeDropout, Vote)
 
@@ -222,6 +223,9 @@ def classify(model: nn.Module, layers: Mapping[str, LayerQuant] | None = None) -
             out.synaptic[name] = synaptic_spec(name, m, _sidecar_for(name, layers, used))
         elif isinstance(m, LIF):
             out.neurons[name] = m
+            if getattr(m, "residual_input", False) and ".lif2" not in f".{name}":
+                out.notes.append(f"{label}: fed by a residual sum; the additions are costed "
+                                 "only with the cost option residual=count")
         elif isinstance(m, (*_POOL, *_NORM, *_SHAPE, *noops)):
             continue
         elif type(m) is nn.ReLU:

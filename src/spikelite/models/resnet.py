@@ -113,6 +113,9 @@ class BasicBlock(nn.Module):
                 )
             )
         self.lif2 = make(out_channels)
+        # its input is a residual sum: one addition per neuron-step, which the hardware
+        # model charges with the cost option residual=count
+        self.lif2.residual_input = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.bn2(self.conv2(self.lif1(self.bn1(self.conv1(x)))))
