@@ -185,6 +185,25 @@ def test_a_graph_exported_by_snntorch_imports_identically():
     torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
 
 
+def test_a_conv_snn_runs_identically_in_spikingjelly():
+    pytest.importorskip("spikingjelly")
+    from spikingjelly.activation_based.nir_exchange.from_nir import import_from_nir
+
+    torch.manual_seed(0)
+    model = nn.Sequential(TimeDistributed(nn.Conv2d(2, 4, 3, padding=1)), LIF(beta=0.9),
+                          TimeDistributed(nn.AvgPool2d(2)), Flatten(),
+                          TimeDistributed(nn.Linear(4 * 4 * 4, 5)), LIF(beta=0.8))
+    model[0].module.weight.data *= 3
+    model[4].module.weight.data *= 6
+    net = import_from_nir(to_nir(model, input_shape=(2, 8, 8)), step_mode="m")
+    x = _spikes(12, 3, 2, 8, 8, rate=0.3)
+    with torch.no_grad():
+        ours = model(x)
+        theirs = net(x)[0]
+    assert float(ours.sum()) > 10
+    torch.testing.assert_close(theirs, ours, rtol=0, atol=0)
+
+
 def test_quantized_layers_carry_their_integer_description(tmp_path):
     torch.manual_seed(0)
     model = create("mlp", input_shape=(16,), hidden=(12,), num_classes=3)
