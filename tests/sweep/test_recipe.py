@@ -79,6 +79,14 @@ def test_unknown_preset_and_format_are_rejected():
         parse_config({"hardware": {"presets": ["nope45"]}}, "r", Recipe)
     with pytest.raises(SpikeliteError):
         parse_config({"hardware": {"formats": ["zip"]}}, "r", Recipe)
+    # cost options are checked before anything runs, not when the first point is costed
+    with pytest.raises(SpikeliteError, match="batchnorm must be one of ignore, fold"):
+        parse_config({"hardware": {"options": {"batchnorm": "merge"}}}, "r", Recipe)
+    with pytest.raises(SpikeliteError, match="unknown cost option"):
+        parse_config({"hardware": {"options": {"membrne": "sram_rmw"}}}, "r", Recipe)
+    ok = parse_config({"hardware": {"options": {"batchnorm": "fold", "residual": "count"}}},
+                      "r", Recipe)
+    assert ok.hardware.options == {"batchnorm": "fold", "residual": "count"}
 
 
 def test_run_key_depends_on_what_changes_the_result_only():

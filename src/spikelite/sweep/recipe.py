@@ -191,6 +191,19 @@ class HardwareSpec(_Strict):
             get_format(name)
         return v
 
+    @model_validator(mode="after")
+    def _options(self) -> HardwareSpec:
+        """Unknown cost options and bad choices fail here, before any point runs."""
+        from spikelite.hardware import get_preset
+        from spikelite.hardware.energy import resolve_options
+
+        for name in self.presets:
+            try:
+                resolve_options(get_preset(name), self.options)
+            except SpikeliteError as exc:
+                raise ValueError(f"hardware.options: {exc}") from None
+        return self
+
 
 class SearchSpace(_Strict):
     """Optuna's search space: choices per dimension; ``per_layer`` draws bits and
