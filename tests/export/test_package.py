@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -176,3 +177,41 @@ def test_zoo_models_export_both_ways_and_read_back_equal(tmp_path, name, kwargs)
     export_package(plain, sidecars, tmp_path / "pkg")
     assert check_roundtrip(plain, tmp_path / "m.nir", time_steps=3, batch=2, rate=0.5) == 1.0
     assert check_package(plain, tmp_path / "pkg", time_steps=3, batch=2, rate=0.5) == 1.0
+
+
+@pytest.mark.parametrize("scheme,bits,needs_mask", [
+    ("duq", 2, False),     # zero is a code: pruned weights are stored as that code
+    ("uniform", 4, True),  # QP-SNN's grid has no zero: a 1-bit mask plane is stored too
+    ("rescaw", 3, True),
+])
+def test_packed_weights_decode_to_the_same_package(tmp_path, scheme, bits, needs_mask):
+    from safetensors.torch import load_file
+
+    torch.manual_seed(0)
+    model = create("csnn")
+    quantize_(model, scheme, bits)
+    prune_unstructured_(model, 0.6)
+    plain, sidecars = bake(model)
+    export_package(plain.eval(), sidecars, tmp_path / "int")
+    manifest = export_package(plain.eval(), sidecars, tmp_path / "packed", pack=True)
+    t = load_file(str(tmp_path / "packed" / "tensors.safetensors"))
+    for e in (e for e in manifest["layers"] if e.get("integer")):
+        n = int(np.prod(e["weight_shape"]))
+        assert f"{e['name']}.weight" not in t
+        assert t[f"{e['name']}.codes_packed"].numel() == -(-n * bits // 8)  # ⌈n·b/8⌉ bytes
+        assert (f"{e['name']}.mask_packed" in t) == needs_mask
+        assert e["mask_bits"] == (n if needs_mask else 0)
+    x = _spikes(6, 3, 2, 34, 34, rate=0.15)
+    torch.testing.assert_close(run_package(tmp_path / "packed", x),
+                               run_package(tmp_path / "int", x), rtol=0, atol=0)
+
+
+def test_pack_bits_round_trips() -> None:
+    from spikelite.export.package import pack_bits, unpack_bits
+
+    g = torch.Generator().manual_seed(0)
+    for bits in (1, 2, 3, 5, 8, 11):
+        v = torch.randint(0, 2 ** bits, (1001,), generator=g)
+        packed = pack_bits(v, bits)
+        assert packed.dtype == torch.uint8 and packed.numel() == -(-1001 * bits // 8)
+        assert torch.equal(unpack_bits(packed, bits, 1001), v)

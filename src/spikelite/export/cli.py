@@ -30,6 +30,8 @@ def export_command(
     allow_reset_mismatch: Annotated[bool, typer.Option(
         "--allow-reset-mismatch", help="Export subtract/none-reset neurons anyway (NIR "
         "resets to v_reset; the true reset is kept in the node metadata only).")] = False,
+    pack: Annotated[bool, typer.Option("--pack", help="Package: store quantized weights "
+                                       "bit-packed at their bit width.")] = False,
     point: Annotated[str | None, typer.Option(help="With a sweep folder: the point to export "
                                               "(its name in results.csv).")] = None,
     check: Annotated[bool, typer.Option(help="Read the file back, rebuild the model and "
@@ -67,7 +69,7 @@ def export_command(
         else:
             from spikelite.export.package import check_package, export_package
 
-            manifest = export_package(plain, sidecars, out,
+            manifest = export_package(plain, sidecars, out, pack=pack,
                                       extra={"source": {"checkpoint": str(checkpoint),
                                                         "model": cfg.get("model"),
                                                         "data": cfg.get("data")}})

@@ -38,6 +38,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -79,6 +80,44 @@ def _integer_weight(side: LayerQuant | None) -> tuple[torch.Tensor, torch.Tensor
     return q.to(torch.int64), per_c / d, d
 
 
+def pack_bits(values: torch.Tensor, bits: int) -> torch.Tensor:
+    """Unsigned ``values`` < 2**bits, each in ``bits`` bits, LSB first, as ``uint8`` bytes
+    (``⌈numel·bits/8⌉`` of them)."""
+    v = values.reshape(-1).to(torch.int64).numpy()
+    planes = ((v[:, None] >> np.arange(bits)) & 1).astype(np.uint8).reshape(-1)
+    return torch.from_numpy(np.packbits(planes, bitorder="little"))
+
+
+def unpack_bits(packed: torch.Tensor, bits: int, numel: int) -> torch.Tensor:
+    """The inverse of :func:`pack_bits`: ``numel`` unsigned ``int64`` values."""
+    planes = np.unpackbits(packed.numpy(), bitorder="little")[: numel * bits]
+    v = (planes.reshape(numel, bits).astype(np.int64) << np.arange(bits)).sum(1)
+    return torch.from_numpy(v)
+
+
+def _packed_codes(side: LayerQuant) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Bit-packed codes of a baked layer (dense storage at its bit width) and, when the
+    zero point is not a code (a pruned weight has no code of its own), a 1-bit mask plane."""
+    codes = side.codes.detach().cpu().to(torch.int64)
+    bits, zp = int(side.bits), float(side.zero_point)
+    mask = None if side.mask is None or side.mask_order != "after_quant" else \
+        side.mask.detach().cpu().bool()
+    if mask is not None and zp == round(zp):
+        codes = torch.where(mask, codes, torch.full_like(codes, int(zp)))  # zero = a code
+        mask = None
+    offset = -(2 ** (bits - 1)) if int(codes.min()) < 0 else 0
+    stored = codes - offset
+    if int(stored.min()) < 0 or int(stored.max()) >= 2 ** bits:
+        raise SpikeliteError(f"{side.name}: codes in [{int(codes.min())}, {int(codes.max())}] "
+                             f"do not fit {bits} bits")
+    out = {"codes_packed": pack_bits(stored, bits)}
+    info: dict[str, Any] = {"code_offset": offset, "mask_bits": 0}
+    if mask is not None:
+        out["mask_packed"] = pack_bits(mask.to(torch.int64), 1)
+        info["mask_bits"] = int(mask.numel())
+    return out, info
+
+
 def _bn_affine(bn: nn.Module | None, c: int) -> tuple[torch.Tensor, torch.Tensor,
                                                       torch.Tensor]:
     """``(γ/σ, μ, β)`` of a BatchNorm in float64 (identity without one)."""
@@ -103,9 +142,13 @@ def _per_channel(t: torch.Tensor | float, c: int, name: str, what: str) -> torch
 
 def export_package(model: nn.Module, sidecars: Mapping[str, LayerQuant], out: str | Path, *,
                    input_shape: Sequence[int] | None = None,
-                   extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                   extra: Mapping[str, Any] | None = None,
+                   pack: bool = False) -> dict[str, Any]:
     """Write ``model`` (baked: ``plain, sidecars = bake(model)``) as an integer package in
-    the folder ``out``; returns the manifest. See the module docstring for the format."""
+    the folder ``out``; returns the manifest. See the module docstring for the format.
+    ``pack``: store quantized weights as their codes bit-packed at their bit width
+    (``<layer>.codes_packed``, plus ``<layer>.mask_packed`` when a pruned weight has no
+    code of its own) instead of int8/16/32 containers."""
     from safetensors.torch import save_file
 
     shape = tuple(input_shape or getattr(model, "input_shape", ()) or ())
@@ -148,11 +191,16 @@ def export_package(model: nn.Module, sidecars: Mapping[str, LayerQuant], out: st
                     q, alpha, d = ints
                     side = sidecars[name]
                     g = bn_s * alpha
-                    w_store = q.to(_int_dtype(q))
+                    w_store: torch.Tensor | None = q.to(_int_dtype(q))
                     entry.update(integer=True, scheme=side.scheme, bits=int(side.bits),
                                  zero_point=float(side.zero_point), level_step=d,
                                  packed_weight_bits=int(q.numel()) * int(side.bits),
                                  dtype=str(w_store.dtype).removeprefix("torch."))
+                    if pack:
+                        packed, info = _packed_codes(side)
+                        tensors.update({f"{key}.{k}": v for k, v in packed.items()})
+                        entry.update(packed=True, **info)
+                        w_store = None
                     w_real = q.double()
                 else:
                     g = bn_s.clone()
@@ -171,7 +219,8 @@ def export_package(model: nn.Module, sidecars: Mapping[str, LayerQuant], out: st
                                              m.dilation, m.groups)
                 else:
                     x = nn.functional.linear(x, w_real)
-                tensors[f"{key}.weight"] = w_store.contiguous()
+                if w_store is not None:
+                    tensors[f"{key}.weight"] = w_store.contiguous()
                 tensors[f"{key}.gain"] = g.contiguous()
                 tensors[f"{key}.offset"] = offset.contiguous()
                 entry["feeds_neuron"] = False
@@ -278,6 +327,20 @@ def load_package(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tens
     return manifest, load_file(str(path / "tensors.safetensors"))
 
 
+def _weight(e: dict[str, Any], t: dict[str, torch.Tensor]) -> torch.Tensor:
+    """A layer's stored weight: the integer ``Q`` (unpacked when packed) or float weights."""
+    n = e["name"]
+    if not e.get("packed"):
+        return t[f"{n}.weight"]
+    shape, bits = e["weight_shape"], int(e["bits"])
+    numel = int(np.prod(shape))
+    codes = unpack_bits(t[f"{n}.codes_packed"], bits, numel) + int(e["code_offset"])
+    q = torch.round(float(e["level_step"]) * (codes.double() - float(e["zero_point"])))
+    if e.get("mask_bits"):
+        q = q * unpack_bits(t[f"{n}.mask_packed"], 1, numel).double()
+    return q.reshape(shape)
+
+
 class _Synapse(nn.Module):
     """``sign·(W ⊛ x) + offset_acc`` before a neuron, ``gain·(W ⊛ x) + offset`` otherwise."""
 
@@ -285,7 +348,7 @@ class _Synapse(nn.Module):
         super().__init__()
         self.e = e
         n = e["name"]
-        self.register_buffer("w", t[f"{n}.weight"].to(torch.float64))
+        self.register_buffer("w", _weight(e, t).to(torch.float64))
         if e["feeds_neuron"]:
             self.register_buffer("mul", t[f"{n}.sign"].to(torch.float64))
             self.register_buffer("add", t[f"{n}.offset_acc"])
