@@ -204,6 +204,11 @@ def test_packed_weights_decode_to_the_same_package(tmp_path, scheme, bits, needs
     x = _spikes(6, 3, 2, 34, 34, rate=0.15)
     torch.testing.assert_close(run_package(tmp_path / "packed", x),
                                run_package(tmp_path / "int", x), rtol=0, atol=0)
+    # the cost model's dense footprint charges the same mask plane
+    size = model_size(plain, sidecars, weight_format="dense")
+    meta = {r.name: r.bits["metadata"] for r in size.rows if "metadata" in r.bits}
+    for e in (e for e in manifest["layers"] if e.get("integer")):
+        assert meta[e["module"]] == e["mask_bits"]
 
 
 def test_pack_bits_round_trips() -> None:

@@ -354,7 +354,7 @@ def cost(
     them (e.g. ``named_modules()`` order); default synaptic layers, then neurons."""
     n = max(activity.samples, 1)
     k = _Costing(preset, fmt, options)
-    fcs = {name: fmt.cost(s.fibers, s.bits) for name, s in synaptic.items()}
+    fcs = {name: s.fiber_cost(fmt) for name, s in synaptic.items()}
     stored = sum(fc.total_bits for fc in fcs.values())
     cap = options.onchip_weight_bits
     cap = preset.onchip_weight_bits if cap is None else cap

@@ -102,6 +102,12 @@ class WeightFormat(ABC):
     def cost(self, fibers: torch.Tensor, bits: int) -> FiberCost:
         """Storage and access cost of the ``fibers`` at ``bits`` per weight."""
 
+    def zero_mask_bits(self, fibers: torch.Tensor) -> torch.Tensor:
+        """Mask bits per fiber needed when zeros are stored as values but the layer's grid
+        has no zero code (e.g. QP-SNN's uniform grid with unstructured pruning): one bit
+        per stored position. 0 for formats that skip zeros or carry a mask anyway."""
+        return torch.zeros(fibers.shape[0], dtype=torch.float64)
+
     def __repr__(self) -> str:
         extra = ", ".join(f"{k}={v}" for k, v in self.params().items())
         return f"{self.name}({extra})" if extra else self.name
@@ -131,6 +137,10 @@ class Dense(WeightFormat):
         n, f = fibers.shape
         payload = torch.full((n,), float(f * bits), dtype=torch.float64)
         return FiberCost(payload, torch.zeros(n, dtype=torch.float64))
+
+    def zero_mask_bits(self, fibers: torch.Tensor) -> torch.Tensor:
+        n, f = fibers.shape
+        return torch.full((n,), float(f), dtype=torch.float64)
 
 
 @_register
@@ -273,6 +283,9 @@ class UOP(WeightFormat):
         p = self.pointer_bits if self.pointer_bits is not None else clog2(stored + 1)
         return FiberCost(nonempty * f * bits, torch.zeros(n, dtype=torch.float64),
                          (n + 1) * p, 2.0 * p)
+
+    def zero_mask_bits(self, fibers: torch.Tensor) -> torch.Tensor:
+        return (_nnz(fibers) > 0).double() * fibers.shape[1]
 
 
 @_register

@@ -18,13 +18,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
 
 from spikelite.core import LIF, Flatten, MeanOverTime, TimeDistributed
 from spikelite.errors import SpikeliteError
+from spikelite.hardware.formats import FiberCost, WeightFormat
 from spikelite.quant import LayerQuant
 
 SYNAPTIC = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -78,6 +79,25 @@ class SynapticSpec:
     sidecar: LayerQuant | None = None
     #: name of a BatchNorm right after this layer (folded into its bias in deployment)
     batchnorm: str | None = None
+
+    @property
+    def zero_needs_mask(self) -> bool:
+        """Whether a zero weight of this layer has no code of its own (a grid without zero,
+        e.g. a half-integer zero point) while the layer does have zero weights."""
+        lq = self.sidecar
+        if lq is None or lq.codes is None:
+            return False
+        zp = float(lq.zero_point)
+        return zp != round(zp) and not bool(self.mask.all())
+
+    def fiber_cost(self, fmt: WeightFormat) -> FiberCost:
+        """``fmt.cost`` of this layer's fibers, plus a 1-bit mask per stored weight when
+        zeros are stored as values but the grid has no zero (:attr:`zero_needs_mask`)."""
+        fc = fmt.cost(self.fibers, self.bits)
+        if not self.zero_needs_mask:
+            return fc
+        extra = fmt.zero_mask_bits(self.fibers)
+        return replace(fc, metadata=fc.metadata + extra) if bool(extra.any()) else fc
 
     @property
     def weight_shape(self) -> tuple[int, ...]:

@@ -90,7 +90,7 @@ class SizeReport:
 
 def layer_storage(spec: SynapticSpec, fmt: WeightFormat, scale_bits: int = 32) -> dict[str, float]:
     """Deployed bits of one synaptic layer: payload, metadata, scales, bias."""
-    fc = fmt.cost(spec.fibers, spec.bits)
+    fc = spec.fiber_cost(fmt)
     scales = spec.n_scales * scale_bits + (scale_bits if spec.zero_point != 0 else 0)
     return {
         "weights": fc.payload_bits,
