@@ -259,16 +259,11 @@ def export_package(model: nn.Module, sidecars: Mapping[str, LayerQuant], out: st
                                 "neurons": list(x.shape[1:]),
                                 # initial membrane as a fraction of θ (converted SNNs: 0.5)
                                 "v_init": float(getattr(m, "v_init", 0.0))})
-            elif isinstance(m, nn.MaxPool2d):
+            elif isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
                 check_pool(name, m)
-                entries.append({"name": key, "module": name, "type": "maxpool2d",
-                                "kernel_size": _two(m.kernel_size),
-                                "stride": _two(m.stride or m.kernel_size),
-                                "padding": _two(m.padding)})
-                x = m(x)
-            elif isinstance(m, nn.AvgPool2d):
-                check_pool(name, m)
-                entries.append({"name": key, "module": name, "type": "avgpool2d",
+                entries.append({"name": key, "module": name,
+                                "type": "maxpool2d" if isinstance(m, nn.MaxPool2d)
+                                else "avgpool2d",
                                 "kernel_size": _two(m.kernel_size),
                                 "stride": _two(m.stride or m.kernel_size),
                                 "padding": _two(m.padding)})
