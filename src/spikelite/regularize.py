@@ -203,11 +203,6 @@ class ActivityRegularizer:
             else:
                 self._handles.append(m.register_forward_hook(self._hook(n, isinstance(m, LIF))))
 
-    @property
-    def weight(self) -> float:
-        """The largest per-layer weight (the single weight when all layers share one)."""
-        return max(self.weights.values())
-
     def _record(self, module: nn.Module, name: str, a: torch.Tensor, time_major: bool) -> None:
         if module.training and torch.is_grad_enabled():
             self._acts.append((name, a, time_major))
