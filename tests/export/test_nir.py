@@ -20,9 +20,7 @@ nir = pytest.importorskip("nir")
 from spikelite.export import from_nir, to_nir  # noqa: E402
 from spikelite.export.nir import write_nir  # noqa: E402
 
-
-def _spikes(*shape: int, rate: float = 0.2, seed: int = 0) -> torch.Tensor:
-    return (torch.rand(*shape, generator=torch.Generator().manual_seed(seed)) < rate).float()
+from ._helpers import spikes, train_tiny, two_layer_mlp  # noqa: E402
 
 
 def _randomize_bn(model: nn.Module) -> None:
@@ -50,7 +48,7 @@ def test_csnn_roundtrip_through_a_file_is_exact(tmp_path):
                      "SumPool2d", "Threshold", "Flatten", "Affine", "Output"]
     assert graph.nodes["conv1"].metadata["spikelite.folded_batchnorm"] == "bn1.module"
     back = _roundtrip(model, tmp_path / "csnn.nir")
-    x = _spikes(10, 3, 2, 34, 34, rate=0.15)
+    x = spikes(10, 3, 2, 34, 34, rate=0.15)
     with torch.no_grad():
         ref, got = model(x), back(x)
         reset_states(model)
@@ -86,7 +84,7 @@ def test_neuron_parameters_map_onto_nir_euler_steps(tmp_path):
     assert type(if3).__name__ == "IF"
     np.testing.assert_allclose(if3.r, 1 / dt)
     back = _roundtrip(model, tmp_path / "n.nir", dt=dt)
-    x = _spikes(30, 8, 6, rate=0.5, seed=4)
+    x = spikes(30, 8, 6, rate=0.5, seed=4)
     with torch.no_grad():
         ref, got = model(x), back(x)
     assert float(ref.sum()) > 20
@@ -97,13 +95,9 @@ def test_exported_mlp_runs_identically_in_snntorch():
     pytest.importorskip("snntorch")
     from snntorch.import_nir import import_from_nir
 
-    torch.manual_seed(0)
-    model = nn.Sequential(TimeDistributed(nn.Linear(20, 32)), LIF(beta=0.9, strict=True),
-                          TimeDistributed(nn.Linear(32, 5)), LIF(beta=0.8, strict=True))
-    model[0].module.weight.data *= 3
-    model[2].module.weight.data *= 4
+    model = two_layer_mlp({"beta": 0.9, "strict": True}, {"beta": 0.8, "strict": True})
     net = import_from_nir(to_nir(model, input_shape=(20,)))  # snnTorch assumes dt = 1e-4
-    x = _spikes(25, 4, 20, rate=0.3)
+    x = spikes(25, 4, 20, rate=0.3)
     with torch.no_grad():
         ours = model(x)
         theirs = torch.stack([net(x[t])[0] for t in range(x.shape[0])])
@@ -119,13 +113,9 @@ def test_exported_mlp_runs_identically_in_spikingjelly(first, second, gain):
     pytest.importorskip("spikingjelly")
     from spikingjelly.activation_based.nir_exchange.from_nir import import_from_nir
 
-    torch.manual_seed(0)
-    model = nn.Sequential(TimeDistributed(nn.Linear(20, 32)), LIF(**first),
-                          TimeDistributed(nn.Linear(32, 5)), LIF(**second))
-    model[0].module.weight.data *= gain
-    model[2].module.weight.data *= gain + 1
+    model = two_layer_mlp(first, second, (gain, gain + 1))
     net = import_from_nir(to_nir(model, input_shape=(20,)), step_mode="m")
-    x = _spikes(25, 4, 20, rate=0.3)
+    x = spikes(25, 4, 20, rate=0.3)
     with torch.no_grad():
         ours = model(x)
         theirs = net(x)[0]
@@ -135,16 +125,12 @@ def test_exported_mlp_runs_identically_in_spikingjelly(first, second, gain):
 
 @pytest.mark.filterwarnings("ignore:nirtorch.load is being deprecated:DeprecationWarning")
 def test_gain_in_weights_loads_identically_in_norse_and_back_into_spikelite(tmp_path):
-    torch.manual_seed(0)
-    model = nn.Sequential(TimeDistributed(nn.Linear(20, 32)), LIF(beta=0.9),
-                          TimeDistributed(nn.Linear(32, 5)), LIF(beta=0.8))
-    model[0].module.weight.data *= 3
-    model[2].module.weight.data *= 4
+    model = two_layer_mlp({"beta": 0.9}, {"beta": 0.8})
     g = to_nir(model, input_shape=(20,), lif_gain="weights")
     np.testing.assert_allclose(g.nodes["1"].r, 1.0)
     np.testing.assert_allclose(g.nodes["0"].weight,
                                model[0].module.weight.detach().numpy() / (1 - 0.9), rtol=1e-6)
-    x = _spikes(25, 4, 20, rate=0.3)
+    x = spikes(25, 4, 20, rate=0.3)
     with torch.no_grad():
         ours = model(x)
     assert float(ours.sum()) > 30
@@ -177,7 +163,7 @@ def test_a_graph_exported_by_snntorch_imports_identically():
     net[0].weight.data *= 3
     net[2].weight.data *= 4
     model = from_nir(export_to_nir(net, torch.randn(20)))  # snnTorch's exporter, dt = 1e-4
-    x = _spikes(25, 4, 20, rate=0.3)
+    x = spikes(25, 4, 20, rate=0.3)
     with torch.no_grad():
         ours = model(x)
         theirs = torch.stack([net(x[t])[0] for t in range(x.shape[0])])
@@ -196,7 +182,7 @@ def test_a_conv_snn_runs_identically_in_spikingjelly():
     model[0].module.weight.data *= 3
     model[4].module.weight.data *= 6
     net = import_from_nir(to_nir(model, input_shape=(2, 8, 8)), step_mode="m")
-    x = _spikes(12, 3, 2, 8, 8, rate=0.3)
+    x = spikes(12, 3, 2, 8, 8, rate=0.3)
     with torch.no_grad():
         ours = model(x)
         theirs = net(x)[0]
@@ -231,7 +217,7 @@ def test_subtractive_reset_is_refused_unless_allowed_then_kept_in_metadata(tmp_p
     g = to_nir(model, input_shape=(4,), allow_reset_mismatch=True)
     assert g.nodes["1"].metadata["spikelite.reset"] == "subtract"
     back = _roundtrip(model, tmp_path / "s.nir", input_shape=(4,), allow_reset_mismatch=True)
-    x = _spikes(12, 2, 4, rate=0.6)
+    x = spikes(12, 2, 4, rate=0.6)
     with torch.no_grad():
         torch.testing.assert_close(back(x), model(x), rtol=0, atol=0)
 
@@ -273,12 +259,9 @@ def test_cli_exports_a_trained_checkpoint_and_checks_it(tmp_path):
     from spikelite.cli import app
 
     runner = CliRunner()
-    out = tmp_path / "run"
-    res = runner.invoke(app, ["train", "--limit", "20", "--epochs", "1", "--time-steps", "3",
-                              "--out", str(out), "--no-progress"])
-    assert res.exit_code == 0, res.output
+    best = train_tiny(runner, app, tmp_path / "run")
     target = tmp_path / "nir" / "model.nir"
-    res = runner.invoke(app, ["export", str(out / "best"), "--out", str(target)])
+    res = runner.invoke(app, ["export", str(best), "--out", str(target)])
     assert res.exit_code == 0, res.output
     assert "100.0000% of output values equal" in res.output
     assert target.is_file() and not list(target.parent.glob(".*.tmp"))
@@ -292,12 +275,9 @@ def test_profiling_an_exported_graph_counts_what_the_checkpoint_counts(tmp_path)
     from spikelite.cli import app
 
     runner = CliRunner()
-    out = tmp_path / "run"
-    res = runner.invoke(app, ["train", "--limit", "30", "--epochs", "1", "--time-steps", "3",
-                              "--out", str(out), "--no-progress"])
-    assert res.exit_code == 0, res.output
+    best = train_tiny(runner, app, tmp_path / "run", limit=30)
     comp = tmp_path / "j"
-    res = runner.invoke(app, ["compress", str(out / "best"), "--quant", "duq:2", "--prune",
+    res = runner.invoke(app, ["compress", str(best), "--quant", "duq:2", "--prune",
                               "magnitude:0.7", "--schedule", "joint", "--epochs", "1",
                               "--out", str(comp), "--no-progress"])
     assert res.exit_code == 0, res.output

@@ -20,9 +20,7 @@ from spikelite.models import SpikingSequential, create
 from spikelite.prune import prune_unstructured_
 from spikelite.quant import bake, quantize_
 
-
-def _spikes(*shape: int, rate: float = 0.2, seed: int = 0) -> torch.Tensor:
-    return (torch.rand(*shape, generator=torch.Generator().manual_seed(seed)) < rate).float()
+from ._helpers import spikes, train_tiny
 
 
 def _bn_with_sign_flip_and_dead_channel(model: nn.Module) -> None:
@@ -65,7 +63,7 @@ def test_quantized_pruned_csnn_package_reproduces_the_model(tmp_path, scheme, bi
     # the bit-packed weights are exactly what the hardware model counts for dense storage
     size = model_size(plain, sidecars, weight_format="dense")
     assert manifest["packed_weight_bits"] == size.by_component()["weights"]
-    x = _spikes(10, 4, 2, 34, 34, rate=0.15)
+    x = spikes(10, 4, 2, 34, 34, rate=0.15)
     fired: list[float] = []
     plain.lif2.register_forward_hook(lambda m, i, o: fired.append(float(o.sum())))
     ref, got = _compare(plain, tmp_path / "pkg", x)
@@ -90,7 +88,7 @@ def test_neuron_forms_resets_and_float_layers_are_exact(tmp_path):
     manifest = export_package(plain, sidecars, tmp_path / "p")
     kinds = {e["name"]: e.get("integer") for e in manifest["layers"]}
     assert kinds["fc1"] is True and kinds["fc2"] is False
-    x = _spikes(40, 6, 8, rate=0.5, seed=1)
+    x = spikes(40, 6, 8, rate=0.5, seed=1)
     ref, got = _compare(plain, tmp_path / "p", x)
     torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
 
@@ -122,12 +120,9 @@ def test_cli_writes_and_checks_a_package(tmp_path):
     from spikelite.cli import app
 
     runner = CliRunner()
-    out = tmp_path / "run"
-    res = runner.invoke(app, ["train", "--limit", "20", "--epochs", "1", "--time-steps", "3",
-                              "--out", str(out), "--no-progress"])
-    assert res.exit_code == 0, res.output
+    best = train_tiny(runner, app, tmp_path / "run")
     comp = tmp_path / "q"
-    res = runner.invoke(app, ["compress", str(out / "best"), "--quant", "duq:2", "--epochs",
+    res = runner.invoke(app, ["compress", str(best), "--quant", "duq:2", "--epochs",
                               "1", "--out", str(comp), "--no-progress"])
     assert res.exit_code == 0, res.output
     res = runner.invoke(app, ["export", str(comp / "final"), "--to", "package", "--out",
@@ -201,7 +196,7 @@ def test_packed_weights_decode_to_the_same_package(tmp_path, scheme, bits, needs
         assert t[f"{e['name']}.codes_packed"].numel() == -(-n * bits // 8)  # ⌈n·b/8⌉ bytes
         assert (f"{e['name']}.mask_packed" in t) == needs_mask
         assert e["mask_bits"] == (n if needs_mask else 0)
-    x = _spikes(6, 3, 2, 34, 34, rate=0.15)
+    x = spikes(6, 3, 2, 34, 34, rate=0.15)
     torch.testing.assert_close(run_package(tmp_path / "packed", x),
                                run_package(tmp_path / "int", x), rtol=0, atol=0)
     # the cost model's dense footprint charges the same mask plane
