@@ -24,14 +24,16 @@ training of Datta et al.).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import torch
+from pydantic import AfterValidator, Field, field_validator
 from torch import nn
 
 from spikelite._registry import Registry
 from spikelite.core.neurons import LIF
 from spikelite.errors import SpikeliteError
+from spikelite.records import Strict, registered
 
 RegFn = Callable[..., torch.Tensor]
 REGULARIZERS: Registry[RegFn] = Registry("regularizer")
@@ -240,8 +242,40 @@ class ActivityRegularizer:
         self._acts.clear()
 
 
+class RegularizerSpec(Strict):
+    """Activity regularizer added to the loss, as a validated record (YAML
+    ``regularizer: {name, weight, layers, source, options}``)."""
+
+    name: Annotated[str, AfterValidator(registered(REGULARIZERS))] = "l1"
+    #: one weight for every layer, or ``{layer: weight}`` (its keys are then the layers)
+    weight: float | dict[str, float] = 1e-3
+    layers: str | list[str] = "all"
+    #: what is regularized (not ``on``: YAML 1.1 reads that key as ``true``):
+    #: ``spikes`` (outputs: spikes / ReLU activations) or ``membrane`` (pre-reset membrane)
+    source: Literal["spikes", "membrane"] = "spikes"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("weight")
+    @classmethod
+    def _nonneg(cls, v: float | dict[str, float]) -> float | dict[str, float]:
+        vals = v.values() if isinstance(v, dict) else [v]
+        if any(w < 0 for w in vals):
+            raise ValueError(f"regularizer weights must be >= 0, got {v}")
+        if isinstance(v, dict) and not v:
+            raise ValueError("per-layer weights are empty: give {layer: weight} or a number")
+        return v
+
+    @property
+    def label(self) -> str:
+        """Short text such as ``hoyer:0.001`` or ``l1@membrane:{lif1=0.01,lif2=0.001}``."""
+        w = self.weight
+        ws = ("{" + ",".join(f"{k}={v:g}" for k, v in w.items()) + "}"
+              if isinstance(w, dict) else f"{w:g}")
+        return f"{self.name}{'@membrane' if self.source == 'membrane' else ''}:{ws}"
+
+
 def regularizer_from_spec(model: nn.Module, spec: Any) -> ActivityRegularizer:
     """An :class:`ActivityRegularizer` from a config record with ``name``, ``weight``,
-    ``layers``, ``source`` and ``options`` (:class:`spikelite.config.RegularizerSpec`)."""
+    ``layers``, ``source`` and ``options`` (:class:`RegularizerSpec`)."""
     return ActivityRegularizer(model, spec.name, spec.weight, spec.layers, source=spec.source,
                                **spec.options)

@@ -18,24 +18,9 @@ from rich.console import Console
 from torch import nn
 from torch.utils.data import Dataset
 
-from spikelite.config import CHANNEL_METHODS, FinetuneSpec
-from spikelite.errors import SpikeliteError
+from spikelite.compress import CompressionResult, compress_model
 from spikelite.sweep.recipe import PointSpec, Recipe, hardware_key
-
-
-def _schedule_config(point: PointSpec, ft: FinetuneSpec) -> Any:
-    from spikelite.pipeline import ScheduleConfig
-
-    overrides = dict(point.layer_bits)
-    return ScheduleConfig(
-        schedule=point.schedule if point.schedule != "ptq" else "joint",
-        scheme=point.scheme, bits=point.bits if point.scheme else 32,
-        sparsity=point.sparsity if point.method else 0.0, scope=point.scope,
-        method=point.method or "magnitude", epochs=max(ft.epochs, 1),
-        prune_epochs=point.prune_epochs, quant_options=dict(point.quant_options),
-        skip_first=point.skip_first, skip_last=point.skip_last, overrides=overrides,
-        layer_sparsity=dict(point.layer_sparsity) if point.method else {},
-    )
+from spikelite.train.config import FinetuneSpec
 
 
 def compress_point(
@@ -48,78 +33,10 @@ def compress_point(
     device: str = "cpu",
     progress: bool = False,
     console: Console | None = None,
-) -> dict[str, Any]:
-    """Apply ``point`` to the trained ``model`` in place; returns accuracy, best accuracy,
-    the pruned fraction and the stage record."""
-    from spikelite.pipeline import (
-        QPSNNConfig,
-        _prune,
-        _quantize,
-        pruned_fraction,
-        run_qpsnn,
-        run_schedule,
-    )
-    from spikelite.quant import calibrate_
-    from spikelite.train import TrainConfig, evaluate, seed_everything
-
-    seed_everything(ft.seed)
-    tcfg = TrainConfig(**{**ft.model_dump(), "epochs": max(ft.epochs, 1)})
-    kw: dict[str, Any] = {"device": device, "progress": progress, "console": console}
-    s = point.schedule
-    if s == "baseline":
-        acc = evaluate(model, test, device=device)["accuracy"]
-        return {"accuracy": acc, "best_accuracy": acc, "sparsity": 0.0, "stages": []}
-    if s == "ptq":
-        cfg = _schedule_config(point, ft)
-        _prune(model, cfg)
-        _quantize(model, cfg)
-        calibrate_(model, train, batches=8)
-        acc = evaluate(model, test, device=device)["accuracy"]
-        return {"accuracy": acc, "best_accuracy": acc, "sparsity": pruned_fraction(model),
-                "stages": [{"stage": "post-training quantization", "accuracy": acc}]}
-    if ft.epochs < 1:
-        raise SpikeliteError(f"schedule '{s}' fine-tunes: set finetune.epochs >= 1 (or use "
-                             "schedule ptq for no training)")
-    if s in ("qp", "pq"):
-        if ft.epochs < 2 and point.prune_epochs is None:
-            raise SpikeliteError("QP-SNN schedules train in two stages: finetune.epochs >= 2")
-        first = point.prune_epochs if point.prune_epochs is not None else ft.epochs // 2
-        qcfg = QPSNNConfig(
-            order=s, scheme=point.scheme, bits=point.bits if point.scheme else 32,
-            quant_options=dict(point.quant_options), skip_first=point.skip_first,
-            skip_last=point.skip_last,
-            ratios=dict(point.layer_sparsity) or point.sparsity,
-            criterion=CHANNEL_METHODS[point.method or "svs"], first_epochs=first,
-            finetune_epochs=max(ft.epochs - first, 1),
-        )
-        if point.layer_bits:
-            raise SpikeliteError("per-layer bits with channel pruning are not supported; "
-                                 "use layer_bits with isolation/joint/cumulative")
-        model, rec = run_qpsnn(model, train, test, qcfg, tcfg, **kw)
-        pr = rec["pruning"]
-        removed = 1.0 - pr["params_after"] / max(pr["params_before"], 1)
-        return {"accuracy": rec["accuracy"], "best_accuracy": rec["best"],
-                "sparsity": removed, "stages": rec["stages"], "model": model}
-    reg = None
-    if point.regularizer is not None:
-        from spikelite.regularize import regularizer_from_spec
-
-        reg = regularizer_from_spec(model, point.regularizer)
-    try:
-        if s == "finetune":
-            from spikelite.train import fit
-
-            res = fit(model, train, test, tcfg, regularizer=reg, **kw)
-            return {"accuracy": res.final_accuracy, "best_accuracy": res.best_accuracy,
-                    "sparsity": 0.0, "stages": [{"stage": "fine-tune", "epochs": ft.epochs,
-                                                 "accuracy": res.final_accuracy}]}
-        model, srec = run_schedule(model, train, test, _schedule_config(point, ft), tcfg,
-                                   regularizer=reg, **kw)
-    finally:
-        if reg is not None:
-            reg.remove()
-    return {"accuracy": srec.accuracy, "best_accuracy": srec.best_accuracy,
-            "sparsity": srec.sparsity, "stages": srec.stages}
+) -> CompressionResult:
+    """Apply ``point`` to the trained ``model`` (seeded with the fine-tuning seed)."""
+    return compress_model(model, train, test, point.spec(), ft, seed=ft.seed, device=device,
+                          progress=progress, console=console)
 
 
 def profile_point(
@@ -251,7 +168,7 @@ def execute(
 ) -> dict[str, Any]:
     """Run one point end to end and return its result row (artifacts written)."""
     from spikelite.quant import quant_spec
-    from spikelite.structure import describe
+    from spikelite.structure import describe  # TODO(merge): quant.structure
     from spikelite.train import load_model, save_checkpoint
 
     t0 = time.perf_counter()
@@ -260,7 +177,7 @@ def execute(
     model, ck = load_model(baseline_ckpt)
     rec = compress_point(model, train, test, point, ft, device=recipe.device,
                          progress=progress, console=console)
-    model = rec.pop("model", model)
+    model = rec.model
     t_train = time.perf_counter() - t0
     cols, reports = profile_point(model, test, recipe, device=recipe.device)
     final = run_dir / "artifacts" / key
@@ -275,12 +192,12 @@ def execute(
     _write_json(tmp / "profile.json", reports)
     meta = {"model": getattr(model, "spikelite_config", ck["model"]), "data": ck["data"],
             "quant": quant_spec(model), "parametrizations": describe(model),
-            "metrics": {"test_accuracy": rec["accuracy"]}, "sweep_point": resolved,
-            "stages": rec["stages"]}
+            "metrics": {"test_accuracy": rec.accuracy}, "sweep_point": resolved,
+            "stages": rec.stages}
     save_checkpoint(tmp / "model", model, meta)
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
-    base = baseline_accuracy if baseline_accuracy is not None else rec["accuracy"]
+    base = baseline_accuracy if baseline_accuracy is not None else rec.accuracy
     return {
         "key": key, "name": point.label, "status": "done", "schedule": point.schedule,
         "scheme": point.scheme or "fp32",
@@ -288,10 +205,12 @@ def execute(
                  point.bits if point.scheme else 32),
         "layer_bits": json.dumps(point.layer_bits) if point.layer_bits else "",
         "layer_sparsity": json.dumps(point.layer_sparsity) if point.layer_sparsity else "",
-        "method": point.method or "none", "sparsity": round(float(rec["sparsity"]), 6),
+        "method": point.method or "none",
+        "sparsity": round(float(rec.removed_fraction if point.channel
+                                else rec.masked_fraction), 6),
         "regularizer": point.regularizer.label if point.regularizer else "",
-        "accuracy": rec["accuracy"], "best_accuracy": rec["best_accuracy"],
-        "accuracy_drop_pt": round((base - rec["accuracy"]) * 100, 4),
+        "accuracy": rec.accuracy, "best_accuracy": rec.best_accuracy,
+        "accuracy_drop_pt": round((base - rec.accuracy) * 100, 4),
         **cols,
         "train_seconds": round(t_train, 2),
         "seconds": round(time.perf_counter() - t0, 2),

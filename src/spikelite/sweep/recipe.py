@@ -22,138 +22,34 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from spikelite.config import (
-    CHANNEL_METHODS,
-    DataSpec,
-    FinetuneSpec,
-    ModelSpec,
-    RegularizerSpec,
-    TrainSpec,
-    _Strict,
-    parse_config,
-    read_yaml,
-    set_dotted,
-)
+from spikelite.compress.spec import CHANNEL_METHODS, CompressionSpec
+from spikelite.data.spec import DataSpec
 from spikelite.errors import SpikeliteError
+from spikelite.models.spec import ModelSpec
+from spikelite.records import Strict, parse_record, read_yaml, set_dotted
+from spikelite.regularize import RegularizerSpec
+from spikelite.train.config import FinetuneSpec, TrainSpec
 
-SCHEDULES = ("baseline", "finetune", "ptq", "isolation", "joint", "cumulative", "qp", "pq")
 UNSTRUCTURED = ("magnitude", "random")
 PRUNE_METHODS = UNSTRUCTURED + tuple(CHANNEL_METHODS)
 
 
-class PointSpec(_Strict):
-    """One compression setting applied to the baseline.
-
-    * ``schedule``: ``baseline`` (the trained model as is), ``finetune`` (fine-tuning
-      only, e.g. with an activity ``regularizer``), ``ptq`` (quantize + calibrate, no
-      training), Schaefer et al.'s ``isolation``/``joint``/``cumulative`` (unstructured
-      pruning), QP-SNN's ``qp``/``pq`` (channel pruning);
-    * ``scheme``/``bits``: the weight quantizer (``None`` = FP32); ``layer_bits`` sets
-      bits per layer (mixed precision, ``null`` keeps a layer in FP32);
-    * ``method``/``sparsity``: pruning (``None`` = none); ``layer_sparsity`` per layer
-      (unstructured: fraction of each layer's weights; channel: each conv's ratio);
-    * ``regularizer``: an activity regularizer added to the fine-tuning loss (Narduzzi
-      et al.), with ``finetune``/``isolation``/``joint``/``cumulative``.
-    """
+class PointSpec(CompressionSpec):
+    """One point of a sweep: a :class:`~spikelite.compress.CompressionSpec` (see there
+    for the fields) with an optional display ``name`` (default: :attr:`label`)."""
 
     name: str | None = None
-    schedule: Literal["baseline", "finetune", "ptq", "isolation", "joint", "cumulative",
-                      "qp", "pq"] = "joint"
-    scheme: str | None = None
-    bits: int = Field(32, ge=1, le=32)
-    quant_options: dict[str, Any] = Field(default_factory=dict)
-    skip_first: bool = False
-    skip_last: bool = False
-    layer_bits: dict[str, int | None] = Field(default_factory=dict)
-    method: str | None = None
-    sparsity: float = Field(0.0, ge=0, lt=1)
-    scope: Literal["global", "layer"] = "global"
-    layer_sparsity: dict[str, float] = Field(default_factory=dict)
-    prune_epochs: int | None = Field(None, ge=1)
-    regularizer: RegularizerSpec | None = None
-    finetune: FinetuneSpec | None = None
-
-    @field_validator("scheme")
-    @classmethod
-    def _scheme(cls, v: str | None) -> str | None:
-        if v in (None, "fp32", "none"):
-            return None
-        from spikelite.quant import QUANTIZERS
-
-        QUANTIZERS.get(v)
-        return v
-
-    @field_validator("method")
-    @classmethod
-    def _method(cls, v: str | None) -> str | None:
-        if v in (None, "none"):
-            return None
-        if v not in PRUNE_METHODS:
-            raise ValueError(f"unknown pruning method '{v}'; allowed: "
-                             f"{', '.join(PRUNE_METHODS)} or none")
-        return v
-
-    @field_validator("layer_sparsity")
-    @classmethod
-    def _fractions(cls, v: dict[str, float]) -> dict[str, float]:
-        bad = {k: p for k, p in v.items() if not 0 <= p < 1}
-        if bad:
-            raise ValueError(f"layer sparsities must lie in [0, 1), got {bad}")
-        return v
-
-    @model_validator(mode="after")
-    def _consistent(self) -> PointSpec:
-        s = self.schedule
-        quant = self.scheme is not None
-        prunes = self.method is not None and (self.sparsity > 0 or bool(self.layer_sparsity))
-        channel = self.method in CHANNEL_METHODS
-        if quant and self.bits == 32:
-            raise ValueError(f"scheme '{self.scheme}' needs bits < 32")
-        if not quant and (self.bits != 32 or self.layer_bits):
-            raise ValueError("bits/layer_bits need a quantizer scheme (e.g. scheme: duq)")
-        if s in ("baseline", "finetune") and (quant or prunes):
-            raise ValueError(f"schedule '{s}' takes no quantizer or pruning; use ptq, "
-                             "isolation, joint, cumulative, qp or pq")
-        if self.regularizer is not None and s in ("baseline", "ptq", "qp", "pq"):
-            raise ValueError(f"a regularizer acts during fine-tuning: use it with finetune, "
-                             f"isolation, joint or cumulative, not {s}")
-        if s == "ptq" and (not quant or channel):
-            raise ValueError("schedule 'ptq' needs a quantizer scheme (and no channel "
-                             "pruning)")
-        if s in ("qp", "pq") and not (prunes and channel):
-            raise ValueError(f"schedule '{s}' is QP-SNN's channel pruning: set method to one "
-                             f"of {', '.join(CHANNEL_METHODS)} and a sparsity > 0")
-        if s in ("isolation", "joint", "cumulative"):
-            if channel:
-                raise ValueError(f"channel pruning ({self.method}) runs with schedule qp or "
-                                 f"pq, not {s}")
-            if not (quant or prunes):
-                raise ValueError(f"schedule '{s}' needs a quantizer and/or pruning")
-            if s == "cumulative" and not (quant and prunes):
-                raise ValueError("schedule 'cumulative' needs both pruning and a quantizer")
-        return self
 
     @property
     def label(self) -> str:
-        """A readable default name, e.g. ``joint-duq4-magnitude80``; per-layer settings
-        are listed in layer order (``joint-duq8.4.2-magnitude10.90.50``)."""
-        if self.name:
-            return self.name
-        parts = [self.schedule]
-        if self.regularizer is not None:
-            parts.append(self.regularizer.label.replace(":", "@", 1))
-        if self.scheme is not None:
-            bits = ".".join("fp" if b is None else str(b) for b in self.layer_bits.values())
-            parts.append(f"{self.scheme}{bits or self.bits}")
-        if self.method is not None:
-            pct = ".".join(f"{round(p * 100, 1):g}" for p in self.layer_sparsity.values()) \
-                or f"{round(self.sparsity * 100, 1):g}"
-            sep = "-" if self.method[-1].isdigit() else ""  # l1-50, not l150
-            parts.append(f"{self.method}{sep}{pct}")
-        return "-".join(parts)
+        return self.name or super().label
+
+    def spec(self) -> CompressionSpec:
+        """The compression spec of this point (without its name)."""
+        return CompressionSpec.model_validate(self.model_dump(exclude={"name"}))
 
 
-class BaselineSpec(_Strict):
+class BaselineSpec(Strict):
     """The model every point starts from: a trained ``checkpoint``, or trained here with
     ``train`` (and an optional activity ``regularizer``) once per sweep folder."""
 
@@ -162,7 +58,7 @@ class BaselineSpec(_Strict):
     regularizer: RegularizerSpec | None = None
 
 
-class HardwareSpec(_Strict):
+class HardwareSpec(Strict):
     """How every point is costed: each preset × weight format, on ``samples`` test
     samples. The first preset is the primary one (column ``energy_pj``); a point's energy
     under a preset is its cheapest listed format."""
@@ -205,7 +101,7 @@ class HardwareSpec(_Strict):
         return self
 
 
-class SearchSpace(_Strict):
+class SearchSpace(Strict):
     """Optuna's search space: choices per dimension; ``per_layer`` draws bits and
     sparsity for each synaptic layer separately (mixed precision)."""
 
@@ -217,7 +113,7 @@ class SearchSpace(_Strict):
     per_layer: bool = False
 
 
-class SearchSpec(_Strict):
+class SearchSpec(Strict):
     """Multi-objective search with Optuna (extra ``search``). ``population``: NSGA-II's
     generation size (default ``min(50, max(4, trials // 4))``, so small budgets evolve
     past the random first generation)."""
@@ -233,7 +129,7 @@ class SearchSpec(_Strict):
     space: SearchSpace = Field(default_factory=SearchSpace)
 
 
-class GridBlock(_Strict):
+class GridBlock(Strict):
     """One Cartesian product of point settings (a scalar counts as a one-value list)."""
 
     schedule: str | list[str] = "joint"
@@ -266,7 +162,7 @@ class GridBlock(_Strict):
         return out
 
 
-class Recipe(_Strict):
+class Recipe(Strict):
     """A sweep: data, model, baseline, default fine-tuning, the points, hardware costing,
     the Pareto objectives and (optionally) a search."""
 
@@ -290,7 +186,13 @@ class Recipe(_Strict):
 
     @model_validator(mode="after")
     def _grid_points_valid(self) -> Recipe:
-        self.expand()  # every grid combination must itself be a valid point
+        # every grid combination must itself be a valid point, and every point must fit
+        # the fine-tuning it will get (checked now, not after the baseline has trained)
+        for p in self.expand():
+            try:
+                p.check(self.finetune)
+            except SpikeliteError as exc:
+                raise ValueError(f"point '{p.label}': {exc}") from None
         return self
 
     def expand(self) -> list[PointSpec]:
@@ -298,7 +200,7 @@ class Recipe(_Strict):
         points = list(self.points)
         for i, block in enumerate(self.grid):
             for j, raw in enumerate(block.expand()):
-                points.append(parse_config(raw, f"grid[{i}] combination {j + 1}", PointSpec))
+                points.append(parse_record(raw, f"grid[{i}] combination {j + 1}", PointSpec))
         seen: set[str] = set()
         unique = []
         for p in points:
@@ -311,20 +213,33 @@ class Recipe(_Strict):
 
 #: Fields added after sweeps were already stored, with the default that reproduces the
 #: old behaviour: left out of run keys at that default, so earlier results keep their keys.
-_LATER_DEFAULTS: dict[str, dict[str, Any]] = {"regularizer": {"source": "spikes"}}
+#: ``""`` is the record itself (a point), other keys name a nested record.
+_LATER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "": {"calibrate_batches": 8, "score_batches": 5},
+    "regularizer": {"source": "spikes"},
+    "finetune": {"eval_batch_size": 256},
+    "train": {"eval_batch_size": 256},
+}
+#: Fields renamed after sweeps were stored: hashed under their old name (new → old).
+_RENAMED_IN_KEYS = {"lr_schedule": "schedule"}
 
 
-def _stable(obj: Any) -> Any:
+def _drop_defaults(d: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if not (k in defaults and v == defaults[k])}
+
+
+def _stable(obj: Any, top: bool = True) -> Any:
     if isinstance(obj, dict):
-        out = {k: _stable(v) for k, v in obj.items()}
+        out = {_RENAMED_IN_KEYS.get(k, k): _stable(v, False) for k, v in obj.items()}
+        if top:
+            out = _drop_defaults(out, _LATER_DEFAULTS[""])
         for parent, defaults in _LATER_DEFAULTS.items():
             sub = out.get(parent)
-            if isinstance(sub, dict):
-                out[parent] = {k: v for k, v in sub.items()
-                               if not (k in defaults and v == defaults[k])}
+            if parent and isinstance(sub, dict):
+                out[parent] = _drop_defaults(sub, defaults)
         return out
     if isinstance(obj, list):
-        return [_stable(v) for v in obj]
+        return [_stable(v, False) for v in obj]
     return obj
 
 
@@ -334,6 +249,11 @@ def _canonical(obj: Any) -> str:
 
 def point_hash(point: PointSpec) -> str:
     return hashlib.sha256(_canonical(point.model_dump(exclude={"name"})).encode()).hexdigest()
+
+
+def _point_dump(point: PointSpec) -> dict[str, Any]:
+    """The point as hashed into run keys: its fields at their later defaults dropped."""
+    return _drop_defaults(point.model_dump(exclude={"name"}), _LATER_DEFAULTS[""])
 
 
 def baseline_key(recipe: Recipe) -> str:
@@ -347,7 +267,7 @@ def run_key(recipe: Recipe, point: PointSpec) -> str:
     """Hash of a run: the baseline, the point and its fine-tuning — what determines the
     trained model. The hardware costing is not part of it (see :func:`hardware_key`)."""
     ft = point.finetune or recipe.finetune
-    d = {"baseline": baseline_key(recipe), "point": point.model_dump(exclude={"name"}),
+    d = {"baseline": baseline_key(recipe), "point": _point_dump(point),
          "finetune": ft.model_dump()}
     return hashlib.sha256(_canonical(d).encode()).hexdigest()[:12]
 
@@ -378,4 +298,4 @@ def load_recipe(path_or_name: str | Path, overrides: dict[str, Any] | None = Non
             raise SpikeliteError(f"recipe '{path_or_name}' is neither a file nor a built-in "
                                  f"recipe ({', '.join(known) or 'none'})")
     raw = set_dotted(read_yaml(path), overrides or {})
-    return parse_config(raw, str(path), Recipe)
+    return parse_record(raw, str(path), Recipe)

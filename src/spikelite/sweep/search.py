@@ -103,7 +103,7 @@ def optimize(
     different points (same seed → the same draws, i.e. duplicated trials)."""
     optuna = require("optuna", "search", "multi-objective search")
     from spikelite.quant.apply import synaptic_layers
-    from spikelite.runner import load_data
+    from spikelite.data.spec import load_data
     from spikelite.sweep.pareto import Objective
     from spikelite.sweep.point import execute
     from spikelite.train import load_model

@@ -60,7 +60,7 @@ def prepare_baseline(
     console = console or Console(stderr=True)
     b = recipe.baseline
     if b.checkpoint is not None:
-        from spikelite.runner import load_data
+        from spikelite.data.spec import load_data
         from spikelite.train import evaluate, load_model
 
         model, _ = load_model(b.checkpoint)
@@ -91,8 +91,7 @@ def _locked(path: Path) -> Iterator[None]:
 
 def _train_baseline(recipe: Recipe, out: Path, *, progress: bool,
                     console: Console) -> tuple[Path, float]:
-    from spikelite.config import RunConfig
-    from spikelite.runner import run_training
+    from spikelite.train.run import RunConfig, run_training
 
     b = recipe.baseline
     marker = out / "baseline.json"
@@ -146,7 +145,7 @@ def work(
 ) -> int:
     """Claim and run the points of ``recipe`` one by one until none is left; returns how
     many this call ran. Safe to call from several processes at once."""
-    from spikelite.runner import load_data
+    from spikelite.data.spec import load_data
     from spikelite.sweep.point import clean_stale_tmp, execute
 
     console = console or Console(stderr=True)
@@ -318,7 +317,7 @@ def _run_sweep(recipe: Recipe, run_dir: Path, store: Store, *, workers: int, pro
 def _recost_stale(recipe: Recipe, store: Store, keys: list[str], run_dir: Path,
                   console: Console) -> int:
     """Re-profile finished points whose hardware costing differs from the recipe's."""
-    from spikelite.runner import load_data
+    from spikelite.data.spec import load_data
     from spikelite.sweep.point import recost
     from spikelite.sweep.recipe import hardware_key
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,47 +23,10 @@ from torch.utils.data import DataLoader, Dataset
 
 from spikelite.core.neurons import reset_states
 from spikelite.errors import SpikeliteError
+from spikelite.train.config import OPTIMIZERS, TrainConfig  # noqa: F401  (re-exported)
 from spikelite.train.checkpoint import load_trainer_state, load_weights, save_checkpoint
 from spikelite.train.losses import LOSSES, time_mean
 from spikelite.train.schedule import make_scheduler
-
-OPTIMIZERS = ("sgd", "adam", "adamw")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Hyper-parameters of :func:`fit` (all JSON-serialisable)."""
-
-    epochs: int = 10
-    batch_size: int = 64
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    momentum: float = 0.9
-    warmup_epochs: float = 0.0
-    schedule: str = "cosine"
-    loss: str = "ce"
-    seed: int = 0
-    grad_clip: float | None = None
-    eval_batch_size: int = 256
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise SpikeliteError(f"epochs must be >= 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise SpikeliteError(f"batch_size must be >= 1, got {self.batch_size}")
-        if not self.lr > 0:
-            raise SpikeliteError(f"lr must be > 0, got {self.lr}")
-        if self.optimizer not in OPTIMIZERS:
-            raise SpikeliteError(
-                f"unknown optimizer '{self.optimizer}'. Valid: {', '.join(OPTIMIZERS)}"
-            )
-        LOSSES.get(self.loss)
-        if self.warmup_epochs < 0 or self.warmup_epochs > self.epochs:
-            raise SpikeliteError(
-                f"warmup_epochs must lie in [0, epochs={self.epochs}], got {self.warmup_epochs}"
-            )
-
 
 @dataclass
 class FitResult:
@@ -192,13 +155,13 @@ def fit(
     opt = _make_optimizer(model, cfg)
     steps_per_epoch = max(1, -(-len(train) // cfg.batch_size))
     sched = make_scheduler(
-        opt, cfg.epochs * steps_per_epoch, int(cfg.warmup_epochs * steps_per_epoch), cfg.schedule
+        opt, cfg.epochs * steps_per_epoch, int(cfg.warmup_epochs * steps_per_epoch), cfg.lr_schedule
     )
     loss_fn = LOSSES.get(cfg.loss)
     result = FitResult()
     start_epoch = 0
     out = Path(out_dir) if out_dir is not None else None
-    meta = {**(checkpoint_config or {}), "train": asdict(cfg)}
+    meta = {**(checkpoint_config or {}), "train": cfg.model_dump()}
     if resume:
         if out is None:
             raise SpikeliteError("resume=True needs out_dir (where the checkpoints are)")

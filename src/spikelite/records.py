@@ -1,0 +1,168 @@
+"""Typed, validated records: the base of every spec and config in spikelite.
+
+A record is a frozen pydantic model that rejects unknown keys. Records are validated from
+YAML, CLI flags or Python keywords, and every error names the key and what is allowed::
+
+    invalid configuration in run.yaml:
+      train.lr: Input should be greater than 0 (got -1)
+      train.epoch: unknown key (allowed here: batch_size, epochs, ...)
+
+This module sits at the foundation (it imports only :mod:`spikelite.errors`): the specs
+live with the package they describe (``DataSpec`` in :mod:`spikelite.data`, ``ModelSpec``
+in :mod:`spikelite.models`, ``TrainConfig`` in :mod:`spikelite.train`, the compression
+spec in :mod:`spikelite.compress`, recipes in :mod:`spikelite.sweep`).
+"""
+
+from __future__ import annotations
+
+import typing
+import warnings
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from spikelite.errors import SpikeliteError
+
+R = TypeVar("R", bound="Strict")
+
+
+class ConfigDeprecationWarning(FutureWarning):
+    """A renamed key or option in a user's config; shown by default (a ``FutureWarning``),
+    with the new name."""
+
+
+class Strict(BaseModel):
+    """Frozen record that rejects unknown keys. Built from Python keywords, a validation
+    error is raised as a :class:`SpikeliteError` naming the bad keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise explain(exc, type(self).__name__, type(self)) from None
+
+
+def renamed_keys(data: Any, renames: Mapping[str, str], where: str) -> Any:
+    """Accept old key names in a raw mapping: each ``old → new`` in ``renames`` is moved
+    (a :class:`ConfigDeprecationWarning` names both); both present is an error. For a
+    ``mode="before"`` model validator."""
+    if not isinstance(data, dict):
+        return data
+    out = dict(data)
+    for old, new in renames.items():
+        if old in out:
+            if new in out:
+                raise ValueError(f"{where}: '{old}' is the old name of '{new}'; give only "
+                                 f"'{new}'")
+            warnings.warn(f"{where}: the key '{old}' is deprecated; call it '{new}'",
+                          ConfigDeprecationWarning, stacklevel=2)
+            out[new] = out.pop(old)
+    return out
+
+
+def registered(registry: Any) -> Callable[[str], str]:
+    """A field validator that accepts only names in ``registry`` (a
+    :class:`~spikelite._registry.Registry`); the error lists the valid names."""
+
+    def check(value: str) -> str:
+        registry.get(value)
+        return value
+
+    return check
+
+
+def parse_key_values(items: list[str] | None, what: str) -> dict[str, Any]:
+    """``["hidden=[128]", "beta=0.9"]`` → ``{"hidden": [128], "beta": 0.9}`` (YAML values)."""
+    parsed: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise SpikeliteError(f"{what} '{item}' must look like key=value")
+        key, value = item.split("=", 1)
+        parsed[key.strip()] = yaml.safe_load(value)
+    return parsed
+
+
+def allowed_keys(kind: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The field names of the record that holds ``loc`` (walking nested records, lists
+    and optionals); empty when it cannot be resolved."""
+
+    def records(ann: Any) -> list[type[BaseModel]]:
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            return [ann]
+        return [r for a in typing.get_args(ann) for r in records(a)]
+
+    node: list[type[BaseModel]] = [kind]
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        nxt = [r for m in node if part in m.model_fields
+               for r in records(m.model_fields[part].annotation)]
+        if not nxt:
+            return []
+        node = nxt
+    return sorted({f for m in node for f in m.model_fields})
+
+
+def explain(
+    exc: ValidationError, source: str, kind: type[BaseModel] | None = None
+) -> SpikeliteError:
+    """A pydantic error as a :class:`SpikeliteError` with one line per bad key."""
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            allowed = allowed_keys(kind, tuple(err["loc"])) if kind is not None else []
+            hint = f"allowed here: {', '.join(allowed)}" if allowed else "check the spelling"
+            lines.append(f"  {key}: unknown key ({hint})")
+        else:
+            lines.append(f"  {key}: {err['msg']} (got {err.get('input')!r})")
+    return SpikeliteError(f"invalid configuration in {source}:\n" + "\n".join(lines))
+
+
+def parse_record(data: dict[str, Any], source: str, kind: type[R]) -> R:
+    """Validate a plain dict into the record type ``kind``; errors name the bad keys."""
+    try:
+        return kind.model_validate(data)
+    except ValidationError as exc:
+        raise explain(exc, source, kind) from None
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping with clear errors for a missing file or bad syntax."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpikeliteError(f"config file '{path}' does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise SpikeliteError(f"'{path}' is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise SpikeliteError(f"'{path}' must contain a YAML mapping of keys to values")
+    return raw
+
+
+def set_dotted(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Write dotted overrides (``{"train.epochs": 3}``) into a plain nested dict in place,
+    creating missing levels; ``None`` values are skipped. Returns ``data``."""
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        node = data
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            if not isinstance(node.get(p), dict):
+                node[p] = {}
+            node = node[p]
+        node[leaf] = value
+    return data
+
+
+def merge(cfg: R, overrides: dict[str, Any]) -> R:
+    """Apply dotted overrides (``{"train.epochs": 3}``) to a record and re-validate."""
+    data = set_dotted(cfg.model_dump(exclude_unset=False), overrides)
+    return parse_record(data, "command-line options", type(cfg))

@@ -1,0 +1,112 @@
+"""Training hyper-parameters as one validated record.
+
+:class:`TrainConfig` is what :func:`~spikelite.train.fit` takes (Python defaults);
+:class:`TrainSpec` is the same record with the defaults of ``spikelite train`` and the
+``train:`` section of YAML configs; :class:`FinetuneSpec` the same again for fine-tuning
+after compression (``epochs: 0`` allowed: no training). The learning-rate schedule is
+``lr_schedule`` (``cosine`` or ``constant``); the old key ``schedule`` is accepted with a
+deprecation message (it meant the learning-rate schedule here, the compression schedule in
+a compression spec).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+from pydantic import model_validator
+
+from spikelite.records import Strict, renamed_keys
+from spikelite.train.losses import LOSSES
+from spikelite.train.schedule import SCHEDULES as LR_SCHEDULES
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+
+#: keys renamed since earlier releases: old → new
+RENAMED = {"schedule": "lr_schedule"}
+
+
+class TrainConfig(Strict):
+    """Hyper-parameters of :func:`~spikelite.train.fit` (all JSON-serialisable)."""
+
+    #: the least ``epochs`` allowed (fine-tuning specs allow 0: no training)
+    min_epochs: ClassVar[int] = 1
+
+    epochs: int = 10
+    batch_size: int = 64
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    warmup_epochs: float = 0.0
+    lr_schedule: str = "cosine"
+    loss: str = "ce"
+    seed: int = 0
+    grad_clip: float | None = None
+    eval_batch_size: int = 256
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        return renamed_keys(data, RENAMED, cls.__name__)
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        if self.epochs < self.min_epochs:
+            raise ValueError(f"epochs must be >= {self.min_epochs}, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.eval_batch_size < 1:
+            raise ValueError(f"eval_batch_size must be >= 1, got {self.eval_batch_size}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be > 0 and finite, got {self.lr}")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            raise ValueError(f"weight_decay must be >= 0 and finite, got {self.weight_decay}")
+        if not 0 <= self.momentum <= 1:
+            raise ValueError(f"momentum must lie in [0, 1], got {self.momentum}")
+        if self.grad_clip is not None and not (self.grad_clip > 0
+                                                and math.isfinite(self.grad_clip)):
+            raise ValueError(f"grad_clip must be > 0 and finite, got {self.grad_clip}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"unknown optimizer '{self.optimizer}'. Valid: {', '.join(OPTIMIZERS)}"
+            )
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"unknown lr_schedule '{self.lr_schedule}'. Valid: "
+                             f"{', '.join(LR_SCHEDULES)}")
+        LOSSES.get(self.loss)
+        if not 0 <= self.warmup_epochs <= max(self.epochs, 0):
+            raise ValueError(
+                f"warmup_epochs must lie in [0, epochs={self.epochs}], got {self.warmup_epochs}"
+            )
+        return self
+
+    @property
+    def schedule(self) -> str:
+        """Deprecated name of :attr:`lr_schedule`."""
+        import warnings
+
+        warnings.warn("TrainConfig.schedule is deprecated; use lr_schedule",
+                      DeprecationWarning, stacklevel=2)
+        return self.lr_schedule
+
+    def with_epochs(self, epochs: int) -> TrainConfig:
+        """A :class:`TrainConfig` with these settings and ``epochs`` epochs."""
+        return TrainConfig(**{**self.model_dump(), "epochs": epochs})
+
+
+class TrainSpec(TrainConfig):
+    """The ``train:`` section of a run config and ``spikelite train``'s defaults."""
+
+    epochs: int = 8
+    batch_size: int = 32
+    lr: float = 2e-3
+
+
+class FinetuneSpec(TrainSpec):
+    """Fine-tuning after compression; ``epochs: 0`` means no training (PTQ only)."""
+
+    min_epochs: ClassVar[int] = 0
+
+    epochs: int = 3
+    lr: float = 1e-3
