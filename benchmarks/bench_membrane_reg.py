@@ -25,11 +25,10 @@ import time
 
 import torch
 
-from spikelite.config import ModelSpec
 from spikelite.core import LIF, reset_states
 from spikelite.data import load
+from spikelite.models.spec import ModelSpec, build_model
 from spikelite.regularize import ActivityRegularizer
-from spikelite.runner import build_model
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,6 +1,6 @@
 """Cost of hardware profiling against a plain forward pass (CPU, one thread).
 
-Model: the demo network (``spikelite.runner.build_model(ModelSpec(), train)``, the zoo's
+Model: the demo network (``spikelite.models.spec.build_model(ModelSpec(), train)``, the zoo's
 ``csnn`` sized for ``digits-dvs``; seeded initial weights, or ``--checkpoint``). Data: the
 first ``--samples`` test samples in batches of ``--batch-size``, prepared time-major once.
 
@@ -30,11 +30,10 @@ from collections.abc import Callable
 
 import torch
 
-from spikelite.config import ModelSpec
 from spikelite.core import reset_states
 from spikelite.data import load
 from spikelite.hardware import cost_activity, record_activity
-from spikelite.runner import build_model
+from spikelite.models.spec import ModelSpec, build_model
 
 
 def _batches(test: object, samples: int, batch_size: int) -> list[torch.Tensor]:

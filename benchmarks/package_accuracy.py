@@ -12,10 +12,9 @@ import sys
 
 import torch
 
-from spikelite.config import DataSpec
+from spikelite.data.spec import DataSpec, load_data
 from spikelite.export.package import run_package
 from spikelite.quant import bake
-from spikelite.runner import load_data
 from spikelite.train import load_model
 
 

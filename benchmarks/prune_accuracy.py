@@ -16,10 +16,10 @@ from pathlib import Path
 
 import torch
 
-from spikelite.config import DataSpec, RunConfig
-from spikelite.pipeline import QPSNNConfig, ScheduleConfig, run_qpsnn, run_schedule
-from spikelite.runner import load_data, run_training
+from spikelite.compress import QPSNNConfig, ScheduleConfig, run_qpsnn, run_schedule
+from spikelite.data.spec import DataSpec, load_data
 from spikelite.train import TrainConfig, evaluate, load_model
+from spikelite.train.run import RunConfig, run_training
 
 
 def channel_grid(epochs: int) -> list[tuple[str, QPSNNConfig]]:

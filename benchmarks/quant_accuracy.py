@@ -18,10 +18,10 @@ from pathlib import Path
 
 import torch
 
-from spikelite.config import RunConfig
+from spikelite.data.spec import load_data
 from spikelite.quant import calibrate_, quantize_
-from spikelite.runner import load_data, run_training
 from spikelite.train import TrainConfig, evaluate, fit, load_model
+from spikelite.train.run import RunConfig, run_training
 
 GRID: list[tuple[str, str, int, dict, bool]] = (
     [("FP32", "fp", 32, {}, False)]
@@ -49,7 +49,7 @@ def main() -> None:
         run_training(cfg, resume=True, progress=False)
         args.checkpoint = str(Path(args.out) / "baseline" / "best")
     base, ck = load_model(args.checkpoint)
-    from spikelite.config import DataSpec
+    from spikelite.data.spec import DataSpec
 
     train, test = load_data(DataSpec(**ck["data"]))
     fp0 = evaluate(base, test)["accuracy"]

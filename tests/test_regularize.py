@@ -9,12 +9,13 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from spikelite.config import parse_config
 from spikelite.core import LIF, Flatten, TimeDistributed
 from spikelite.core.neurons import reset_states
 from spikelite.errors import SpikeliteError
+from spikelite.records import parse_record
 from spikelite.regularize import REGULARIZERS, ActivityRegularizer, fanout_of
 from spikelite.train import TrainConfig, fit
+from spikelite.train.run import RunConfig
 
 A = torch.tensor([[1.0, 0.0, 2.0, 0.0], [0.0, 3.0, 0.0, 4.0]])  # ANN: [B=2, 4]
 
@@ -121,10 +122,11 @@ def test_regularizer_errors_and_yaml():
         ActivityRegularizer(_model(), "l1", layers=["lif9"])
     with pytest.raises(SpikeliteError, match="no layer to regularize"):
         ActivityRegularizer(nn.Sequential(nn.Linear(2, 2)), "l1")
-    cfg = parse_config({"regularizer": {"name": "hoyer", "weight": 1e-3, "layers": "all"}})
+    cfg = parse_record({"regularizer": {"name": "hoyer", "weight": 1e-3, "layers": "all"}},
+                       "config", RunConfig)
     assert cfg.regularizer.name == "hoyer"
     with pytest.raises(SpikeliteError, match="regularizer.name"):
-        parse_config({"regularizer": {"name": "hoyr"}})
+        parse_record({"regularizer": {"name": "hoyr"}}, "config", RunConfig)
 
 
 def _two_layer() -> nn.Sequential:
@@ -218,9 +220,10 @@ def test_membrane_and_per_layer_errors_and_yaml():
     relu = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
     with pytest.raises(SpikeliteError, match="no spikelite neuron \\("):
         ActivityRegularizer(relu, "l1", source="membrane")
-    cfg = parse_config({"regularizer": {"name": "hoyer", "source": "membrane",
-                                        "weight": {"lif1": 1e-3, "lif2": 1e-4}}})
+    cfg = parse_record({"regularizer": {"name": "hoyer", "source": "membrane",
+                                        "weight": {"lif1": 1e-3, "lif2": 1e-4}}},
+                       "config", RunConfig)
     assert cfg.regularizer.label == "hoyer@membrane:{lif1=0.001,lif2=0.0001}"
     for bad in ({"source": "voltage"}, {"weight": {"lif1": -1}}, {"weight": {}}):
         with pytest.raises(SpikeliteError, match="regularizer"):
-            parse_config({"regularizer": bad})
+            parse_record({"regularizer": bad}, "config", RunConfig)

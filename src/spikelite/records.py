@@ -34,17 +34,23 @@ class ConfigDeprecationWarning(FutureWarning):
     with the new name."""
 
 
-class Strict(BaseModel):
+class _RecordMeta(type(BaseModel)):  # type: ignore[misc]
+    """Calling a record class directly (``TrainConfig(lr=0)``) raises a
+    :class:`SpikeliteError`; validation of nested records (which does not go through
+    this call) keeps pydantic's errors, so the outer record can name the nested key."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except ValidationError as exc:
+            raise explain(exc, cls.__name__, cls) from None
+
+
+class Strict(BaseModel, metaclass=_RecordMeta):
     """Frozen record that rejects unknown keys. Built from Python keywords, a validation
     error is raised as a :class:`SpikeliteError` naming the bad keys."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-    def __init__(self, /, **data: Any) -> None:
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            raise explain(exc, type(self).__name__, type(self)) from None
 
 
 def renamed_keys(data: Any, renames: Mapping[str, str], where: str) -> Any:
@@ -119,6 +125,8 @@ def explain(
             allowed = allowed_keys(kind, tuple(err["loc"])) if kind is not None else []
             hint = f"allowed here: {', '.join(allowed)}" if allowed else "check the spelling"
             lines.append(f"  {key}: unknown key ({hint})")
+        elif err["type"] == "value_error":  # our own validators: the message says it all
+            lines.append(f"  {key}: {str(err['msg']).removeprefix('Value error, ')}")
         else:
             lines.append(f"  {key}: {err['msg']} (got {err.get('input')!r})")
     return SpikeliteError(f"invalid configuration in {source}:\n" + "\n".join(lines))

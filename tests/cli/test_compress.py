@@ -78,7 +78,7 @@ def test_prune_and_quantize_schedules_reload(trained, schedule):
     model, cfg = load_model(out / "final")
     assert cfg["parametrizations"]["conv1.module"] == [
         {"kind": "quant", "scheme": "duq", "bits": 4}, {"kind": "mask"}]
-    assert cfg["schedule"]["sparsity"] == pytest.approx(0.8, abs=0.01)
+    assert cfg["schedule"]["masked_fraction"] == pytest.approx(0.8, abs=0.01)
     ev = runner.invoke(app, ["eval", str(out / "final"), "--json"])
     assert _acc(ev.output) == cfg["metrics"]["test_accuracy"]
     w = model.fc.module.weight

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from torch import nn
 from typer.testing import CliRunner
 
+from spikelite.cli.profile import profile_command
 from spikelite.errors import SpikeliteError
 from spikelite.hardware import (
     FORMATS,
@@ -21,7 +22,6 @@ from spikelite.hardware import (
     list_presets,
     profile,
 )
-from spikelite.hardware.cli import profile_command
 from spikelite.models import create
 from spikelite.train import save_checkpoint
 

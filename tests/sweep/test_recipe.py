@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from spikelite.config import parse_config
 from spikelite.errors import SpikeliteError
+from spikelite.records import parse_record as parse_config
 from spikelite.sweep.recipe import PointSpec, Recipe, builtin_recipes, load_recipe, run_key
 
 

@@ -50,7 +50,7 @@ def test_tiny_sweep_end_to_end_then_resume(tmp_path):
         cfg = json.loads((art / "config.json").read_text())
         assert cfg["key"] == r["key"]
     # the stored checkpoint is the model that was measured
-    from spikelite.runner import load_data
+    from spikelite.data.spec import load_data
 
     _, test = load_data(recipe.data)
     model, _ = load_model(res.run_dir / rows["joint-duq4-magnitude50"]["artifacts"] / "model")

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
-from spikelite.errors import MissingExtraError, SpikeliteError
+from spikelite.cli.console import err, user_errors
+from spikelite.errors import SpikeliteError
 from spikelite.export.nir import DEFAULT_DT
+from spikelite.sweep.rundir import is_run_dir, point_checkpoint
 
 
 def export_command(
@@ -39,16 +39,13 @@ def export_command(
     = True,
 ) -> None:
     """Export a checkpoint (quantized/pruned ones baked) to NIR or an integer package."""
-    err = Console(stderr=True, soft_wrap=True)
-    try:
+    with user_errors():
         from spikelite.quant import bake
         from spikelite.train import load_model
 
         if to not in ("nir", "package"):
             raise SpikeliteError(f"--to must be nir or package, got {to!r}")
-        if (checkpoint / "results.sqlite").is_file():
-            from spikelite.sweep.cli import point_checkpoint
-
+        if is_run_dir(checkpoint):
             checkpoint = point_checkpoint(checkpoint, point)
         elif point is not None:
             raise SpikeliteError(f"--point needs a sweep folder; '{checkpoint}' holds no "
@@ -80,7 +77,4 @@ def export_command(
             agree = check_package(plain, out) if check else None
         if agree is not None:
             msg += f"; read back: {agree:.4%} of output values equal the checkpoint's"
-    except (SpikeliteError, MissingExtraError) as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(2) from None
     err.print(msg)

@@ -1,20 +1,15 @@
-"""``spikelite profile CHECKPOINT --preset ... --format ...`` (typer command function).
-
-Register it on the app with ``app.command("profile")(profile_command)``.
-"""
+"""``spikelite profile CHECKPOINT --preset ... --format ...``."""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
-from spikelite.errors import MissingExtraError, SpikeliteError
+from spikelite.cli.console import user_errors, wide_out
+from spikelite.errors import SpikeliteError
 from spikelite.hardware.formats import list_formats
 from spikelite.hardware.presets import list_presets
 from spikelite.hardware.profiler import DEFAULT_FORMAT, DEFAULT_PRESET
@@ -42,14 +37,12 @@ def profile_command(
         "time; implied by --option neuron_mode=on_update).")] = False,
 ) -> None:
     """Count a checkpoint's exact activity on its test data and cost it on hardware."""
-    # a pipe or file gets the full table width instead of rich's 80-column default
-    width = None if sys.stdout.isatty() else 200
-    out, err = Console(soft_wrap=True, width=width), Console(stderr=True, soft_wrap=True)
-    try:
-        from spikelite.config import DataSpec, parse_key_values
+    out = wide_out(200)  # a pipe or file gets the full table width
+    with user_errors():
+        from spikelite.data.spec import DataSpec, load_data
         from spikelite.hardware.profiler import profile
         from spikelite.quant import bake
-        from spikelite.runner import load_data
+        from spikelite.records import parse_key_values
         from spikelite.train import load_model
 
         opts = parse_key_values(option, "--option")
@@ -67,9 +60,6 @@ def profile_command(
         report = profile(model.to(device), test, preset, weight_format,
                          layers=sidecars, limit=limit, batch_size=batch_size,
                          device=device, membrane_updates=membrane_updates or None, **opts)
-    except (SpikeliteError, MissingExtraError) as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(2) from None
     if json_out:
         out.print_json(json.dumps(report.to_dict(), default=float))
     else:

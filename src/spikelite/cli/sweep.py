@@ -9,40 +9,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from spikelite.config import parse_key_values
+from spikelite.cli.console import err, out, user_errors
 from spikelite.errors import SpikeliteError
-
-err = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
-if not out.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
-    out = Console(soft_wrap=True, width=140)
-
-
-def _run_dir_rows(run_dir: Path) -> tuple[list[dict[str, Any]], Any]:
-    """The finished rows of a sweep folder (in recipe order) and its recipe."""
-    from spikelite.config import read_yaml
-    from spikelite.sweep.recipe import Recipe, run_key
-    from spikelite.sweep.store import Store
-    from spikelite.sweep.sweep import STORE, _add_ratios
-
-    db = run_dir / STORE
-    if not db.is_file():
-        raise SpikeliteError(f"'{run_dir}' holds no sweep results ({STORE} is missing); run "
-                             "`spikelite sweep RECIPE --out DIR` first")
-    recipe_file = run_dir / "recipe.yaml"
-    recipe = Recipe.model_validate(read_yaml(recipe_file)) if recipe_file.is_file() else None
-    store = Store(db)
-    done = {r["key"]: r["result"] for r in store.records("done")}
-    keys = [run_key(recipe, p) for p in recipe.expand()] if recipe is not None else []
-    rows = [done.pop(k) for k in keys if k in done]
-    rows += [r for r in done.values() if str(r.get("source", "")).startswith("search")]
-    baseline = next((r for r in rows if r.get("schedule") == "baseline"), None)
-    _add_ratios(rows, baseline)
-    return rows, recipe
+from spikelite.records import parse_key_values
+from spikelite.sweep.rundir import read_run_dir
 
 
 def _cell(column: str, value: Any) -> str:
@@ -100,11 +73,10 @@ def sweep_command(
     progress: Annotated[bool, typer.Option(help="Show progress.")] = True,
 ) -> None:
     """Run a recipe's points (resuming: finished points are skipped), then its search."""
-    from spikelite.cli import _user_errors
     from spikelite.sweep.recipe import load_recipe
     from spikelite.sweep.sweep import run_sweep
 
-    with _user_errors():
+    with user_errors():
         overrides = parse_key_values(set_, "--set")
         if out_dir is not None:
             overrides["out"] = out_dir
@@ -120,29 +92,11 @@ def sweep_command(
             if report:
                 from spikelite.sweep.sweep import write_outputs
 
-                rows, _ = _run_dir_rows(res.run_dir)
+                rows, _ = read_run_dir(res.run_dir)
                 baseline = next((r for r in rows if r.get("schedule") == "baseline"), None)
                 res.rows = rows
                 res.files.update(write_outputs(res.run_dir, rows, cfg, baseline))
         _finish(res, list(cfg.objectives), time.perf_counter() - t0)
-
-
-def point_checkpoint(run_dir: Path, name: str | None) -> Path:
-    """The checkpoint folder of the point ``name`` of the sweep in ``run_dir``."""
-    rows, _ = _run_dir_rows(run_dir)
-    names = [str(r.get("name")) for r in rows]
-    if name is None:
-        raise SpikeliteError(f"'{run_dir}' is a sweep folder: choose a point with --point "
-                             f"NAME ({', '.join(names)})")
-    row = next((r for r in rows if r.get("name") == name), None)
-    if row is None:
-        raise SpikeliteError(f"no finished point named {name!r} in '{run_dir}'; finished "
-                             f"points: {', '.join(names)}")
-    ckpt = run_dir / str(row.get("artifacts", "")) / "model"
-    if not (ckpt / "model.safetensors").is_file():
-        raise SpikeliteError(f"point {name!r} has no checkpoint at '{ckpt}' (its artifacts "
-                             "were removed?); rerun the sweep to recreate it")
-    return ckpt
 
 
 def _finish(res: Any, objectives: list[str], seconds: float) -> None:
@@ -179,12 +133,11 @@ def report_command(
     run_dir: Annotated[Path, typer.Argument(help="A sweep folder.")],
 ) -> None:
     """(Re)write results.csv/json, summary.md, report.html and the plots of a sweep."""
-    from spikelite.cli import _user_errors
     from spikelite.sweep.store import write_csv, write_json
     from spikelite.sweep.sweep import write_outputs
 
-    with _user_errors():
-        rows, recipe = _run_dir_rows(run_dir)
+    with user_errors():
+        rows, recipe = read_run_dir(run_dir)
         if not rows:
             raise SpikeliteError(f"'{run_dir}' has no finished points yet")
         if recipe is None:
@@ -204,10 +157,9 @@ def pareto_command(
     plot: Annotated[Path | None, typer.Option(help="Also write this plot (STEM.png and STEM.svg).")] = None,
 ) -> None:
     """Print the non-dominated points of a sweep over two or three objectives."""
-    from spikelite.cli import _user_errors
 
-    with _user_errors():
-        rows, _ = _run_dir_rows(run_dir)
+    with user_errors():
+        rows, _ = read_run_dir(run_dir)
         objectives = [y, x] + ([z] if z else [])
         out.print(pareto_table(rows, objectives, f"Pareto front: {' / '.join(objectives)}"))
         if plot is not None:
@@ -222,7 +174,7 @@ def pareto_command(
 
 def recipes_command() -> None:
     """List the built-in recipes."""
-    from spikelite.config import read_yaml
+    from spikelite.records import read_yaml
     from spikelite.sweep.recipe import builtin_recipes
 
     t = Table(title="built-in recipes (spikelite sweep NAME)")
@@ -243,11 +195,10 @@ def demo_command(
     """The main job on the embedded digits-dvs data: train the baseline, sweep the demo
     grid (quantization, pruning, QP-SNN), profile every point, write report.html,
     pareto.png and results.csv. Rerunning resumes."""
-    from spikelite.cli import _user_errors
     from spikelite.sweep.recipe import load_recipe
     from spikelite.sweep.sweep import run_sweep
 
-    with _user_errors():
+    with user_errors():
         t0 = time.perf_counter()
         cfg = load_recipe("demo", {"out": out_dir, "baseline.train.epochs": epochs,
                                    "data.limit": limit})

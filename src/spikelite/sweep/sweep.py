@@ -302,7 +302,7 @@ def _run_sweep(recipe: Recipe, run_dir: Path, store: Store, *, workers: int, pro
     failed = [{"key": k, "name": records[k]["name"], "error": records[k]["error"]}
               for k in keys if k in records and records[k]["status"] != "done"]
     baseline = next((r for r in rows if r["schedule"] == "baseline"), None)
-    _add_ratios(rows, baseline)
+    add_ratios(rows, baseline)
     result = SweepResult(run_dir=run_dir, rows=rows, baseline=baseline, failed=failed,
                          ran=len({r["key"] for r in rows} - done_before),
                          skipped=len(done_before), recosted=recosted,
@@ -335,7 +335,7 @@ def _recost_stale(recipe: Recipe, store: Store, keys: list[str], run_dir: Path,
     return len(stale)
 
 
-def _add_ratios(rows: list[dict[str, Any]], baseline: dict[str, Any] | None) -> None:
+def add_ratios(rows: list[dict[str, Any]], baseline: dict[str, Any] | None) -> None:
     """``energy_ratio`` / ``size_ratio``: how many times less than the baseline."""
     if baseline is None:
         return

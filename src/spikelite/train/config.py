@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
-from pydantic import model_validator
+from pydantic import ValidationInfo, field_validator, model_validator
 
 from spikelite.records import Strict, renamed_keys
 from spikelite.train.losses import LOSSES
@@ -50,31 +50,70 @@ class TrainConfig(Strict):
     def _renamed(cls, data: Any) -> Any:
         return renamed_keys(data, RENAMED, cls.__name__)
 
+    @field_validator("epochs")
+    @classmethod
+    def _epochs(cls, v: int) -> int:
+        if v < cls.min_epochs:
+            raise ValueError(f"epochs must be >= {cls.min_epochs}, got {v}")
+        return v
+
+    @field_validator("batch_size", "eval_batch_size")
+    @classmethod
+    def _batch(cls, v: int, info: ValidationInfo) -> int:
+        if v < 1:
+            raise ValueError(f"{info.field_name} must be >= 1, got {v}")
+        return v
+
+    @field_validator("lr")
+    @classmethod
+    def _lr(cls, v: float) -> float:
+        if not (v > 0 and math.isfinite(v)):
+            raise ValueError(f"lr must be > 0 and finite, got {v}")
+        return v
+
+    @field_validator("weight_decay")
+    @classmethod
+    def _wd(cls, v: float) -> float:
+        if not (v >= 0 and math.isfinite(v)):
+            raise ValueError(f"weight_decay must be >= 0 and finite, got {v}")
+        return v
+
+    @field_validator("momentum")
+    @classmethod
+    def _momentum(cls, v: float) -> float:
+        if not 0 <= v <= 1:
+            raise ValueError(f"momentum must lie in [0, 1], got {v}")
+        return v
+
+    @field_validator("grad_clip")
+    @classmethod
+    def _clip(cls, v: float | None) -> float | None:
+        if v is not None and not (v > 0 and math.isfinite(v)):
+            raise ValueError(f"grad_clip must be > 0 and finite, got {v}")
+        return v
+
+    @field_validator("optimizer")
+    @classmethod
+    def _optimizer(cls, v: str) -> str:
+        if v not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer '{v}'. Valid: {', '.join(OPTIMIZERS)}")
+        return v
+
+    @field_validator("lr_schedule")
+    @classmethod
+    def _lr_schedule(cls, v: str) -> str:
+        if v not in LR_SCHEDULES:
+            raise ValueError(f"unknown lr_schedule '{v}'. Valid: {', '.join(LR_SCHEDULES)}")
+        return v
+
+    @field_validator("loss")
+    @classmethod
+    def _loss(cls, v: str) -> str:
+        LOSSES.get(v)
+        return v
+
     @model_validator(mode="after")
-    def _check(self) -> TrainConfig:
-        if self.epochs < self.min_epochs:
-            raise ValueError(f"epochs must be >= {self.min_epochs}, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.eval_batch_size < 1:
-            raise ValueError(f"eval_batch_size must be >= 1, got {self.eval_batch_size}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"lr must be > 0 and finite, got {self.lr}")
-        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
-            raise ValueError(f"weight_decay must be >= 0 and finite, got {self.weight_decay}")
-        if not 0 <= self.momentum <= 1:
-            raise ValueError(f"momentum must lie in [0, 1], got {self.momentum}")
-        if self.grad_clip is not None and not (self.grad_clip > 0
-                                                and math.isfinite(self.grad_clip)):
-            raise ValueError(f"grad_clip must be > 0 and finite, got {self.grad_clip}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(
-                f"unknown optimizer '{self.optimizer}'. Valid: {', '.join(OPTIMIZERS)}"
-            )
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"unknown lr_schedule '{self.lr_schedule}'. Valid: "
-                             f"{', '.join(LR_SCHEDULES)}")
-        LOSSES.get(self.loss)
+    def _warmup(self) -> TrainConfig:
         if not 0 <= self.warmup_epochs <= max(self.epochs, 0):
             raise ValueError(
                 f"warmup_epochs must lie in [0, epochs={self.epochs}], got {self.warmup_epochs}"

@@ -23,10 +23,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from spikelite.core.neurons import reset_states
 from spikelite.errors import SpikeliteError
-from spikelite.train.config import OPTIMIZERS, TrainConfig  # noqa: F401  (re-exported)
 from spikelite.train.checkpoint import load_trainer_state, load_weights, save_checkpoint
+from spikelite.train.config import OPTIMIZERS, TrainConfig  # noqa: F401  (re-exported)
 from spikelite.train.losses import LOSSES, time_mean
 from spikelite.train.schedule import make_scheduler
+
 
 @dataclass
 class FitResult:

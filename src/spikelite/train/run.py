@@ -111,3 +111,30 @@ def run_training(
         data_seconds=data_seconds,
         train_seconds=result.seconds,
     )
+
+
+def evaluate_checkpoint(
+    path: str | Path,
+    *,
+    dataset: str | None = None,
+    root: str | None = None,
+    limit: int | None = None,
+    device: str = "auto",
+) -> tuple[dict[str, float], dict[str, object]]:
+    """Evaluate the checkpoint at ``path`` on the test split of its dataset (or of
+    ``dataset``/``root``/``limit`` where given). Returns ``(metrics, data spec)``; the
+    metrics hold ``accuracy``, ``loss`` and ``samples``."""
+    from spikelite.train.checkpoint import load_model
+    from spikelite.train.engine import evaluate
+
+    model, cfg = load_model(path)
+    data: dict[str, object] = dict(cfg.get("data") or {})
+    for k, v in {"name": dataset, "root": root, "limit": limit}.items():
+        if v is not None:
+            data[k] = v
+    if "name" not in data:
+        raise SpikeliteError("the checkpoint names no dataset; pass --dataset")
+    _, test = load_data(DataSpec(**data))
+    res = evaluate(model, test, loss=cfg.get("train", {}).get("loss", "ce"), device=device)
+    res["samples"] = len(test)
+    return res, data

@@ -1,0 +1,42 @@
+"""The ``spikelite`` command line: every command, one error wrapper, one console.
+
+``spikelite.cli:app`` is the typer application (the ``spikelite`` script); each command
+lives in the module of its subject (:mod:`.train`, :mod:`.compress`, :mod:`.profile`,
+:mod:`.export`, :mod:`.sweep`, :mod:`.catalog`) and runs inside
+:func:`spikelite.cli.console.user_errors`.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from spikelite.cli import catalog, compress, export, profile, sweep, train
+
+app = typer.Typer(
+    help="spikelite: train, compress and measure spiking neural networks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+app.command("train")(train.train_command)
+app.command("eval")(train.eval_command)
+app.command("compress")(compress.compress_command)
+app.command("quantizers")(catalog.quantizers_command)
+app.command("models")(catalog.models_command)
+app.command("datasets")(catalog.datasets_command)
+app.command("schedules")(catalog.schedules_command)
+app.command("profile")(profile.profile_command)
+app.command("export")(export.export_command)
+app.command("demo")(sweep.demo_command)
+app.command("sweep")(sweep.sweep_command)
+app.command("report")(sweep.report_command)
+app.command("pareto")(sweep.pareto_command)
+app.command("recipes")(sweep.recipes_command)
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

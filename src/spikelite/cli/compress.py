@@ -1,0 +1,90 @@
+"""``spikelite compress``: quantize and/or prune a trained checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from spikelite.cli.console import err, out, user_errors
+from spikelite.errors import SpikeliteError
+from spikelite.records import merge, parse_key_values, parse_record, read_yaml
+
+
+def _parse_quant(value: str | None, bits: int | None) -> tuple[str | None, int | None]:
+    """``"rescaw"`` or ``"rescaw:4"`` → (scheme, bits); ``--bits`` wins when both given."""
+    if value is None:
+        return None, bits
+    scheme, _, b = value.partition(":")
+    if b and not b.isdigit():
+        raise SpikeliteError(f"--quant '{value}' must look like SCHEME or SCHEME:BITS")
+    return scheme, bits if bits is not None else (int(b) if b else None)
+
+
+def _parse_prune(value: str | None) -> tuple[str | None, float | None]:
+    """``"0.8"`` or ``"magnitude:0.8"`` → (method, sparsity)."""
+    if value is None:
+        return None, None
+    method, _, amount = value.rpartition(":")
+    try:
+        sparsity = float(amount)
+    except ValueError:
+        raise SpikeliteError(
+            f"--prune '{value}' must look like SPARSITY or METHOD:SPARSITY (e.g. magnitude:0.8)"
+        ) from None
+    return (method or None), sparsity
+
+
+def compress_command(
+    checkpoint: Annotated[str | None, typer.Argument(help="Trained checkpoint folder.")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML compression recipe.")] = None,
+    quant: Annotated[str | None, typer.Option(help="Quantizer, e.g. rescaw or rescaw:4 (see `spikelite quantizers`).")] = None,
+    bits: Annotated[int | None, typer.Option(help="Weight bit width.")] = None,
+    quant_opt: Annotated[list[str] | None, typer.Option("--quant-opt", help="Quantizer option key=value, e.g. gamma=max (repeatable).")] = None,
+    prune: Annotated[str | None, typer.Option(help="Unstructured pruning: SPARSITY or METHOD:SPARSITY, e.g. magnitude:0.8 or random:0.5.")] = None,
+    scope: Annotated[str | None, typer.Option(help="Pruning scope: global (one threshold, Schaefer) or layer.")] = None,
+    schedule: Annotated[str | None, typer.Option(help="Compression schedule (see `spikelite schedules`); default: qp with channel pruning, joint with unstructured pruning, qat (ptq with --epochs 0) with quantization alone.")] = None,
+    prune_epochs: Annotated[int | None, typer.Option(help="Cumulative: fine-tuning epochs after pruning, before quantizing.")] = None,
+    skip_first: Annotated[bool | None, typer.Option("--skip-first/--no-skip-first", help="Keep the first synaptic layer in full precision (QP-SNN).")] = None,
+    skip_last: Annotated[bool | None, typer.Option("--skip-last/--no-skip-last", help="Keep the last synaptic layer in full precision (QP-SNN).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="QAT fine-tuning epochs (0 = post-training quantization only).")] = None,
+    lr: Annotated[float | None, typer.Option(help="Fine-tuning learning rate.")] = None,
+    calibrate_batches: Annotated[int | None, typer.Option(help="Batches for PTQ BatchNorm re-estimation.")] = None,
+    out_dir: Annotated[str | None, typer.Option("--out", help="Output folder.")] = None,
+    device: Annotated[str | None, typer.Option()] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Quantize and/or prune a trained checkpoint, fine-tune, and save OUT/final."""
+    from spikelite.compress import CompressConfig, compress_checkpoint
+
+    with user_errors():
+        raw = read_yaml(config) if config is not None else {}
+        if checkpoint is not None:
+            raw["checkpoint"] = checkpoint
+        if "checkpoint" not in raw:
+            raise SpikeliteError("name the checkpoint to compress (argument or `checkpoint:`)")
+        cfg = parse_record(raw, str(config or "command line"), CompressConfig)
+        scheme, nbits = _parse_quant(quant, bits)
+        method, sparsity = _parse_prune(prune)
+        opts = parse_key_values(quant_opt, "--quant-opt")
+        overrides: dict[str, Any] = {
+            "quant.scheme": scheme, "quant.bits": nbits, "quant.skip_first": skip_first,
+            "quant.skip_last": skip_last, "finetune.epochs": epochs, "finetune.lr": lr,
+            "calibrate_batches": calibrate_batches, "out": out_dir, "device": device,
+            "prune.method": method, "prune.sparsity": sparsity, "prune.scope": scope,
+            "schedule": schedule, "prune_epochs": prune_epochs,
+        }
+        if opts:
+            overrides["quant.options"] = {**(cfg.quant.options if cfg.quant else {}), **opts}
+        cfg = merge(cfg, overrides)
+        res = compress_checkpoint(cfg, progress=progress, console=err)
+        Path(cfg.out).mkdir(parents=True, exist_ok=True)
+        (Path(cfg.out) / "compress.yaml").write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
+        ptq = f"{res.ptq_accuracy:.4f}" if res.ptq_accuracy is not None else "-"
+        out.print(
+            f"full precision {res.fp_accuracy:.4f} → quantized (no training) {ptq} → "
+            f"fine-tuned {res.accuracy:.4f} (best {res.best_accuracy:.4f}); "
+            f"checkpoint: {res.checkpoint}"
+        )

@@ -1,0 +1,97 @@
+"""``spikelite train`` and ``spikelite eval``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from spikelite.cli.console import err, out, user_errors
+from spikelite.errors import SpikeliteError
+from spikelite.records import merge, parse_key_values
+
+
+def train_command(
+    config: Annotated[Path | None, typer.Option(help="YAML run config (model/data/train/out).")] = None,
+    model: Annotated[str | None, typer.Option(help="Model name (see `spikelite models`).")] = None,
+    model_arg: Annotated[list[str] | None, typer.Option("--model-arg", help="Model kwarg key=value (repeatable).")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Dataset name (see `spikelite datasets`).")] = None,
+    root: Annotated[str | None, typer.Option(help="Folder of a real dataset (e.g. N-MNIST).")] = None,
+    time_steps: Annotated[int | None, typer.Option(help="Time steps T.")] = None,
+    encoding: Annotated[str | None, typer.Option(help="Static-data encoder: direct, rate, latency.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Use only the first N samples per split.")] = None,
+    epochs: Annotated[int | None, typer.Option()] = None,
+    batch_size: Annotated[int | None, typer.Option()] = None,
+    lr: Annotated[float | None, typer.Option()] = None,
+    optimizer: Annotated[str | None, typer.Option(help="sgd, adam or adamw.")] = None,
+    loss: Annotated[str | None, typer.Option(help="ce or mse_rate.")] = None,
+    seed: Annotated[int | None, typer.Option()] = None,
+    out_dir: Annotated[str | None, typer.Option("--out", help="Output folder.")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    regularizer: Annotated[str | None, typer.Option(help="Activity regularizer NAME:WEIGHT, e.g. hoyer:1e-3 (l1, l2, hoyer, hoyer_square, synops, target_rate).")] = None,
+    regularizer_source: Annotated[str | None, typer.Option(help="What the regularizer sees: spikes (default) or membrane (pre-reset membrane; l1, l2, hoyer, hoyer_square).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from OUT/last.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Train a model; checkpoints go to OUT/best and OUT/last."""
+    from spikelite.train.run import RunConfig, load_config, run_training
+
+    with user_errors():
+        cfg = load_config(config) if config is not None else RunConfig()
+        overrides: dict[str, Any] = {
+            "model.name": model, "data.name": dataset, "data.root": root,
+            "data.time_steps": time_steps, "data.encoding": encoding, "data.limit": limit,
+            "train.epochs": epochs, "train.batch_size": batch_size, "train.lr": lr,
+            "train.optimizer": optimizer, "train.loss": loss, "train.seed": seed,
+            "out": out_dir, "device": device,
+        }
+        kw = parse_key_values(model_arg, "--model-arg")
+        if kw:
+            overrides["model.kwargs"] = {**cfg.model.kwargs, **kw}
+        if regularizer is not None:
+            name, _, weight = regularizer.partition(":")
+            try:
+                overrides["regularizer.name"] = name
+                overrides["regularizer.weight"] = float(weight) if weight else None
+            except ValueError:
+                raise SpikeliteError(
+                    f"--regularizer '{regularizer}' must look like NAME or NAME:WEIGHT"
+                ) from None
+        if regularizer_source is not None:
+            if regularizer is None and cfg.regularizer is None:
+                raise SpikeliteError("--regularizer-source needs a regularizer: add "
+                                     "--regularizer NAME:WEIGHT")
+            overrides["regularizer.source"] = regularizer_source
+        cfg = merge(cfg, overrides)
+        res = run_training(cfg, resume=resume, progress=progress, console=err)
+        Path(cfg.out).mkdir(parents=True, exist_ok=True)
+        (Path(cfg.out) / "run.yaml").write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
+        out.print(
+            f"final test accuracy {res.accuracy:.4f} (best {res.best_accuracy:.4f}); "
+            f"checkpoint: {res.checkpoint}"
+        )
+
+
+def eval_command(
+    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint folder (with model.safetensors).")],
+    dataset: Annotated[str | None, typer.Option(help="Override the dataset in the checkpoint.")] = None,
+    root: Annotated[str | None, typer.Option()] = None,
+    limit: Annotated[int | None, typer.Option()] = None,
+    device: Annotated[str, typer.Option()] = "auto",
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Evaluate a checkpoint on the test split of its dataset."""
+    from spikelite.train.run import evaluate_checkpoint
+
+    with user_errors():
+        res, data = evaluate_checkpoint(checkpoint, dataset=dataset, root=root, limit=limit,
+                                        device=device)
+        test_n = int(res["samples"])
+        if json_out:
+            out.print_json(json.dumps(res))
+        else:
+            out.print(f"test accuracy {res['accuracy']:.4f}  loss {res['loss']:.4f}  "
+                      f"({test_n} samples of '{data['name']}')")
