@@ -18,24 +18,23 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
+from spikelite.compress.methods import CHANNEL_METHODS, PRUNE_METHODS, UNSTRUCTURED_METHODS
+from spikelite.compress.schedules import SCHEDULES, accepting_regularizer
+from spikelite.errors import SpikeliteError
 from spikelite.quant import QUANTIZERS
 from spikelite.records import Strict, registered
 from spikelite.regularize import RegularizerSpec
 from spikelite.train.config import FinetuneSpec
 
-#: channel (structured) pruning methods → the criterion name in :mod:`spikelite.prune`
-CHANNEL_METHODS = {"svs": "svs", "sca": "sca", "l1": "l1", "random-channel": "random"}
-#: unstructured (mask) pruning methods
-UNSTRUCTURED_METHODS = ("magnitude", "random")
-PRUNE_METHODS = UNSTRUCTURED_METHODS + tuple(CHANNEL_METHODS)
-
 #: per-layer quantizer: bits, ``None`` (full precision) or ``{scheme, bits, ...}``
 LayerQuantSetting = int | None | dict[str, Any]
 
 
-def _schedule_name(v: str) -> str:
-    from spikelite.compress.schedules import SCHEDULES
+__all__ = ["CHANNEL_METHODS", "PRUNE_METHODS", "UNSTRUCTURED_METHODS", "CompressConfig",
+           "CompressionSpec", "PruneConfig", "QuantConfig"]
 
+
+def _schedule_name(v: str) -> str:
     SCHEDULES.get(v)
     return v
 
@@ -103,8 +102,6 @@ class CompressionSpec(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> CompressionSpec:
-        from spikelite.compress.schedules import SCHEDULES, accepting_regularizer
-
         if self.quantizes and self.bits == 32:
             raise ValueError(f"scheme '{self.scheme}' needs bits < 32")
         if not self.quantizes and (self.bits != 32 or self.layer_bits):
@@ -132,9 +129,6 @@ class CompressionSpec(Strict):
     def check(self, finetune: FinetuneSpec | None) -> None:
         """Validate what depends on the fine-tuning in effect (the spec's own, else
         ``finetune``, e.g. a recipe's default); raises :class:`SpikeliteError`."""
-        from spikelite.compress.schedules import SCHEDULES
-        from spikelite.errors import SpikeliteError
-
         try:
             SCHEDULES.get(self.schedule).validate(self, self.finetune or finetune)
         except ValueError as exc:

@@ -24,7 +24,7 @@ from spikelite.hardware.formats import WeightFormat, get_format
 from spikelite.hardware.layers import Classified, classify
 from spikelite.hardware.neurobench import neurobench_metrics
 from spikelite.hardware.presets import CostPreset, get_preset
-from spikelite.hardware.report import Report
+from spikelite.hardware.report import CostContext, Report
 from spikelite.hardware.size import model_size
 from spikelite.quant import LayerQuant
 
@@ -154,7 +154,7 @@ def cost_activity(
         uncounted=cl.uncounted,
         notes=cl.notes,
         model_name=cfg["name"] if isinstance(cfg, dict) else type(model).__name__,
-        context=(model, activity, layers),
+        context=CostContext(model, activity, layers, cost_activity),
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +54,19 @@ def _si(x: float) -> str:
     return f"{x:.3g}"
 
 
+@dataclass(frozen=True)
+class CostContext:
+    """What a report was costed from, so :meth:`Report.recost` can cost the same recorded
+    activity again: the (baked) model, its recorded activity, the per-layer quantization
+    sidecars, and the costing function that made the report
+    (:func:`spikelite.hardware.profiler.cost_activity`)."""
+
+    model: Any
+    activity: Any
+    layers: Mapping[str, Any] | None
+    cost: Callable[..., Report]
+
+
 @dataclass
 class Report:
     """Result of :func:`spikelite.hardware.profile` (energies in pJ per sample)."""
@@ -69,7 +83,7 @@ class Report:
     uncounted: list[dict[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     model_name: str = ""
-    context: Any = field(default=None, repr=False, compare=False)
+    context: CostContext | None = field(default=None, repr=False, compare=False)
 
     # -- totals ----------------------------------------------------------------------------
     def components(self) -> dict[str, float]:
@@ -117,14 +131,12 @@ class Report:
     def recost(self, preset: str | CostPreset | None = None,
                weight_format: str | None = None, **options: Any) -> Report:
         """The same recorded activity costed with another preset/format/options."""
-        from spikelite.hardware.profiler import cost_activity
-
-        if self.context is None:
+        ctx = self.context
+        if ctx is None:
             raise ValueError("this report has no recorded activity to re-cost")
-        model, activity, layers = self.context
         merged = {**self.options.to_dict(), **options} if preset is None else options
-        return cost_activity(model, activity, preset or self.preset,
-                             weight_format or self.weight_format, layers=layers, **merged)
+        return ctx.cost(ctx.model, ctx.activity, preset or self.preset,
+                        weight_format or self.weight_format, layers=ctx.layers, **merged)
 
     # -- output ----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -299,3 +299,16 @@ def load_recipe(path_or_name: str | Path, overrides: dict[str, Any] | None = Non
                                  f"recipe ({', '.join(known) or 'none'})")
     raw = set_dotted(read_yaml(path), overrides or {})
     return parse_record(raw, str(path), Recipe)
+
+
+def __getattr__(name: str) -> Any:
+    """``SCHEDULES`` (a tuple of names here before) is the schedule registry now."""
+    if name == "SCHEDULES":
+        import warnings
+
+        from spikelite.compress.schedules import SCHEDULES
+
+        warnings.warn("spikelite.sweep.recipe.SCHEDULES moved to spikelite.compress.SCHEDULES "
+                      "(a registry)", DeprecationWarning, stacklevel=2)
+        return SCHEDULES
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,7 +18,7 @@ from pydantic import ValidationInfo, field_validator, model_validator
 
 from spikelite.records import Strict, renamed_keys
 from spikelite.train.losses import LOSSES
-from spikelite.train.schedule import SCHEDULES as LR_SCHEDULES
+from spikelite.train.schedule import LR_SCHEDULES
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 

@@ -6,9 +6,10 @@ import math
 
 import torch
 
+from spikelite._deprecated import alias_module
 from spikelite.errors import SpikeliteError
 
-SCHEDULES = ("cosine", "constant")
+LR_SCHEDULES = ("cosine", "constant")
 
 
 def lr_factor(step: int, total: int, warmup: int, kind: str) -> float:
@@ -17,8 +18,8 @@ def lr_factor(step: int, total: int, warmup: int, kind: str) -> float:
     Linear warm-up from 0 over ``warmup`` steps, then ``cosine`` decay to 0
     (``0.5·(1 + cos(π·progress))``) or ``constant``.
     """
-    if kind not in SCHEDULES:
-        raise SpikeliteError(f"unknown schedule '{kind}'. Valid: {', '.join(SCHEDULES)}")
+    if kind not in LR_SCHEDULES:
+        raise SpikeliteError(f"unknown schedule '{kind}'. Valid: {', '.join(LR_SCHEDULES)}")
     if warmup > 0 and step < warmup:
         return (step + 1) / warmup
     if kind == "constant":
@@ -33,3 +34,6 @@ def make_scheduler(
 ) -> torch.optim.lr_scheduler.LambdaLR:
     lr_factor(0, total, warmup, kind)  # validates ``kind`` early
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total, warmup, kind))
+
+
+__getattr__ = alias_module(__name__, {"SCHEDULES": "spikelite.train.schedule:LR_SCHEDULES"})

@@ -3,10 +3,10 @@ validation and run."""
 
 from __future__ import annotations
 
+from spikelite.compress.methods import CHANNEL_METHODS
 from spikelite.compress.qpsnn import QPSNNConfig, run_qpsnn
 from spikelite.compress.result import ChannelPruning, CompressionResult
 from spikelite.compress.schedules.base import Schedule
-from spikelite.compress.spec import CHANNEL_METHODS
 
 
 def qpsnn_config(spec, finetune) -> QPSNNConfig:  # type: ignore[no-untyped-def]
