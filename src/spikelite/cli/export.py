@@ -1,8 +1,11 @@
-"""``spikelite export CHECKPOINT --out model.nir`` (typer command function)."""
+"""``spikelite export CHECKPOINT --out model.nir`` (typer command function).
+
+The targets (``--to``) come from :data:`spikelite.export.EXPORT_TARGETS`; each flag goes to
+the targets whose ``export`` takes it as an option.
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -10,8 +13,18 @@ import typer
 
 from spikelite.cli.console import err, user_errors
 from spikelite.errors import SpikeliteError
+from spikelite.export import EXPORT_TARGETS, export_model
 from spikelite.export.nir import DEFAULT_DT
 from spikelite.sweep.rundir import is_run_dir, point_checkpoint
+
+
+def _either(words: list[str]) -> str:
+    """``a``, ``a or b``, ``a, b or c``."""
+    return " or ".join(words) if len(words) < 3 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+_TO_HELP = _either([f"{n} ({EXPORT_TARGETS.get(n).description})"
+                    for n in EXPORT_TARGETS.names()]) + "."
 
 
 def export_command(
@@ -19,8 +32,7 @@ def export_command(
                                                "or a sweep folder with --point.")],
     out: Annotated[Path, typer.Option("--out", help="The .nir file (or package folder) to "
                                       "write.")],
-    to: Annotated[str, typer.Option(help="nir (a NIR graph file) or package (integer weights "
-                                    "+ per-channel gains folded into thresholds).")] = "nir",
+    to: Annotated[str, typer.Option(help=_TO_HELP)] = "nir",
     dt: Annotated[float, typer.Option(help="Time step the NIR time constants refer to "
                                       "(snnTorch's importer assumes 1e-4).")] = DEFAULT_DT,
     lif_gain: Annotated[str, typer.Option(help="Where a LIF's input gain 1/(1−β) goes: r "
@@ -43,8 +55,8 @@ def export_command(
         from spikelite.quant import bake
         from spikelite.train import load_model
 
-        if to not in ("nir", "package"):
-            raise SpikeliteError(f"--to must be nir or package, got {to!r}")
+        if to not in EXPORT_TARGETS:
+            raise SpikeliteError(f"--to must be {_either(EXPORT_TARGETS.names())}, got {to!r}")
         if is_run_dir(checkpoint):
             checkpoint = point_checkpoint(checkpoint, point)
         elif point is not None:
@@ -53,28 +65,14 @@ def export_command(
         model, cfg = load_model(checkpoint)
         plain, sidecars = bake(model)
         plain.eval()
-        if to == "nir":
-            from spikelite.export.nir import check_roundtrip, to_nir, write_nir
-
-            meta = {"spikelite.data": json.dumps(cfg["data"])} if cfg.get("data") else {}
-            graph = to_nir(plain, dt=dt, sidecars=sidecars,
-                           allow_reset_mismatch=allow_reset_mismatch, metadata=meta,
-                           lif_gain=lif_gain)
-            write_nir(graph, out)
-            msg = f"wrote {out} ({len(graph.nodes)} nodes, dt={dt:g})"
-            agree = check_roundtrip(plain, out) if check else None
-        else:
-            from spikelite.export.package import check_package, export_package
-
-            manifest = export_package(plain, sidecars, out, pack=pack,
-                                      extra={"source": {"checkpoint": str(checkpoint),
-                                                        "model": cfg.get("model"),
-                                                        "data": cfg.get("data")}})
-            kb = manifest["packed_weight_bits"] / 8 / 1024
-            msg = (f"wrote {out}/manifest.json and tensors.safetensors "
-                   f"({len(manifest['layers'])} layers; weights {kb:.1f} KiB at their bit "
-                   "widths)")
-            agree = check_package(plain, out) if check else None
-        if agree is not None:
-            msg += f"; read back: {agree:.4%} of output values equal the checkpoint's"
+        flags = {"dt": dt, "lif_gain": lif_gain, "allow_reset_mismatch": allow_reset_mismatch,
+                 "pack": pack}
+        takes = EXPORT_TARGETS.get(to).options()
+        done = export_model(plain, sidecars, out, to=to, check=check,
+                            source={"checkpoint": str(checkpoint), "model": cfg.get("model"),
+                                    "data": cfg.get("data")},
+                            **{k: v for k, v in flags.items() if k in takes})
+        msg = done.summary
+        if done.agreement is not None:
+            msg += f"; read back: {done.agreement:.4%} of output values equal the checkpoint's"
     err.print(msg)

@@ -47,7 +47,9 @@ def profile_command(
 
         opts = parse_key_values(option, "--option")
         if checkpoint.suffix == ".nir":
-            model, sidecars, data = _load_nir(checkpoint)
+            from spikelite.export.nir import read_nir_for_profile
+
+            model, sidecars, data = read_nir_for_profile(checkpoint)
         else:
             model, cfg = load_model(checkpoint)
             model, sidecars = bake(model)  # plain weights + exact codes/masks per layer
@@ -65,24 +67,3 @@ def profile_command(
     else:
         out.print(report.table())
 
-
-def _load_nir(path: Path) -> tuple[object, dict, dict]:
-    """A NIR graph as ``(model, sidecars, data spec)``: the model :func:`from_nir` builds,
-    the bit widths/codes spikelite stored in the node metadata, the dataset it recorded."""
-    import json as _json
-
-    import numpy as np
-
-    from spikelite.errors import require
-    from spikelite.export.nir import from_nir, sidecars_from_nir
-
-    nir = require("nir", "nir", "profiling NIR graphs")
-    if not path.is_file():
-        raise SpikeliteError(f"no NIR file at '{path}'")
-    try:
-        graph = nir.read(str(path))
-    except (OSError, KeyError, ValueError) as exc:
-        raise SpikeliteError(f"cannot read the NIR file '{path}': {exc}") from None
-    data = (graph.metadata or {}).get("spikelite.data")
-    spec = _json.loads(str(np.asarray(data))) if data is not None else {}
-    return from_nir(graph).eval(), sidecars_from_nir(graph), spec

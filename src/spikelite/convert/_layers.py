@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import copy
 
-import torch
 from torch import nn
 
+from spikelite.core.batchnorm import BATCHNORMS, check_foldable, fold_batchnorm
 from spikelite.errors import SpikeliteError
 
+# TODO(merge): core.synaptic.SYNAPTIC_TYPES
 WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 POOLS = (
     nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
     nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
 )
-BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 DROPPED = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.Identity)
 SUPPORTED = (
     "Linear, Conv1d/2d/3d, AvgPool*/AdaptiveAvgPool*, BatchNorm directly after Conv/Linear, "
@@ -71,28 +71,13 @@ def flatten_sequential(ann: nn.Module) -> list[tuple[str, nn.Module]]:
 
 
 def _fold_one(layer: nn.Module, bn: nn.Module, lname: str, bname: str) -> nn.Module:
-    if not bn.track_running_stats or bn.running_mean is None:
-        raise SpikeliteError(
-            f"BatchNorm '{bname}' has no running statistics (track_running_stats=False), so it "
-            f"cannot be folded into '{lname}'; train with track_running_stats=True"
-        )
+    """A copy of ``layer`` with ``bn`` folded in (see :mod:`spikelite.core.batchnorm`)."""
     out_ch = layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels
-    if bn.num_features != out_ch:
-        raise SpikeliteError(
-            f"BatchNorm '{bname}' has {bn.num_features} features but '{lname}' has {out_ch} "
-            f"outputs"
-        )
+    check_foldable(bn, out_ch, lname, bname)
     new = copy.deepcopy(layer)
-    with torch.no_grad():
-        std = torch.sqrt(bn.running_var + bn.eps)
-        gamma = bn.weight if bn.affine else torch.ones_like(std)
-        beta = bn.bias if bn.affine else torch.zeros_like(std)
-        scale = gamma / std
-        bias = layer.bias if layer.bias is not None else torch.zeros_like(std)
-        w = layer.weight * scale.view(-1, *([1] * (layer.weight.dim() - 1)))
-        b = (bias - bn.running_mean) * scale + beta
-        new.weight = nn.Parameter(w.detach().clone())
-        new.bias = nn.Parameter(b.detach().clone())
+    w, b = fold_batchnorm(layer.weight, layer.bias, bn)
+    new.weight = nn.Parameter(w.clone())
+    new.bias = nn.Parameter(b.clone())
     return new
 
 

@@ -30,8 +30,9 @@ import torch
 from torch import nn
 
 from spikelite.convert._layers import POOLS, WEIGHTED, fold_layers
+from spikelite.core.converted import ConvertedIF
 from spikelite.core.layers import Flatten, TimeDistributed
-from spikelite.core.neurons import IF, check_time_major, reset_states
+from spikelite.core.neurons import check_time_major, reset_states
 from spikelite.data.encoding import encode
 from spikelite.errors import SpikeliteError
 
@@ -40,34 +41,6 @@ if TYPE_CHECKING:
 
 ThresholdMethod = Literal["max", "percentile"]
 Coding = Literal["direct", "rate"]
-
-
-class ConvertedIF(IF):
-    """IF neuron (``h = v + x``, reset by subtraction) for converted networks.
-
-    ``v_init`` sets the initial membrane to ``v_init·θ`` (0 as in Rueckauer et al. 2017;
-    0.5 rounds instead of floors the rate ``z/θ`` and halves the quantization error).
-    """
-
-    def __init__(self, threshold: float | torch.Tensor, v_init: float = 0.5) -> None:
-        th = threshold.detach().clone().float() if isinstance(threshold, torch.Tensor) \
-            else float(threshold)
-        super().__init__(threshold=th, reset="subtract")
-        if not 0.0 <= float(v_init) < 1.0:
-            raise SpikeliteError(f"v_init must be in [0, 1) (fraction of θ), got {v_init!r}")
-        self.v_init = float(v_init)
-
-    def _v0(self, x, p):  # type: ignore[no-untyped-def]
-        if self.mem is not None and self.mem.shape == x.shape[1:]:
-            return self.mem.to(dtype=x.dtype, device=x.device)
-        th = p.threshold if isinstance(p.threshold, torch.Tensor) else float(p.threshold)
-        return torch.zeros_like(x[0]) + self.v_init * th
-
-    def extra_repr(self) -> str:
-        th = self.threshold
-        shown = (f"{float(th):.6g}" if th.numel() == 1
-                 else f"per-channel [{th.numel()}] {float(th.min()):.4g}…{float(th.max()):.4g}")
-        return f"threshold={shown}, reset=subtract, v_init={self.v_init:g}"
 
 
 def encode_input(

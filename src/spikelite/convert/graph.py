@@ -36,13 +36,14 @@ from spikelite.convert._layers import POOLS, WEIGHTED, _unsupported
 from spikelite.convert.convert import (
     ActivationStats,
     Coding,
-    ConvertedIF,
     SimulationMixin,
     ThresholdMethod,
     _batches,
     _check_method,
     _scale_inputs,
 )
+from spikelite.core.batchnorm import BATCHNORMS
+from spikelite.core.converted import ConvertedIF
 from spikelite.core.layers import FoldedTime
 from spikelite.core.neurons import check_time_major
 from spikelite.errors import SpikeliteError
@@ -71,7 +72,7 @@ def _trace(ann: nn.Module) -> fx.GraphModule:
             continue
         bn = gm.get_submodule(str(node.target))
         src = node.args[0] if node.args else None
-        if not isinstance(bn, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)) or \
+        if not isinstance(bn, BATCHNORMS) or \
                 not isinstance(src, fx.Node) or src.op != "call_module" or len(src.users) != 1:
             continue
         layer = gm.get_submodule(str(src.target))
@@ -105,7 +106,7 @@ def _check_nodes(gm: fx.GraphModule) -> None:
             m = gm.get_submodule(str(node.target))
             if isinstance(m, (*WEIGHTED, *_PASS_MODULES)):
                 continue
-            if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
+            if isinstance(m, BATCHNORMS):
                 raise SpikeliteError(
                     f"node '{node.name}' ({type(m).__name__}) does not directly follow a "
                     "conv/linear, so it cannot be folded; put each BatchNorm right after its "

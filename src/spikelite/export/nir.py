@@ -29,24 +29,34 @@ convention (no batch or time axis).
 from __future__ import annotations
 
 import itertools
+import json
 import os
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
 from spikelite.core import LIF, Flatten, TimeDistributed
+from spikelite.core.converted import ConvertedIF
 from spikelite.errors import SpikeliteError, require
-from spikelite.export._chain import check_pool, flat_layers, on_cpu
+from spikelite.export.chain import (
+    EXPORT_SYNAPTIC,
+    FlattenStep,
+    NeuronStep,
+    PoolStep,
+    SynapseStep,
+    on_cpu,
+    walk_chain,
+)
+from spikelite.export.targets import EXPORT_TARGETS, ExportTarget
 from spikelite.quant import LayerQuant
 
 DEFAULT_DT = 1e-4
-_DROP = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Identity)
-_BN = (nn.BatchNorm1d, nn.BatchNorm2d)
 
 
 def _nir() -> Any:
@@ -59,18 +69,6 @@ def _np(t: torch.Tensor) -> np.ndarray:
 
 def _pair(v: int | Sequence[int]) -> np.ndarray:
     return np.array([v, v] if isinstance(v, int) else list(v), dtype=np.int64)
-
-
-def _fold_bn(weight: torch.Tensor, bias: torch.Tensor | None,
-             bn: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-    """``BN(W·x + b)`` as one affine map: ``W' = γ/σ · W``, ``b' = γ/σ · (b − μ) + β``."""
-    std = torch.sqrt(bn.running_var + bn.eps)
-    gamma = bn.weight if bn.weight is not None else torch.ones_like(std)
-    beta = bn.bias if bn.bias is not None else torch.zeros_like(std)
-    s = (gamma / std).detach()
-    b = bias.detach() if bias is not None else torch.zeros_like(s)
-    w = weight.detach() * s.view(-1, *([1] * (weight.dim() - 1)))
-    return w, s * (b - bn.running_mean) + beta.detach()
 
 
 def _quant_metadata(side: LayerQuant | None) -> dict[str, Any]:
@@ -133,6 +131,20 @@ def _neuron_node(nir: Any, m: LIF, shape: tuple[int, ...], dt: float,
                    v_reset=v_reset, metadata=meta)
 
 
+def _refuse(name: str, m: nn.Module, spikes_in: bool) -> None:
+    """NIR's own refusals (see :func:`spikelite.export.chain.walk_chain`): NIR has no
+    max-pool, so a max-pool is exported as sum-pool + threshold — exact only on spikes."""
+    if isinstance(m, nn.MaxPool2d):
+        if not spikes_in:
+            raise SpikeliteError(
+                f"layer '{name}': NIR has no max-pool; spikelite exports it as a "
+                "sum-pool + threshold, exact only on binary spikes, so it must "
+                "follow a spiking neuron")
+        if m.padding not in (0, (0, 0)) or m.dilation not in (1, (1, 1)):
+            raise SpikeliteError(f"layer '{name}': only unpadded, undilated max-pools "
+                                 "can be exported to NIR")
+
+
 def to_nir(model: nn.Module, *, input_shape: Sequence[int] | None = None,
            dt: float = DEFAULT_DT, sidecars: Mapping[str, LayerQuant] | None = None,
            allow_reset_mismatch: bool = False,
@@ -157,101 +169,50 @@ def to_nir(model: nn.Module, *, input_shape: Sequence[int] | None = None,
         raise SpikeliteError(f"dt must be > 0, got {dt}")
     if lif_gain not in ("r", "weights"):
         raise SpikeliteError(f"lif_gain must be 'r' or 'weights', got {lif_gain!r}")
-    shape = tuple(input_shape or getattr(model, "input_shape", ()) or ())
-    if not shape:
-        raise SpikeliteError("give input_shape (one sample's shape without time and batch), "
-                             "e.g. input_shape=(2, 34, 34)")
-    if any(hasattr(m, "parametrizations") for m in model.modules()):
-        raise SpikeliteError("the model still has fake-quant/mask parametrizations: bake it "
-                             "first (spikelite.quant.bake) so the deployed weights are exported")
-    model = on_cpu(model)
-    layers = flat_layers(model)
+    chain = walk_chain(model, input_shape, label="NIR export", refuse=_refuse)
     nodes: OrderedDict[str, Any] = OrderedDict()
-    nodes["input"] = nir.Input(input_type={"input": np.array(shape)})
-    x = torch.zeros(1, *shape)
-    after_neuron = False
-    i = 0
-    with torch.no_grad():
-        while i < len(layers):
-            name, m = layers[i]
-            key = name.removesuffix(".module").replace(".", "_")
-            nxt = layers[i + 1][1] if i + 1 < len(layers) else None
-            if isinstance(m, _DROP):
-                i += 1
-                continue
-            if isinstance(m, (nn.Linear, nn.Conv2d)):
-                w, b = m.weight.detach(), (None if m.bias is None else m.bias.detach())
-                meta = {"spikelite.layer": name, **_quant_metadata((sidecars or {}).get(name))}
-                if isinstance(nxt, _BN):
-                    w, b = _fold_bn(w, b, nxt)
-                    meta["spikelite.folded_batchnorm"] = layers[i + 1][0]
-                    i += 1
-                if isinstance(m, nn.Linear):
-                    nodes[key] = (nir.Affine(weight=_np(w), bias=_np(b), metadata=meta)
-                                  if b is not None else nir.Linear(weight=_np(w), metadata=meta))
-                    x = nn.functional.linear(x, w, b)
-                else:
-                    if isinstance(m.padding, str) or m.padding_mode != "zeros":
-                        raise SpikeliteError(f"layer '{name}': NIR export needs zero padding "
-                                             "given as numbers (padding_mode='zeros')")
-                    nodes[key] = nir.Conv2d(
-                        input_shape=tuple(x.shape[-2:]), weight=_np(w), stride=m.stride,
-                        padding=m.padding, dilation=m.dilation, groups=m.groups,
-                        bias=_np(b if b is not None else torch.zeros(w.shape[0])),
-                        metadata=meta)
-                    x = nn.functional.conv2d(x, w, b, m.stride, m.padding, m.dilation,
-                                             m.groups)
-                after_neuron = False
-            elif isinstance(m, _BN):
-                raise SpikeliteError(f"layer '{name}': a BatchNorm that does not follow a "
-                                     "conv/linear cannot be folded for NIR export")
-            elif isinstance(m, LIF):
-                nodes[key] = _neuron_node(nir, m, tuple(x.shape[1:]), dt,
-                                          allow_reset_mismatch, name)
-                after_neuron = True
-            elif isinstance(m, nn.MaxPool2d):
-                check_pool(name, m)
-                if not after_neuron:
-                    raise SpikeliteError(
-                        f"layer '{name}': NIR has no max-pool; spikelite exports it as a "
-                        "sum-pool + threshold, exact only on binary spikes, so it must "
-                        "follow a spiking neuron")
-                if m.padding not in (0, (0, 0)) or m.dilation not in (1, (1, 1)):
-                    raise SpikeliteError(f"layer '{name}': only unpadded, undilated max-pools "
-                                         "can be exported to NIR")
-                k = _pair(m.kernel_size)
-                s = _pair(m.stride if m.stride is not None else m.kernel_size)
-                meta = {"spikelite.layer": name, "spikelite.maxpool": True}
-                nodes[key] = nir.SumPool2d(kernel_size=k, stride=s, padding=np.zeros(2, int),
-                                           metadata=meta)
-                x = m(x)
-                nodes[f"{key}_threshold"] = nir.Threshold(threshold=np.full(tuple(x.shape[1:]),
-                                                                            0.5), metadata=meta)
-            elif isinstance(m, nn.AvgPool2d):
-                check_pool(name, m)
-                nodes[key] = nir.AvgPool2d(kernel_size=_pair(m.kernel_size),
-                                           stride=_pair(m.stride or m.kernel_size),
-                                           padding=_pair(m.padding),
-                                           metadata={"spikelite.layer": name})
-                x = m(x)
-                after_neuron = False
-            elif isinstance(m, (Flatten, nn.Flatten)):
-                if isinstance(m, nn.Flatten) and (m.start_dim, m.end_dim) != (1, -1):
-                    raise SpikeliteError(f"layer '{name}': only a full flatten of each "
-                                         "sample can be exported to NIR")
-                nodes[key] = nir.Flatten(input_type={"input": np.array(x.shape[1:])},
-                                         start_dim=0, end_dim=-1,
-                                         metadata={"spikelite.layer": name})
-                x = x.flatten(1)
+    nodes["input"] = nir.Input(input_type={"input": np.array(chain.input_shape)})
+    for step in chain.steps:
+        name, m = step.name, step.module
+        key = step.key.replace(".", "_")
+        if isinstance(step, SynapseStep):
+            w, b = step.deployed()
+            meta = {"spikelite.layer": name, **_quant_metadata((sidecars or {}).get(name))}
+            if step.bn is not None:
+                meta["spikelite.folded_batchnorm"] = step.bn_name
+            if step.kind == "linear":
+                nodes[key] = (nir.Affine(weight=_np(w), bias=_np(b), metadata=meta)
+                              if b is not None else nir.Linear(weight=_np(w), metadata=meta))
             else:
-                raise SpikeliteError(
-                    f"layer '{name}' ({type(m).__name__}) has no NIR export; supported: "
-                    "Linear, Conv2d, BatchNorm (folded), LIF/IF, MaxPool2d after neurons, "
-                    "AvgPool2d, Flatten, Dropout")
-            i += 1
+                nodes[key] = nir.Conv2d(
+                    input_shape=step.in_shape[-2:], weight=_np(w), stride=m.stride,
+                    padding=m.padding, dilation=m.dilation, groups=m.groups,
+                    bias=_np(b if b is not None else torch.zeros(w.shape[0])), metadata=meta)
+        elif isinstance(step, NeuronStep):
+            nodes[key] = _neuron_node(nir, step.module, step.in_shape, dt,
+                                      allow_reset_mismatch, name)
+        elif isinstance(step, PoolStep) and step.kind == "max":
+            k = _pair(m.kernel_size)
+            s = _pair(m.stride if m.stride is not None else m.kernel_size)
+            meta = {"spikelite.layer": name, "spikelite.maxpool": True}
+            nodes[key] = nir.SumPool2d(kernel_size=k, stride=s, padding=np.zeros(2, int),
+                                       metadata=meta)
+            nodes[f"{key}_threshold"] = nir.Threshold(threshold=np.full(step.out_shape, 0.5),
+                                                      metadata=meta)
+        elif isinstance(step, PoolStep):
+            nodes[key] = nir.AvgPool2d(kernel_size=_pair(m.kernel_size),
+                                       stride=_pair(m.stride or m.kernel_size),
+                                       padding=_pair(m.padding),
+                                       metadata={"spikelite.layer": name})
+        elif isinstance(step, FlattenStep):
+            nodes[key] = nir.Flatten(input_type={"input": np.array(step.in_shape)},
+                                     start_dim=0, end_dim=-1,
+                                     metadata={"spikelite.layer": name})
+        else:  # pragma: no cover - walk_chain yields only the steps above
+            raise SpikeliteError(f"internal: unexpected export step {type(step).__name__}")
     if lif_gain == "weights":
         _fold_lif_gains(nir, nodes)
-    nodes["output"] = nir.Output(output_type={"output": np.array(x.shape[1:])})
+    nodes["output"] = nir.Output(output_type={"output": np.array(chain.output_shape)})
     edges = list(itertools.pairwise(nodes))
     return nir.NIRGraph(nodes=dict(nodes), edges=edges,
                         metadata={"spikelite.dt": dt, "spikelite.time_major": True,
@@ -327,8 +288,6 @@ def _neuron_from_nir(nir: Any, node: Any, dt: float, key: str,
             raise SpikeliteError(f"node '{key}': IF with r·dt ≠ 1 (input gain) has no "
                                  f"spikelite equivalent at dt={dt}")
         if meta.get("spikelite.v_init") is not None and kw["reset"] == "subtract":
-            from spikelite.convert import ConvertedIF  # a converted SNN's neuron
-
             return ConvertedIF(kw["threshold"], v_init=float(meta["spikelite.v_init"]))
         return LIF(beta=1.0, **kw)
     tau, r, v_leak = (np.asarray(a, dtype=np.float64) for a in (node.tau, node.r, node.v_leak))
@@ -343,7 +302,7 @@ def _neuron_from_nir(nir: Any, node: Any, dt: float, key: str,
     if not np.allclose(gain, 1.0, rtol=1e-6):
         per_c = gain.reshape(gain.shape[0], -1) if gain.ndim else gain.reshape(1, 1)
         lin = getattr(prev, "module", None)
-        if not isinstance(lin, (nn.Linear, nn.Conv2d)) or not np.allclose(per_c, per_c[:, :1]):
+        if not isinstance(lin, EXPORT_SYNAPTIC) or not np.allclose(per_c, per_c[:, :1]):
             raise SpikeliteError(
                 f"node '{key}': a LIF with input gain (dt/τ)·r = {float(np.mean(gain)):g} at "
                 f"dt={dt} needs a conv/linear right before it (with one gain per channel) to "
@@ -534,3 +493,49 @@ def check_roundtrip(model: nn.Module, path: str | Path, *, time_steps: int = 8,
         raise SpikeliteError(f"the NIR graph read back gives outputs of shape "
                              f"{tuple(got.shape)}, the model {tuple(ref.shape)}")
     return float(torch.isclose(ref, got, rtol=1e-4, atol=1e-5).float().mean())
+
+
+def read_nir_for_profile(path: str | Path) -> tuple[nn.Sequential, dict[str, LayerQuant],
+                                                    dict[str, Any]]:
+    """A NIR graph file as ``(model, sidecars, data spec)`` for profiling: the model
+    :func:`from_nir` builds (in evaluation mode), the bit widths/codes spikelite stored in
+    the node metadata (:func:`sidecars_from_nir`) and the dataset spec it recorded (``{}``
+    when none)."""
+    nir = require("nir", "nir", "profiling NIR graphs")
+    path = Path(path)
+    if not path.is_file():
+        raise SpikeliteError(f"no NIR file at '{path}'")
+    try:
+        graph = nir.read(str(path))
+    except (OSError, KeyError, ValueError) as exc:
+        raise SpikeliteError(f"cannot read the NIR file '{path}': {exc}") from None
+    data = (graph.metadata or {}).get("spikelite.data")
+    spec = json.loads(str(np.asarray(data))) if data is not None else {}
+    return from_nir(graph).eval(), sidecars_from_nir(graph), spec
+
+
+@EXPORT_TARGETS.register("nir")
+@dataclass(frozen=True)
+class NirTarget(ExportTarget):
+    """``--to nir``: a NIR graph file (:func:`to_nir`, :func:`write_nir`)."""
+
+    name: ClassVar[str] = "nir"
+    description: ClassVar[str] = "a NIR graph file"
+    suffix: ClassVar[str] = ".nir"
+    extra: ClassVar[str | None] = "nir"
+
+    def export(self, plain: nn.Module, sidecars: Mapping[str, LayerQuant], path: Path, *,
+               source: Mapping[str, Any] | None = None, dt: float = DEFAULT_DT,
+               lif_gain: str = "r", allow_reset_mismatch: bool = False) -> str:
+        """:func:`to_nir` + :func:`write_nir`; the source's dataset goes into the graph
+        metadata (``spikelite.data``, read back by :func:`read_nir_for_profile`)."""
+        data = (source or {}).get("data")
+        meta = {"spikelite.data": json.dumps(data)} if data else {}
+        graph = to_nir(plain, dt=dt, sidecars=sidecars,
+                       allow_reset_mismatch=allow_reset_mismatch, metadata=meta,
+                       lif_gain=lif_gain)
+        write_nir(graph, path)
+        return f"wrote {path} ({len(graph.nodes)} nodes, dt={dt:g})"
+
+    def check(self, plain: nn.Module, path: Path) -> float:
+        return check_roundtrip(plain, path)

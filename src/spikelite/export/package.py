@@ -35,22 +35,30 @@ import json
 import os
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
 from spikelite.core import LIF, Flatten, TimeDistributed
+from spikelite.core.converted import PrechargedLIF
 from spikelite.errors import SpikeliteError
-from spikelite.export._chain import check_pool, flat_layers, on_cpu
+from spikelite.export.chain import (
+    FlattenStep,
+    NeuronStep,
+    PoolStep,
+    SynapseStep,
+    on_cpu,
+    walk_chain,
+)
+from spikelite.export.targets import EXPORT_TARGETS, ExportTarget
 from spikelite.quant import LayerQuant
 
 FORMAT = "spikelite-integer-package"
 VERSION = 1
-_BN = (nn.BatchNorm1d, nn.BatchNorm2d)
-_DROP = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Identity)
 
 
 def _int_dtype(q: torch.Tensor) -> torch.dtype:
@@ -118,18 +126,6 @@ def _packed_codes(side: LayerQuant) -> tuple[dict[str, torch.Tensor], dict[str, 
     return out, info
 
 
-def _bn_affine(bn: nn.Module | None, c: int) -> tuple[torch.Tensor, torch.Tensor,
-                                                      torch.Tensor]:
-    """``(γ/σ, μ, β)`` of a BatchNorm in float64 (identity without one)."""
-    if bn is None:
-        return torch.ones(c, dtype=torch.float64), torch.zeros(c, dtype=torch.float64), \
-            torch.zeros(c, dtype=torch.float64)
-    std = torch.sqrt(bn.running_var.detach().double() + bn.eps)
-    gamma = bn.weight.detach().double() if bn.weight is not None else torch.ones_like(std)
-    beta = bn.bias.detach().double() if bn.bias is not None else torch.zeros_like(std)
-    return gamma / std, bn.running_mean.detach().double(), beta
-
-
 def _per_channel(t: torch.Tensor | float, c: int, name: str, what: str) -> torch.Tensor:
     t = torch.as_tensor(t, dtype=torch.float64).detach()
     if t.dim() == 0:
@@ -138,6 +134,15 @@ def _per_channel(t: torch.Tensor | float, c: int, name: str, what: str) -> torch
         return t.clone()
     raise SpikeliteError(f"layer '{name}': per-neuron {what} of shape {tuple(t.shape)} has "
                          "no per-channel integer form; use per-channel or scalar values")
+
+
+def _refuse(name: str, m: nn.Module, spikes_in: bool) -> None:
+    """The package's own refusals (see :func:`spikelite.export.chain.walk_chain`)."""
+    if isinstance(m, LIF) and m.state_bits is not None:
+        raise SpikeliteError(
+            f"layer '{name}': fixed-point membranes (state_bits) are not exported "
+            "to the integer package yet (their grid would differ per channel in "
+            "accumulator units)")
 
 
 def export_package(model: nn.Module, sidecars: Mapping[str, LayerQuant], out: str | Path, *,
@@ -151,135 +156,83 @@ def export_package(model: nn.Module, sidecars: Mapping[str, LayerQuant], out: st
     code of its own) instead of int8/16/32 containers."""
     from safetensors.torch import save_file
 
-    shape = tuple(input_shape or getattr(model, "input_shape", ()) or ())
-    if not shape:
-        raise SpikeliteError("give input_shape (one sample's shape without time and batch)")
-    if any(hasattr(m, "parametrizations") for m in model.modules()):
-        raise SpikeliteError("bake the model first (spikelite.quant.bake): the package stores "
-                             "the deployed integer weights")
-    model = on_cpu(model)
-    layers = flat_layers(model)
+    chain = walk_chain(model, input_shape, label="integer-package export", refuse=_refuse)
+    chain.model.eval()
     tensors: dict[str, torch.Tensor] = {}
     entries: list[dict[str, Any]] = []
-    x = torch.zeros(1, *shape, dtype=torch.float64)
-    pending: tuple[str, torch.Tensor, torch.Tensor] | None = None  # (layer, gain, offset)
-    i = 0
-    model = model.eval()
-    with torch.no_grad():
-        while i < len(layers):
-            name, m = layers[i]
-            key = name.removesuffix(".module")
-            nxt = layers[i + 1][1] if i + 1 < len(layers) else None
-            if isinstance(m, _DROP):
-                i += 1
-                continue
-            if pending is not None and not isinstance(m, LIF):
-                entry = next(e for e in entries if e["name"] == pending[0])
-                entry["feeds_neuron"] = False
-                pending = None
-            if isinstance(m, (nn.Linear, nn.Conv2d)):
-                c = m.weight.shape[0]
-                bn = nxt if isinstance(nxt, _BN) else None
-                bn_s, mu, beta = _bn_affine(bn, c)
-                b = m.bias.detach().double() if m.bias is not None else torch.zeros(c).double()
-                ints = _integer_weight(sidecars.get(name))
-                entry: dict[str, Any] = {"name": key, "module": name,
-                                         "type": "linear" if isinstance(m, nn.Linear) else "conv2d",
-                                         "weight_shape": list(m.weight.shape),
-                                         "folded_batchnorm": layers[i + 1][0] if bn else None}
-                if ints is not None:
-                    q, alpha, d = ints
-                    side = sidecars[name]
-                    g = bn_s * alpha
-                    w_store: torch.Tensor | None = q.to(_int_dtype(q))
-                    entry.update(integer=True, scheme=side.scheme, bits=int(side.bits),
-                                 zero_point=float(side.zero_point), level_step=d,
-                                 packed_weight_bits=int(q.numel()) * int(side.bits),
-                                 dtype=str(w_store.dtype).removeprefix("torch."))
-                    if pack:
-                        packed, info = _packed_codes(side)
-                        tensors.update({f"{key}.{k}": v for k, v in packed.items()})
-                        entry.update(packed=True, **info)
-                        w_store = None
-                    w_real = q.double()
-                else:
-                    g = bn_s.clone()
-                    w_store = m.weight.detach().float()
-                    entry.update(integer=False, bits=32,
-                                 packed_weight_bits=int(w_store.numel()) * 32, dtype="float32")
-                    w_real = w_store.double()
-                offset = bn_s * (b - mu) + beta
-                if isinstance(m, nn.Conv2d):
-                    if isinstance(m.padding, str) or m.padding_mode != "zeros":
-                        raise SpikeliteError(f"layer '{name}': the package needs zero padding "
-                                             "given as numbers (padding_mode='zeros')")
-                    entry.update(stride=list(m.stride), padding=list(m.padding),
-                                 dilation=list(m.dilation), groups=int(m.groups))
-                    x = nn.functional.conv2d(x, w_real, None, m.stride, m.padding,
-                                             m.dilation, m.groups)
-                else:
-                    x = nn.functional.linear(x, w_real)
-                if w_store is not None:
-                    tensors[f"{key}.weight"] = w_store.contiguous()
-                tensors[f"{key}.gain"] = g.contiguous()
-                tensors[f"{key}.offset"] = offset.contiguous()
-                entry["feeds_neuron"] = False
-                entries.append(entry)
-                pending = (key, g, offset)
-                i += 2 if bn is not None else 1
-                continue
-            if isinstance(m, _BN):
-                raise SpikeliteError(f"layer '{name}': a BatchNorm that does not follow a "
-                                     "conv/linear cannot be folded into the package")
-            if isinstance(m, LIF):
-                if m.state_bits is not None:
-                    raise SpikeliteError(
-                        f"layer '{name}': fixed-point membranes (state_bits) are not exported "
-                        "to the integer package yet (their grid would differ per channel in "
-                        "accumulator units)")
-                c = int(x.shape[1])
-                if pending is not None:
-                    g = tensors[f"{pending[0]}.gain"]
-                    sign = torch.sign(g)
-                    k = torch.where(g == 0, torch.ones_like(g), g.abs())
-                    tensors[f"{pending[0]}.sign"] = sign.to(torch.int8)
-                    tensors[f"{pending[0]}.offset_acc"] = (pending[2] / k).contiguous()
-                    next(e for e in entries if e["name"] == pending[0])["feeds_neuron"] = True
-                    pending = None
-                else:
-                    k = torch.ones(c, dtype=torch.float64)
-                theta = _per_channel(m.threshold, c, name, "thresholds")
-                v_reset = _per_channel(m.v_reset, c, name, "reset values")
-                leak = _per_channel(m.leak if m.form == "tau" else m.beta, c, name, "leaks")
-                tensors[f"{key}.threshold"] = (theta / k).contiguous()
-                tensors[f"{key}.v_reset"] = (v_reset / k).contiguous()
-                tensors[f"{key}.leak"] = leak.contiguous()
-                entries.append({"name": key, "module": name, "type": "lif", "form": m.form,
-                                "reset": m.reset_mode, "strict_threshold": bool(m.strict),
-                                "neurons": list(x.shape[1:]),
-                                # initial membrane as a fraction of θ (converted SNNs: 0.5)
-                                "v_init": float(getattr(m, "v_init", 0.0))})
-            elif isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
-                check_pool(name, m)
-                entries.append({"name": key, "module": name,
-                                "type": "maxpool2d" if isinstance(m, nn.MaxPool2d)
-                                else "avgpool2d",
-                                "kernel_size": _two(m.kernel_size),
-                                "stride": _two(m.stride or m.kernel_size),
-                                "padding": _two(m.padding)})
-                x = m(x)
-            elif isinstance(m, (Flatten, nn.Flatten)):
-                entries.append({"name": key, "module": name, "type": "flatten"})
-                x = x.flatten(1)
+    for step in chain.steps:
+        name, m, key = step.name, step.module, step.key
+        if isinstance(step, SynapseStep):
+            bn_s, offset = step.gain_offset(torch.float64)
+            ints = _integer_weight(sidecars.get(name))
+            entry: dict[str, Any] = {"name": key, "module": name, "type": step.kind,
+                                     "weight_shape": list(m.weight.shape),
+                                     "folded_batchnorm": step.bn_name}
+            if ints is not None:
+                q, alpha, d = ints
+                side = sidecars[name]
+                g = bn_s * alpha
+                w_store: torch.Tensor | None = q.to(_int_dtype(q))
+                entry.update(integer=True, scheme=side.scheme, bits=int(side.bits),
+                             zero_point=float(side.zero_point), level_step=d,
+                             packed_weight_bits=int(q.numel()) * int(side.bits),
+                             dtype=str(w_store.dtype).removeprefix("torch."))
+                if pack:
+                    packed, info = _packed_codes(side)
+                    tensors.update({f"{key}.{k}": v for k, v in packed.items()})
+                    entry.update(packed=True, **info)
+                    w_store = None
             else:
-                raise SpikeliteError(
-                    f"layer '{name}' ({type(m).__name__}) has no integer-package export; "
-                    "supported: Linear, Conv2d, BatchNorm (folded), LIF/IF, MaxPool2d, "
-                    "AvgPool2d, Flatten, Dropout")
-            i += 1
+                g = bn_s.clone()
+                w_store = m.weight.detach().float()
+                entry.update(integer=False, bits=32,
+                             packed_weight_bits=int(w_store.numel()) * 32, dtype="float32")
+            if step.kind == "conv2d":
+                entry.update(stride=list(m.stride), padding=list(m.padding),
+                             dilation=list(m.dilation), groups=int(m.groups))
+            if w_store is not None:
+                tensors[f"{key}.weight"] = w_store.contiguous()
+            tensors[f"{key}.gain"] = g.contiguous()
+            tensors[f"{key}.offset"] = offset.contiguous()
+            entry["feeds_neuron"] = step.feeds_neuron
+            entries.append(entry)
+        elif isinstance(step, NeuronStep):
+            c = step.in_shape[0]
+            neuron = step.module
+            if step.synapse is not None:  # the neuron runs in its synapse's accumulator units
+                syn = step.synapse.key
+                g = tensors[f"{syn}.gain"]
+                sign = torch.sign(g)
+                k = torch.where(g == 0, torch.ones_like(g), g.abs())
+                tensors[f"{syn}.sign"] = sign.to(torch.int8)
+                tensors[f"{syn}.offset_acc"] = (tensors[f"{syn}.offset"] / k).contiguous()
+            else:
+                k = torch.ones(c, dtype=torch.float64)
+            theta = _per_channel(neuron.threshold, c, name, "thresholds")
+            v_reset = _per_channel(neuron.v_reset, c, name, "reset values")
+            leak = _per_channel(neuron.leak if neuron.form == "tau" else neuron.beta, c, name,
+                                "leaks")
+            tensors[f"{key}.threshold"] = (theta / k).contiguous()
+            tensors[f"{key}.v_reset"] = (v_reset / k).contiguous()
+            tensors[f"{key}.leak"] = leak.contiguous()
+            entries.append({"name": key, "module": name, "type": "lif", "form": neuron.form,
+                            "reset": neuron.reset_mode, "strict_threshold": bool(neuron.strict),
+                            "neurons": list(step.in_shape),
+                            # initial membrane as a fraction of θ (converted SNNs: 0.5)
+                            "v_init": float(getattr(neuron, "v_init", 0.0))})
+        elif isinstance(step, PoolStep):
+            entries.append({"name": key, "module": name,
+                            "type": "maxpool2d" if step.kind == "max" else "avgpool2d",
+                            "kernel_size": _two(m.kernel_size),
+                            "stride": _two(m.stride or m.kernel_size),
+                            "padding": _two(m.padding)})
+        elif isinstance(step, FlattenStep):
+            entries.append({"name": key, "module": name, "type": "flatten"})
+        else:  # pragma: no cover - walk_chain yields only the steps above
+            raise SpikeliteError(f"internal: unexpected export step {type(step).__name__}")
     manifest = {
-        "format": FORMAT, "version": VERSION, "input_shape": list(shape),
-        "output_shape": list(x.shape[1:]), "layers": entries,
+        "format": FORMAT, "version": VERSION, "input_shape": list(chain.input_shape),
+        "output_shape": list(chain.output_shape), "layers": entries,
         "packed_weight_bits": sum(e.get("packed_weight_bits", 0) for e in entries),
         "equations": {
             "synaptic": "I_c = gain_c * (W (*) x)_c + offset_c",
@@ -363,18 +316,6 @@ class _Synapse(nn.Module):
         return acc * self.mul.view(view) + self.add.view(view)
 
 
-class _PackageLIF(LIF):
-    """A package neuron: starts at ``v_reset + v_init·θ`` (``v_init = 0``: at rest)."""
-
-    v_init: float = 0.0
-
-    def _v0(self, x: torch.Tensor, p: Any) -> torch.Tensor:
-        v0 = super()._v0(x, p)
-        if self.mem is None and self.v_init:
-            v0 = v0 + self.v_init * p.threshold
-        return v0
-
-
 def package_model(path: str | Path) -> nn.Sequential:
     """A float64 time-major model that computes exactly what the package describes (the
     synaptic accumulation on the stored weights, neurons in accumulator units)."""
@@ -387,10 +328,10 @@ def package_model(path: str | Path) -> nn.Sequential:
         elif kind == "lif":
             per = {k: t[f"{n}.{k}"] for k in ("threshold", "v_reset", "leak")}  # [C]
             leak = {"tau": per["leak"]} if e["form"] == "tau" else {"beta": per["leak"]}
-            neuron = _PackageLIF(**leak, threshold=per["threshold"], v_reset=per["v_reset"],
-                                 reset=e["reset"], strict=e["strict_threshold"], fused=False)
-            neuron.v_init = float(e.get("v_init", 0.0))
-            layers[n] = neuron
+            layers[n] = PrechargedLIF(**leak, threshold=per["threshold"],
+                                      v_reset=per["v_reset"], reset=e["reset"],
+                                      strict=e["strict_threshold"], fused=False,
+                                      v_init=float(e.get("v_init", 0.0)))
         elif kind == "maxpool2d":
             layers[n] = TimeDistributed(nn.MaxPool2d(e["kernel_size"], e["stride"],
                                                      e["padding"]))
@@ -435,3 +376,28 @@ def check_package(model: nn.Module, path: str | Path, *, time_steps: int = 8, ba
         raise SpikeliteError(f"the package gives outputs of shape {tuple(got.shape)}, the "
                              f"model {tuple(ref.shape)}")
     return float(torch.isclose(ref, got, rtol=1e-4, atol=1e-5).float().mean())
+
+
+@EXPORT_TARGETS.register("package")
+@dataclass(frozen=True)
+class PackageTarget(ExportTarget):
+    """``--to package``: an integer deployment package folder (:func:`export_package`)."""
+
+    name: ClassVar[str] = "package"
+    description: ClassVar[str] = ("integer weights + per-channel gains folded into "
+                                  "thresholds")
+    suffix: ClassVar[str] = ""  # a folder: manifest.json + tensors.safetensors
+    extra: ClassVar[str | None] = None
+
+    def export(self, plain: nn.Module, sidecars: Mapping[str, LayerQuant], path: Path, *,
+               source: Mapping[str, Any] | None = None, pack: bool = False) -> str:
+        """:func:`export_package`; the source goes into the manifest (``source``)."""
+        extra = {"source": dict(source)} if source is not None else None
+        manifest = export_package(plain, sidecars, path, pack=pack, extra=extra)
+        kb = manifest["packed_weight_bits"] / 8 / 1024
+        return (f"wrote {path}/manifest.json and tensors.safetensors "
+                f"({len(manifest['layers'])} layers; weights {kb:.1f} KiB at their bit "
+                "widths)")
+
+    def check(self, plain: nn.Module, path: Path) -> float:
+        return check_package(plain, path)

@@ -1,0 +1,93 @@
+"""Export targets by name: the :data:`EXPORT_TARGETS` registry and :func:`export_model`.
+
+A target is a frozen dataclass subclassing :class:`ExportTarget`, registered under its name
+in the module that writes its format (``nir`` in :mod:`spikelite.export.nir`, ``package``
+in :mod:`spikelite.export.package`; importing :mod:`spikelite.export` registers them all).
+It walks the model with :func:`spikelite.export.chain.walk_chain`, writes atomically and can
+read its file back to compare it with the model. ``spikelite export --to NAME`` and
+:func:`export_model` dispatch through the registry.
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from torch import nn
+
+from spikelite._registry import Registry
+from spikelite.errors import SpikeliteError
+from spikelite.quant import LayerQuant
+
+
+@dataclass(frozen=True)
+class ExportTarget(ABC):
+    """One export format. Class attributes: ``name`` (the registry key, ``--to``),
+    ``description`` (one line), ``suffix`` (default file suffix; ``""``: a folder),
+    ``extra`` (the optional dependency group it needs, or ``None``)."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    suffix: ClassVar[str]
+    extra: ClassVar[str | None] = None
+
+    @abstractmethod
+    def export(self, plain: nn.Module, sidecars: Mapping[str, LayerQuant], path: Path, *,
+               source: Mapping[str, Any] | None = None, **options: Any) -> str:
+        """Write ``plain`` (a baked model in evaluation mode) with its integer ``sidecars``
+        to ``path`` atomically (temp file, then rename); ``source``: where it came from
+        (``checkpoint``, ``model`` and ``data`` configs), recorded if the format can.
+        Returns the one-line summary the CLI prints (``"wrote …"``)."""
+
+    @abstractmethod
+    def check(self, plain: nn.Module, path: Path) -> float:
+        """Read ``path`` back, run it and ``plain`` on the same random spikes and return the
+        share of output values that agree (1.0 = identical)."""
+
+    @classmethod
+    def options(cls) -> tuple[str, ...]:
+        """The keyword options :meth:`export` takes besides ``source``."""
+        params = inspect.signature(cls.export).parameters.values()
+        return tuple(p.name for p in params
+                     if p.kind is p.KEYWORD_ONLY and p.name != "source")
+
+
+EXPORT_TARGETS: Registry[type[ExportTarget]] = Registry("export target")
+
+
+def get_target(name: str) -> ExportTarget:
+    """The registered target called ``name`` (an error lists the valid names)."""
+    return EXPORT_TARGETS.get(name)()
+
+
+@dataclass(frozen=True)
+class Exported:
+    """What :func:`export_model` did: the target, the path, the summary line and the
+    read-back agreement (``None`` when not checked)."""
+
+    target: str
+    path: Path
+    summary: str
+    agreement: float | None
+
+
+def export_model(plain: nn.Module, sidecars: Mapping[str, LayerQuant] | None,
+                 path: str | Path, *, to: str = "nir", check: bool = True,
+                 source: Mapping[str, Any] | None = None, **options: Any) -> Exported:
+    """Export ``plain`` (baked: ``plain, sidecars = spikelite.quant.bake(model)``) with the
+    target ``to`` and, with ``check``, read it back and compare. ``options`` are the
+    target's own (e.g. ``dt``/``lif_gain`` for ``nir``, ``pack`` for ``package``)."""
+    target = get_target(to)
+    unknown = sorted(set(options) - set(target.options()))
+    if unknown:
+        raise SpikeliteError(f"export target '{target.name}' has no option "
+                             f"{', '.join(unknown)}; its options: "
+                             f"{', '.join(target.options()) or 'none'}")
+    path = Path(path)
+    summary = target.export(plain, dict(sidecars or {}), path, source=source, **options)
+    agreement = target.check(plain, path) if check else None
+    return Exported(target.name, path, summary, agreement)
