@@ -156,3 +156,11 @@ def test_point_spec_is_the_compression_spec_with_a_name():
     assert isinstance(p, CompressionSpec) and p.label == "mine"
     assert p.spec() == CompressionSpec(schedule="joint", scheme="duq", bits=4)
     assert p.spec().label == "joint-duq4"
+
+
+def test_every_schedule_has_a_row_in_the_compression_docs():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "compression.md").read_text()
+    missing = [n for n in SCHEDULES.names() if f"| `{n}` |" not in doc]
+    assert not missing, f"schedules without a row in docs/compression.md: {missing}"
