@@ -142,3 +142,23 @@ def test_quantizers_lists_the_registry():
     assert res.exit_code == 0
     for name in ("uniform", "rescaw", "duq", "symmetric", "ternary", "binary", "lsq"):
         assert name in res.output
+
+
+def test_schedules_lists_the_registry():
+    from spikelite.compress import SCHEDULES
+
+    res = runner.invoke(app, ["schedules"])
+    assert res.exit_code == 0
+    for name in SCHEDULES.names():
+        assert f"{name}  {SCHEDULES.get(name).summary}" in res.output
+
+
+def test_every_command_is_wrapped_by_the_one_error_path():
+    # a bad value for each command's first argument ends in one line, exit 2, no traceback
+    for args in (["eval", "/nonexistent"], ["profile", "/nonexistent"],
+                 ["export", "/nonexistent", "--out", "/tmp/x.nir"],
+                 ["report", "/nonexistent"], ["pareto", "/nonexistent"],
+                 ["compress", "/nonexistent", "--quant", "duq:4"]):
+        res = runner.invoke(app, args)
+        assert res.exit_code == 2, (args, res.output)
+        assert res.output.startswith("error: ") and "Traceback" not in res.output, args
