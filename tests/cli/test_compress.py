@@ -139,3 +139,14 @@ def test_profile_reads_the_compressed_checkpoint(trained):
     q_w = reports["q"]["footprint"]["by_component_bits"]["weights"]
     assert q_w == fp_w / 8  # 4-bit codes instead of fp32 for the same shapes (dense format)
     assert reports["q"]["total_pj_per_sample"] < reports["fp"]["total_pj_per_sample"]
+
+
+def test_flags_complete_a_job_file_before_it_is_validated(trained):
+    job = trained / "ptq.yaml"
+    job.write_text("finetune: {epochs: 0}\n")
+    out = trained / "from-yaml"
+    res = runner.invoke(app, ["compress", str(trained / "fp" / "best"), "--config", str(job),
+                              "--quant", "duq:4", "--out", str(out), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    _, cfg = load_model(out / "final")
+    assert cfg["compression"]["schedule"] == "ptq" and cfg["compression"]["bits"] == 4

@@ -164,3 +164,30 @@ def test_every_schedule_has_a_row_in_the_compression_docs():
     doc = (Path(__file__).resolve().parents[2] / "docs" / "compression.md").read_text()
     missing = [n for n in SCHEDULES.names() if f"| `{n}` |" not in doc]
     assert not missing, f"schedules without a row in docs/compression.md: {missing}"
+
+
+def test_fine_tuning_off_accepts_any_warmup_and_stages_must_fit_it():
+    assert FinetuneSpec(epochs=0, warmup_epochs=1).epochs == 0
+    CompressionSpec(schedule="ptq", scheme="duq", bits=4,
+                    finetune={"epochs": 0, "warmup_epochs": 0.5})
+    with pytest.raises(SpikeliteError, match="longer than the prune \\+ fine-tune stage"):
+        CompressionSpec(schedule="cumulative", scheme="duq", bits=4, method="magnitude",
+                        sparsity=0.5, finetune={"epochs": 4, "warmup_epochs": 3})
+    with pytest.raises(SpikeliteError, match="longer than the second stage"):
+        CompressionSpec(schedule="qp", scheme="rescaw", bits=4, method="svs", sparsity=0.5,
+                        prune_epochs=3, finetune={"epochs": 4, "warmup_epochs": 2})
+
+
+def test_schedule_names_have_one_spelling():
+    spec = CompressionSpec(schedule="PTQ", scheme="duq", bits=4)
+    assert spec.schedule == "ptq" and spec.label == "ptq-duq4"
+
+
+def test_channel_method_at_zero_is_no_pruning():
+    cfg = CompressConfig(checkpoint="ck", quant={"scheme": "rescaw", "bits": 4},
+                         prune={"method": "svs", "sparsity": 0.0})
+    assert cfg.spec().schedule == "qat" and cfg.spec().method is None
+    with pytest.raises(SpikeliteError, match="drop the overrides"):
+        CompressConfig(checkpoint="ck", quant={"scheme": "rescaw", "bits": 4,
+                                               "overrides": {"conv1.module": 2}},
+                       prune={"method": "svs", "sparsity": 0.5}, finetune={"epochs": 2})

@@ -10,7 +10,7 @@ import yaml
 
 from spikelite.cli.console import err, out, user_errors
 from spikelite.errors import SpikeliteError
-from spikelite.records import merge, parse_key_values, parse_record, read_yaml
+from spikelite.records import parse_key_values, parse_record, read_yaml, set_dotted
 
 
 def _parse_quant(value: str | None, bits: int | None) -> tuple[str | None, int | None]:
@@ -65,7 +65,6 @@ def compress_command(
             raw["checkpoint"] = checkpoint
         if "checkpoint" not in raw:
             raise SpikeliteError("name the checkpoint to compress (argument or `checkpoint:`)")
-        cfg = parse_record(raw, str(config or "command line"), CompressConfig)
         scheme, nbits = _parse_quant(quant, bits)
         method, sparsity = _parse_prune(prune)
         opts = parse_key_values(quant_opt, "--quant-opt")
@@ -77,8 +76,11 @@ def compress_command(
             "schedule": schedule, "prune_epochs": prune_epochs,
         }
         if opts:
-            overrides["quant.options"] = {**(cfg.quant.options if cfg.quant else {}), **opts}
-        cfg = merge(cfg, overrides)
+            quant_raw = raw.get("quant") if isinstance(raw.get("quant"), dict) else {}
+            overrides["quant.options"] = {**(quant_raw.get("options") or {}), **opts}
+        # flags complete the job file before it is validated as a whole
+        source = f"{config} with command-line options" if config else "command-line options"
+        cfg = parse_record(set_dotted(raw, overrides), source, CompressConfig)
         res = compress_checkpoint(cfg, progress=progress, console=err)
         Path(cfg.out).mkdir(parents=True, exist_ok=True)
         (Path(cfg.out) / "compress.yaml").write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False))

@@ -36,7 +36,7 @@ __all__ = ["CHANNEL_METHODS", "PRUNE_METHODS", "UNSTRUCTURED_METHODS", "Compress
 
 def _schedule_name(v: str) -> str:
     SCHEDULES.get(v)
-    return v
+    return v.lower()  # one spelling, so labels, run keys and baseline lookups agree
 
 
 class CompressionSpec(Strict):
@@ -221,9 +221,10 @@ class CompressConfig(Strict):
         settings do not fit together)."""
         q, p = self.quant, self.prune
         prunes = p is not None and (p.sparsity > 0 or bool(p.ratios))
-        schedule = self.schedule
+        channel = prunes and p is not None and p.structured
+        schedule = self.schedule.lower() if self.schedule is not None else None
         if schedule is None:
-            if prunes and p is not None and p.structured:
+            if channel:
                 schedule = "qp"
             elif prunes:
                 schedule = "joint"
@@ -234,12 +235,15 @@ class CompressConfig(Strict):
             else:
                 raise ValueError("nothing to do: give a quantizer (--quant) and/or pruning "
                                  "(--prune), or fine-tuning epochs (--epochs)")
-        if schedule in ("qp", "pq") and p is not None and not p.structured:
+        if schedule in ("qp", "pq") and prunes and not channel:
             raise ValueError(f"schedule {schedule} is QP-SNN's channel pruning; use method "
                              "svs/sca/l1/random-channel, or schedule joint/cumulative")
-        if p is not None and p.structured and schedule not in ("qp", "pq"):
+        if channel and schedule not in ("qp", "pq"):
             raise ValueError(f"channel pruning ({p.method}) runs with schedule qp or pq, "
                              f"not {schedule}")
+        if channel and q is not None and q.overrides:
+            raise ValueError("per-layer quantization overrides (quant.overrides) are not "
+                             "supported together with channel pruning; drop the overrides")
         raw: dict[str, Any] = {
             "schedule": schedule, "prune_epochs": self.prune_epochs,
             "calibrate_batches": self.calibrate_batches, "finetune": self.finetune,

@@ -22,7 +22,12 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from spikelite.compress.spec import CHANNEL_METHODS, CompressionSpec
+from spikelite.compress.methods import (  # noqa: F401  (re-exported)
+    CHANNEL_METHODS,
+    PRUNE_METHODS,
+    UNSTRUCTURED_METHODS,
+)
+from spikelite.compress.spec import CompressionSpec
 from spikelite.data.spec import DataSpec
 from spikelite.errors import SpikeliteError
 from spikelite.models.spec import ModelSpec
@@ -30,8 +35,7 @@ from spikelite.records import Strict, parse_record, read_yaml, set_dotted
 from spikelite.regularize import RegularizerSpec
 from spikelite.train.config import FinetuneSpec, TrainSpec
 
-UNSTRUCTURED = ("magnitude", "random")
-PRUNE_METHODS = UNSTRUCTURED + tuple(CHANNEL_METHODS)
+UNSTRUCTURED = UNSTRUCTURED_METHODS
 
 
 class PointSpec(CompressionSpec):

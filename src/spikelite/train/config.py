@@ -114,7 +114,8 @@ class TrainConfig(Strict):
 
     @model_validator(mode="after")
     def _warmup(self) -> TrainConfig:
-        if not 0 <= self.warmup_epochs <= max(self.epochs, 0):
+        # no epochs (fine-tuning off): no warm-up to fit in
+        if self.warmup_epochs < 0 or (self.epochs > 0 and self.warmup_epochs > self.epochs):
             raise ValueError(
                 f"warmup_epochs must lie in [0, epochs={self.epochs}], got {self.warmup_epochs}"
             )

@@ -37,6 +37,10 @@ class QPSNNSchedule(Schedule):
         super().validate(spec, finetune)
         if finetune is not None and finetune.epochs < 2 and spec.prune_epochs is None:
             raise ValueError("QP-SNN schedules train in two stages: finetune.epochs >= 2")
+        if finetune is not None:
+            cfg = qpsnn_config(spec, finetune)
+            cls.check_stages(finetune, {"first": cfg.first_epochs,
+                                        "second": cfg.finetune_epochs})
 
     @classmethod
     def run(cls, model, data, spec, finetune, ctx):  # type: ignore[no-untyped-def]

@@ -38,10 +38,13 @@ class SchaeferSchedule(Schedule):
             raise ValueError(f"schedule '{s}' needs a quantizer and/or pruning")
         super().validate(spec, finetune)
         if finetune is not None:  # the rules of ScheduleConfig, before any training
-            try:
-                schedule_config(spec, finetune)
-            except ValueError as exc:
-                raise ValueError(str(exc)) from None
+            cfg = schedule_config(spec, finetune)
+            if cfg.schedule == "cumulative":
+                pe = cfg.prune_epochs if cfg.prune_epochs is not None else cfg.epochs // 2
+                cls.check_stages(finetune, {"prune + fine-tune": pe,
+                                            "quantize + fine-tune": cfg.epochs - pe})
+            else:
+                cls.check_stages(finetune, {"fine-tuning": cfg.epochs})
 
     @classmethod
     def run(cls, model, data, spec, finetune, ctx):  # type: ignore[no-untyped-def]

@@ -56,6 +56,15 @@ class Schedule:
             raise ValueError(f"schedule '{spec.schedule}' fine-tunes: set finetune.epochs "
                              ">= 1 (or use schedule ptq for no training)")
 
+    @staticmethod
+    def check_stages(finetune: FinetuneSpec, stages: dict[str, int]) -> None:
+        """Each training stage (name → epochs) must fit the learning-rate warm-up."""
+        for stage, epochs in stages.items():
+            if epochs >= 1 and finetune.warmup_epochs > epochs:
+                raise ValueError(f"finetune.warmup_epochs ({finetune.warmup_epochs:g}) is "
+                                 f"longer than the {stage} stage ({epochs} epochs); shorten "
+                                 "the warm-up or give the stage more epochs")
+
     @classmethod
     def run(
         cls,

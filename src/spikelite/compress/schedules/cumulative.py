@@ -13,6 +13,6 @@ class Cumulative(SchaeferSchedule):
 
     @classmethod
     def validate(cls, spec, finetune):  # type: ignore[no-untyped-def]
-        super().validate(spec, finetune)
-        if not (spec.quantizes and spec.prunes):
+        if not spec.channel and not (spec.quantizes and spec.prunes):
             raise ValueError("schedule 'cumulative' needs both pruning and a quantizer")
+        super().validate(spec, finetune)
