@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 
 from spikelite.config import CHANNEL_METHODS, FinetuneSpec
 from spikelite.errors import SpikeliteError
+from spikelite.sweep.columns import pruned_fractions
 from spikelite.sweep.recipe import PointSpec, Recipe, hardware_key
 
 
@@ -288,7 +289,7 @@ def execute(
                  point.bits if point.scheme else 32),
         "layer_bits": json.dumps(point.layer_bits) if point.layer_bits else "",
         "layer_sparsity": json.dumps(point.layer_sparsity) if point.layer_sparsity else "",
-        "method": point.method or "none", "sparsity": round(float(rec["sparsity"]), 6),
+        "method": point.method or "none", **pruned_fractions(point.method, rec["sparsity"]),
         "regularizer": point.regularizer.label if point.regularizer else "",
         "accuracy": rec["accuracy"], "best_accuracy": rec["best_accuracy"],
         "accuracy_drop_pt": round((base - rec["accuracy"]) * 100, 4),
