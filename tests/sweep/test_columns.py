@@ -174,8 +174,9 @@ def test_an_old_run_folder_still_reports_and_ranks(old_run_dir: Path) -> None:
     res = runner.invoke(app, ["pareto", str(old_run_dir), "--x", "energy", "--y", "accuracy"])
     assert res.exit_code == 0, res.output
     assert "removed" in res.output and "masked" in res.output
-    res = runner.invoke(app, ["pareto", str(old_run_dir), "--x", "sparsity:max",
-                              "--y", "accuracy", "--plot", str(old_run_dir / "sp")])
+    with pytest.warns(DeprecationWarning, match="using 'masked_fraction'"):
+        res = runner.invoke(app, ["pareto", str(old_run_dir), "--x", "sparsity:max",
+                                  "--y", "accuracy", "--plot", str(old_run_dir / "sp")])
     assert res.exit_code == 0, res.output
     assert "deprecated:" in res.output and "masked_fraction" in res.output
     assert (old_run_dir / "sp.svg").is_file()
@@ -190,3 +191,15 @@ def _raw_results(run_dir: Path) -> list[dict[str, Any]]:
         return [dict(r) for r in con.execute("SELECT result FROM runs")]
     finally:
         con.close()
+
+
+def test_moved_names_keep_their_old_paths() -> None:
+    import spikelite.sweep.cli as sweep_cli
+    from spikelite.hardware.report import fmt_energy as old_fmt
+    from spikelite.sweep import columns
+    from spikelite.sweep.report import find_baseline as old_find
+    from spikelite.sweep.store import LEADING as OLD_LEADING
+
+    assert old_fmt is fmt_energy and old_find is find_baseline and OLD_LEADING is LEADING
+    with pytest.warns(DeprecationWarning, match="columns.HEADERS"):
+        assert sweep_cli.HEADERS is columns.HEADERS

@@ -57,6 +57,19 @@ def _run_dir_rows(run_dir: Path) -> tuple[list[dict[str, Any]], Any]:
     return rows, recipe
 
 
+def __getattr__(name: str) -> Any:
+    """Deprecated aliases: ``HEADERS`` moved to :mod:`spikelite.sweep.columns`."""
+    if name == "HEADERS":
+        import warnings
+
+        from spikelite.sweep import columns
+
+        warnings.warn("spikelite.sweep.cli.HEADERS is deprecated; use "
+                      "spikelite.sweep.columns.HEADERS", DeprecationWarning, stacklevel=2)
+        return columns.HEADERS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def _note_deprecated(objectives: list[str]) -> None:
     """One line on stderr for each deprecated column name among ``objectives``."""
     for spec in objectives:
