@@ -17,7 +17,8 @@ def make_row(name: str, schedule: str, bits: int, sparsity: float, accuracy: flo
     row: dict[str, Any] = {
         "key": f"k-{name}", "name": name, "status": "done", "schedule": schedule,
         "scheme": "fp32" if bits == 32 else "duq", "bits": bits,
-        "method": "magnitude" if sparsity else "none", "sparsity": sparsity,
+        "method": "magnitude" if sparsity else "none", "masked_fraction": sparsity,
+        "removed_fraction": 0.0,
         "accuracy": accuracy, "best_accuracy": accuracy,
         "accuracy_drop_pt": round((0.95 - accuracy) * 100, 4),
         "energy_pj": energy_pj, "format": "bitmask" if sparsity else "dense",

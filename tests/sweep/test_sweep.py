@@ -32,11 +32,12 @@ def test_tiny_sweep_end_to_end_then_resume(tmp_path):
     assert set(rows) == {"fp32", "ptq-duq4", "ptq-duq2", "joint-duq4-magnitude50"}
     base = rows["fp32"]
     assert res.baseline is base and base["energy_ratio"] == 1.0
-    assert base["bits"] == 32 and base["scheme"] == "fp32" and base["sparsity"] == 0.0
+    assert base["bits"] == 32 and base["scheme"] == "fp32" and base["masked_fraction"] == 0.0
+    assert all(r["removed_fraction"] == 0.0 for r in rows.values())  # no channel pruning
     # quantization and pruning change what they must
     assert rows["ptq-duq2"]["deployed_bytes"] < rows["ptq-duq4"]["deployed_bytes"] \
         < base["deployed_bytes"]
-    assert rows["joint-duq4-magnitude50"]["sparsity"] == pytest.approx(0.5, abs=0.01)
+    assert rows["joint-duq4-magnitude50"]["masked_fraction"] == pytest.approx(0.5, abs=0.01)
     for r in rows.values():
         assert 0.0 <= r["accuracy"] <= 1.0 and r["energy_pj"] > 0
         assert r["energy_pj"] == min(r["energy_pj__horowitz45-derived"], r["energy_pj"])

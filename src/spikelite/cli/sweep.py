@@ -15,51 +15,60 @@ from rich.table import Table
 from spikelite.cli.console import err, out, user_errors
 from spikelite.errors import SpikeliteError
 from spikelite.records import parse_key_values
+from spikelite.sweep.columns import (
+    MASKED_FRACTION,
+    REMOVED_FRACTION,
+    SPARSITY,
+    SPARSITY_DEPRECATED,
+    cell,
+    find_baseline,
+    header,
+    headline,
+    headline_line,
+    to_float,
+)
 from spikelite.sweep.rundir import read_run_dir
 
 
-def _cell(column: str, value: Any) -> str:
-    """Readable table cells: % for accuracy/sparsity, SI units for energy, kB for bytes."""
-    from spikelite.hardware.report import fmt_energy
+def __getattr__(name: str) -> Any:
+    """Deprecated aliases: ``HEADERS`` moved to :mod:`spikelite.sweep.columns`."""
+    if name == "HEADERS":
+        import warnings
 
-    if value is None or value == "":
-        return "—"
-    if not isinstance(value, (int, float)):
-        return str(value)
-    if column in ("accuracy", "best_accuracy", "sparsity"):
-        return f"{value * 100:.2f} %" if column != "sparsity" else f"{value * 100:.1f} %"
-    if column == "accuracy_drop_pt":
-        return f"{0.0 - value + 0.0:+.2f}"
-    if column.startswith("energy_pj"):
-        return fmt_energy(float(value))
-    if column.endswith("bytes"):
-        return f"{value / 1e3:.1f} kB"
-    if column.endswith("ratio"):
-        return f"{value:.1f}×"
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+        from spikelite.sweep import columns
+
+        warnings.warn("spikelite.cli.sweep.HEADERS (formerly spikelite.sweep.cli) is deprecated; use "
+                      "spikelite.sweep.columns.HEADERS", DeprecationWarning, stacklevel=2)
+        return columns.HEADERS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-HEADERS = {"accuracy_drop_pt": "Δacc (pt)", "energy_pj": "energy", "energy_ratio": "× less",
-           "deployed_bytes": "deployed", "weight_bytes": "weights", "size_ratio": "× smaller"}
+def _note_deprecated(objectives: list[str]) -> None:
+    """One line on stderr for each deprecated column name among ``objectives``."""
+    for spec in objectives:
+        if spec.partition(":")[0].strip().lower() == SPARSITY:
+            err.print(f"[yellow]deprecated:[/] {SPARSITY_DEPRECATED}")
 
 
 def pareto_table(rows: list[dict[str, Any]], objectives: list[str], title: str) -> Table:
     """The non-dominated rows over ``objectives``, sorted by the last objective."""
     from spikelite.sweep.pareto import Objective, pareto_mask
 
-    objs = [Objective.parse(o) for o in objectives]
+    objs = [Objective.parse(o, rows) for o in objectives]
     mask = pareto_mask(rows, objs)
     front = sorted((r for r, m in zip(rows, mask, strict=True) if m),
                    key=lambda r: r.get(objs[-1].column) or 0)
-    cols = ["name", "bits", "sparsity", "accuracy", "accuracy_drop_pt", "energy_pj",
+    cols = ["name", "bits", MASKED_FRACTION, "accuracy", "accuracy_drop_pt", "energy_pj",
             "energy_ratio", "format", "weight_bytes", "deployed_bytes"]
+    if any(to_float(r.get(REMOVED_FRACTION)) > 0 for r in rows):  # channel pruning
+        cols.insert(3, REMOVED_FRACTION)
     cols += [o.column for o in objs if o.column not in cols]
     t = Table(title=title)
     for c in cols:
-        t.add_column(HEADERS.get(c, c), justify="left" if c in ("name", "format") else "right",
+        t.add_column(header(c), justify="left" if c in ("name", "format") else "right",
                      no_wrap=c == "name")
     for r in front:
-        t.add_row(*[_cell(c, r.get(c)) for c in cols])
+        t.add_row(*[cell(c, r.get(c)) for c in cols])
     return t
 
 
@@ -81,6 +90,7 @@ def sweep_command(
         if out_dir is not None:
             overrides["out"] = out_dir
         cfg = load_recipe(recipe, overrides)
+        _note_deprecated(list(cfg.objectives))
         t0 = time.perf_counter()
         res = run_sweep(cfg, workers=workers, progress=progress, console=err,
                         report=report and cfg.search is None)
@@ -93,8 +103,8 @@ def sweep_command(
                 from spikelite.sweep.sweep import write_outputs
 
                 rows, _ = read_run_dir(res.run_dir)
-                baseline = next((r for r in rows if r.get("schedule") == "baseline"), None)
-                res.rows = rows
+                baseline = find_baseline(rows)
+                res.rows, res.baseline = rows, baseline
                 res.files.update(write_outputs(res.run_dir, rows, cfg, baseline))
         _finish(res, list(cfg.objectives), time.perf_counter() - t0)
 
@@ -106,21 +116,12 @@ def _finish(res: Any, objectives: list[str], seconds: float) -> None:
         err.print(f"[red]failed:[/] {escape(str(f['name']))} ({f['key']}): "
                   f"{escape(str(f['error']))}")
     base = res.baseline
-    if base is not None:
-        ok = [r for r in res.rows if r.get("accuracy_drop_pt") is not None
-              and r["accuracy_drop_pt"] <= 1.0 and r.get("energy_pj")]
-        if ok:
-            best = min(ok, key=lambda r: r["energy_pj"])
-            out.print(f"least energy within 1 pt of the baseline ({base['accuracy']:.4f}): "
-                      f"{best['name']} — accuracy {best['accuracy']:.4f}, "
-                      f"{base['energy_pj'] / best['energy_pj']:.1f}× less energy "
-                      f"({best['format']} weights); weights "
-                      f"{base['weight_bytes'] / best['weight_bytes']:.1f}× smaller, "
-                      f"{base['deployed_bytes'] / best['deployed_bytes']:.1f}× smaller with "
-                      "the neuron state")
-            out.print(f"export it: spikelite export {res.run_dir} --point {best['name']} "
-                      f"--to nir --out {res.run_dir / (best['name'] + '.nir')}  "
-                      "(or --to package)")
+    best = headline(res.rows, base)
+    if base is not None and best is not None:
+        out.print(headline_line(best, base))
+        out.print(f"export it: spikelite export {res.run_dir} --point {best['name']} "
+                  f"--to nir --out {res.run_dir / (best['name'] + '.nir')}  "
+                  "(or --to package)")
     files = ", ".join(str(p) for p in res.files.values())
     recosted = f", {res.recosted} re-costed" if getattr(res, "recosted", 0) else ""
     out.print(f"{len(res.rows)} points ({res.ran} run now, {res.skipped} reused{recosted}) "
@@ -142,7 +143,8 @@ def report_command(
             raise SpikeliteError(f"'{run_dir}' has no finished points yet")
         if recipe is None:
             raise SpikeliteError(f"'{run_dir}' has no recipe.yaml to describe the sweep")
-        baseline = next((r for r in rows if r.get("schedule") == "baseline"), None)
+        _note_deprecated(list(recipe.objectives))
+        baseline = find_baseline(rows)
         files = [write_csv(rows, run_dir / "results.csv"),
                  write_json(rows, run_dir / "results.json"),
                  *write_outputs(run_dir, rows, recipe, baseline).values()]
@@ -161,13 +163,14 @@ def pareto_command(
     with user_errors():
         rows, _ = read_run_dir(run_dir)
         objectives = [y, x] + ([z] if z else [])
+        _note_deprecated(objectives)
         out.print(pareto_table(rows, objectives, f"Pareto front: {' / '.join(objectives)}"))
         if plot is not None:
             from spikelite.sweep.pareto import Objective
             from spikelite.sweep.plots import plot_tradeoff
 
-            ox, oy = Objective.parse(x), Objective.parse(y)
-            baseline = next((r for r in rows if r.get("schedule") == "baseline"), None)
+            ox, oy = Objective.parse(x, rows), Objective.parse(y, rows)
+            baseline = find_baseline(rows)
             paths = plot_tradeoff(rows, ox.column, oy.column, plot, baseline=baseline)
             out.print("wrote " + ", ".join(str(p) for p in paths))
 

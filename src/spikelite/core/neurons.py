@@ -33,7 +33,7 @@ from spikelite.core.state_quant import check_state_quant
 from spikelite.core.surrogates import Surrogate, get_surrogate
 from spikelite.errors import SpikeliteError
 
-NEURONS: Registry[type[nn.Module]] = Registry("neuron")
+NEURONS: Registry[type[nn.Module]] = Registry("neuron", options="parameters")
 
 
 def _as_tensor(value: float | torch.Tensor | list[float], name: str) -> torch.Tensor:
@@ -236,11 +236,7 @@ class IF(LIF):
 
 def create_neuron(name: str, **kwargs: object) -> nn.Module:
     """Build a registered neuron by name (``lif``, ``if``) with keyword parameters."""
-    cls = NEURONS.get(name)
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise SpikeliteError(f"bad parameters for neuron '{name}': {exc}") from None
+    return NEURONS.build(name, **kwargs)
 
 
 def reset_states(model: nn.Module) -> None:

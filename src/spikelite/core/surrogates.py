@@ -22,8 +22,6 @@ import torch
 from spikelite._registry import Registry
 from spikelite.errors import SpikeliteError
 
-SURROGATES: Registry[type[Surrogate]] = Registry("surrogate")
-
 
 @dataclass(frozen=True)
 class Surrogate:
@@ -39,6 +37,10 @@ class Surrogate:
             raise SpikeliteError(
                 f"surrogate '{self.name}': {field} must be a positive number, got {value!r}"
             )
+
+
+SURROGATES: Registry[type[Surrogate]] = Registry(
+    "surrogate", instance_of=Surrogate, options="parameters")
 
 
 @SURROGATES.register("atan")
@@ -119,17 +121,7 @@ class Rectangular(Surrogate):
 
 def get_surrogate(spec: str | Surrogate | None = None, **params: float) -> Surrogate:
     """Resolve a surrogate from a name (+ parameters), an instance, or ``None`` (atan)."""
-    if spec is None:
-        spec = "atan"
-    if isinstance(spec, Surrogate):
-        if params:
-            raise SpikeliteError("pass surrogate parameters either in the instance or by name")
-        return spec
-    cls = SURROGATES.get(spec)
-    try:
-        return cls(**params)
-    except TypeError as exc:
-        raise SpikeliteError(f"bad parameters for surrogate '{spec}': {exc}") from None
+    return SURROGATES.build("atan" if spec is None else spec, **params)
 
 
 class _SpikeFn(torch.autograd.Function):

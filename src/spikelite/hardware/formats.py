@@ -119,7 +119,8 @@ def _nnz(fibers: torch.Tensor) -> torch.Tensor:
     )
 
 
-FORMATS: Registry[Callable[..., WeightFormat]] = Registry("weight format")
+FORMATS: Registry[Callable[..., WeightFormat]] = Registry("weight format",
+                                                          instance_of=WeightFormat)
 
 
 def _register(cls: type[WeightFormat]) -> type[WeightFormat]:
@@ -317,9 +318,7 @@ def get_format(spec: str | WeightFormat, **options: Any) -> WeightFormat:
     """A weight format from a name (``"rle"``), a spec with options
     (``"rle:run_bits=5,padding=false"``) or an instance (returned as is)."""
     if isinstance(spec, WeightFormat):
-        if options:
-            raise SpikeliteError("pass format options either in the spec or as keywords")
-        return spec
+        return FORMATS.build(spec, **options)
     name, _, rest = str(spec).partition(":")
     kw: dict[str, Any] = {}
     for item in filter(None, (s.strip() for s in rest.split(","))):
@@ -328,11 +327,7 @@ def get_format(spec: str | WeightFormat, **options: Any) -> WeightFormat:
         k, v = item.split("=", 1)
         kw[k.strip()] = _parse_value(v)
     kw.update(options)
-    factory = FORMATS.get(name.strip())
-    try:
-        return factory(**kw)
-    except TypeError as exc:
-        raise SpikeliteError(f"bad options for weight format '{name}': {exc}") from None
+    return FORMATS.build(name.strip(), **kw)
 
 
 def list_formats() -> list[str]:

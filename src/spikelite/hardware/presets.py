@@ -182,7 +182,7 @@ class CostPreset:
         return out
 
 
-PRESETS: Registry[Callable[[], CostPreset]] = Registry("cost preset")
+PRESETS: Registry[Callable[[], CostPreset]] = Registry("cost preset", instance_of=CostPreset)
 """Preset factories by name (a factory builds a fresh, immutable preset)."""
 
 
@@ -315,9 +315,7 @@ _register(CostPreset(
 
 def get_preset(name: str | CostPreset) -> CostPreset:
     """A registered preset by name (or the preset itself)."""
-    if isinstance(name, CostPreset):
-        return name
-    return PRESETS.get(name)()
+    return PRESETS.build(name)
 
 
 def list_presets() -> list[str]:

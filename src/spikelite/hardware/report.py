@@ -20,6 +20,7 @@ from rich.text import Text
 from spikelite.hardware.energy import CostOptions, LayerCost
 from spikelite.hardware.presets import CostPreset
 from spikelite.hardware.size import SizeReport
+from spikelite.hardware.units import fmt_energy, fmt_si  # fmt_energy: also imported from here
 
 #: Display groups of the component keys (``memory.<class>.<level>``).
 GROUPS = ("compute", "weights", "metadata", "membrane", "spikes", "dram", "static")
@@ -35,23 +36,6 @@ def group_of(component: str) -> str:
     if parts[-1] == "dram":
         return "dram"
     return {"bias": "weights"}.get(parts[1], parts[1])
-
-
-def fmt_energy(pj: float) -> str:
-    """Human units for pJ."""
-    a = abs(pj)
-    for unit, scale in (("mJ", 1e9), ("µJ", 1e6), ("nJ", 1e3)):
-        if a >= scale:
-            return f"{pj / scale:.3g} {unit}"
-    return f"{pj:.3g} pJ"
-
-
-def _si(x: float) -> str:
-    a = abs(x)
-    for suffix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if a >= scale:
-            return f"{x / scale:.3g}{suffix}"
-    return f"{x:.3g}"
 
 
 @dataclass(frozen=True)
@@ -192,9 +176,9 @@ class Report:
                 r.name,
                 f"{c['bits']:.0f}" if syn else "",
                 f"{c['weight_density']:.2f}" if syn else "",
-                _si(c["events"]) if syn else "",
-                _si(c["charged_ac"] + c["charged_mac"]) if syn else "",
-                "" if syn else _si(c["spikes"]),
+                fmt_si(c["events"]) if syn else "",
+                fmt_si(c["charged_ac"] + c["charged_mac"]) if syn else "",
+                "" if syn else fmt_si(c["spikes"]),
                 *(fmt_energy(g[k]) if g[k] else "–" for k in GROUPS[:-1]),
                 fmt_energy(r.total),
             )

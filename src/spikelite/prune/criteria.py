@@ -66,7 +66,7 @@ class Criterion:
         raise SpikeliteError(f"criterion '{self.name}' does not score from activity")
 
 
-CRITERIA: Registry[type[Criterion]] = Registry("pruning criterion")
+CRITERIA: Registry[type[Criterion]] = Registry("pruning criterion", instance_of=Criterion)
 
 
 def svs_ranks(spikes: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
@@ -150,15 +150,7 @@ class Random(Criterion):
 
 def get_criterion(criterion: str | Criterion, **options: Any) -> Criterion:
     """A :class:`Criterion` by registered name (``svs``, ``sca``, ``l1``, ``random``)."""
-    if isinstance(criterion, Criterion):
-        if options:
-            raise SpikeliteError("criterion options go with a criterion name, not an instance")
-        return criterion
-    cls = CRITERIA.get(criterion)
-    try:
-        return cls(**options)
-    except TypeError as exc:
-        raise SpikeliteError(f"bad options for criterion '{criterion}': {exc}") from None
+    return CRITERIA.build(criterion, **options)
 
 
 def iter_batches(data: Data, batches: int, batch_size: int = 128) -> Iterator[torch.Tensor]:

@@ -91,19 +91,7 @@ def quantizer_options(name: str) -> dict[str, object]:
 def get_quantizer(spec: str | QuantScheme, **options: object) -> QuantScheme:
     """Build quantizer ``spec`` (a registered name) with ``options``, or pass an instance
     through. Unknown names and options raise :class:`SpikeliteError` listing valid ones."""
-    if isinstance(spec, QuantScheme):
-        if options:
-            raise SpikeliteError("pass quantizer options either in the instance or by name")
-        return spec
-    cls = QUANTIZERS.get(spec)
-    valid = [f.name for f in fields(cls)]
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise SpikeliteError(
-            f"quantizer '{spec}' has no option(s) {', '.join(unknown)}. "
-            f"Valid options: {', '.join(valid) if valid else '(none)'}"
-        )
-    return cls(**options)
+    return QUANTIZERS.build(spec, **options)
 
 
 def bit_utilization(w: torch.Tensor, bits: int, quantizer: str | QuantScheme = "uniform") -> float:

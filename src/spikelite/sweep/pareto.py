@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 
 from spikelite.errors import SpikeliteError
+from spikelite.sweep.columns import SPARSITY, TEXT_COLUMNS, sparsity_alias, to_float
 
 Sense = Literal["max", "min"]
 
@@ -32,11 +33,6 @@ ALIASES: dict[str, tuple[str, Sense]] = {
     "params": ("params", "min"),
     "drop": ("accuracy_drop_pt", "min"),
 }
-
-#: Row columns that are not objectives (text or bookkeeping), left out of error messages.
-_TEXT_COLUMNS = {"key", "name", "status", "schedule", "scheme", "method", "format",
-                 "artifacts", "layer_bits", "layer_sparsity", "regularizer", "error"}
-
 
 def default_sense(column: str) -> Sense:
     """``max`` for accuracy-like columns (and ratios of "times less"), else ``min``."""
@@ -63,9 +59,12 @@ class Objective:
                 f"objective '{self.column}': sense must be 'max' or 'min', not {self.sense!r}")
 
     @classmethod
-    def parse(cls, spec: str | Objective) -> Objective:
+    def parse(cls, spec: str | Objective,
+              rows: Iterable[Mapping[str, Any]] | None = None) -> Objective:
         """``"column[:max|min]"`` or an alias (``energy``, ``size``, ``accuracy``,
-        ``synops``); without a sense, accuracy-like columns are maximised, others minimised."""
+        ``synops``); without a sense, accuracy-like columns are maximised, others minimised.
+        The deprecated ``sparsity`` stands for ``masked_fraction`` or, when ``rows`` prune
+        only channels, ``removed_fraction`` (:func:`.columns.sparsity_alias`)."""
         if isinstance(spec, Objective):
             return spec
         if not isinstance(spec, str):
@@ -80,6 +79,8 @@ class Objective:
         if sense and sense not in ("max", "min"):
             raise SpikeliteError(
                 f"bad objective {spec!r}: the sense must be 'max' or 'min', not {sense!r}")
+        if column.lower() == SPARSITY:
+            column = sparsity_alias(rows)
         if column.lower() in ALIASES:
             column, alias_sense = ALIASES[column.lower()]
             return cls(column, sense or alias_sense)  # type: ignore[arg-type]
@@ -103,21 +104,13 @@ class Objective:
         return -v if self.sense == "max" else v
 
 
-def to_float(value: Any) -> float:
-    """``value`` as a float, NaN for ``None``, ``""``, booleans or anything not numeric."""
-    if value is None or isinstance(value, bool):
-        return math.nan
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def parse_objectives(objectives: Iterable[str | Objective]) -> list[Objective]:
-    """Parse a sequence of objective specs; at least one is needed."""
+def parse_objectives(objectives: Iterable[str | Objective],
+                     rows: Sequence[Mapping[str, Any]] | None = None) -> list[Objective]:
+    """Parse a sequence of objective specs (deprecated names resolved against ``rows``);
+    at least one is needed."""
     if isinstance(objectives, (str, Objective)):
         objectives = [objectives]
-    objs = [Objective.parse(o) for o in objectives]
+    objs = [Objective.parse(o, rows) for o in objectives]
     if not objs:
         raise SpikeliteError("give at least one objective, e.g. ['accuracy:max', 'energy:min']")
     return objs
@@ -128,7 +121,7 @@ def numeric_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     cols: set[str] = set()
     for r in rows:
         for k, v in r.items():
-            if k not in cols and k not in _TEXT_COLUMNS and not math.isnan(to_float(v)):
+            if k not in cols and k not in TEXT_COLUMNS and not math.isnan(to_float(v)):
                 cols.add(k)
     return sorted(cols)
 
@@ -162,7 +155,7 @@ def dominates(a: Mapping[str, Any], b: Mapping[str, Any],
               objectives: Sequence[str | Objective]) -> bool:
     """True when ``a`` is at least as good as ``b`` on every objective and strictly better
     on one. A row with a missing/NaN objective neither dominates nor is dominated."""
-    objs = parse_objectives(objectives)
+    objs = parse_objectives(objectives, [a, b])
     ca = np.array([o.cost(a) for o in objs])
     cb = np.array([o.cost(b) for o in objs])
     if np.isnan(ca).any() or np.isnan(cb).any():
@@ -177,8 +170,8 @@ def pareto_mask(rows: Sequence[Mapping[str, Any]],
     Duplicates (equal objective vectors) are all kept; rows with a missing or NaN value are
     never on the front and never dominate. Unknown columns raise :class:`SpikeliteError`.
     """
-    objs = parse_objectives(objectives)
     rows = list(rows)
+    objs = parse_objectives(objectives, rows)
     check_columns(rows, objs)
     costs = cost_matrix(rows, objs)
     n = len(rows)

@@ -2,7 +2,7 @@
 
 * :func:`plot_tradeoff` — accuracy against energy, size, synops, … with points styled as
   in Schaefer et al.'s figures (marker by schedule, colour by bit width, size/alpha by
-  sparsity), the Pareto front as a step line, the baseline and iso-accuracy annotations;
+  pruned fraction), the Pareto front as a step line, the baseline and iso-accuracy annotations;
 * :func:`plot_breakdown` — per-layer energy by component group, one panel per point.
 
 Figures are built on :class:`matplotlib.figure.Figure` with the Agg canvas (no pyplot, no
@@ -24,8 +24,16 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from spikelite.hardware.report import GROUPS, fmt_energy, group_of
-from spikelite.sweep.pareto import Objective, pareto_mask, to_float
+from spikelite.hardware.report import GROUPS, group_of
+from spikelite.hardware.units import SI_PREFIXES, energy_scale, fmt_energy, scale_for
+from spikelite.sweep.columns import (
+    MASKED_FRACTION,
+    REMOVED_FRACTION,
+    find_baseline,
+    info,
+    to_float,
+)
+from spikelite.sweep.pareto import Objective, pareto_mask
 
 Row = Mapping[str, Any]
 
@@ -99,33 +107,26 @@ def save(fig: Figure, stem: str | Path) -> list[Path]:
 
 
 # -- axes ------------------------------------------------------------------------------------
-def _scale(values: Sequence[float], steps: Sequence[tuple[str, float]]) -> tuple[str, float]:
-    finite = [abs(v) for v in values if math.isfinite(v) and v != 0]
-    ref = float(np.median(finite)) if finite else 0.0
-    for unit, div in steps:
-        if ref >= div:
-            return unit, div
-    return steps[-1]
-
-
 def axis_spec(column: str, values: Sequence[float]) -> tuple[str, float]:
     """Axis label (with unit) and the divisor that turns raw values into that unit."""
     base, _, variant = column.partition("__")
     suffix = f" [{variant}]" if variant else ""
     if base == "energy_pj":
-        unit, div = _scale(values, (("mJ", 1e9), ("µJ", 1e6), ("nJ", 1e3), ("pJ", 1.0)))
+        unit, div = energy_scale(values)
         return f"energy per sample ({unit}){suffix}", div
     if base == "deployed_bytes":
-        unit, div = _scale(values, (("MB", 1e6), ("kB", 1.0)))
+        unit, div = scale_for(values, (("MB", 1e6), ("kB", 1.0)))
         return f"deployed size ({unit}){suffix}", 1e3 if unit == "kB" else div
     if base in ("accuracy", "best_accuracy"):
         return f"{'best ' if base == 'best_accuracy' else ''}test accuracy (%)", 0.01
     if base == "accuracy_drop_pt":
         return "accuracy drop (pt)", 1.0
     if base in ("synops", "params"):
-        unit, div = _scale(values, (("G", 1e9), ("M", 1e6), ("k", 1e3), ("", 1.0)))
+        unit, div = scale_for(values, SI_PREFIXES)
         what = "synaptic ops per sample" if base == "synops" else "parameters"
         return (f"{what} ({unit})" if unit else what) + suffix, div
+    if base in (MASKED_FRACTION, REMOVED_FRACTION):
+        return f"{info(base).label} (%){suffix}", 0.01  # type: ignore[union-attr]
     if base.endswith("seconds"):
         return column.replace("_", " ") + " (s)", 1.0
     return column, 1.0
@@ -154,9 +155,12 @@ def schedule_marker(schedule: Any) -> str:
     return SCHEDULE_MARKERS.get(str(schedule), "X")
 
 
-def _sparsity(row: Row) -> float:
-    s = to_float(row.get("sparsity"))
-    return min(max(s, 0.0), 1.0) if math.isfinite(s) else 0.0
+def _pruned(row: Row) -> float:
+    """The fraction a point is pruned by (masked weights or removed parameters; one of the
+    two is 0), in [0, 1]: what a marker's size and alpha show."""
+    s = sum(v for c in (MASKED_FRACTION, REMOVED_FRACTION)
+            if math.isfinite(v := to_float(row.get(c)))) + 0.0
+    return min(max(s, 0.0), 1.0)
 
 
 BASELINE_SIZE = 170.0
@@ -232,14 +236,6 @@ def _alpha(s: float) -> float:
     return 0.92 - 0.35 * s
 
 
-def _resolve_baseline(rows: Sequence[Row], baseline: Row | str | None) -> Row | None:
-    if isinstance(baseline, str):
-        return next((r for r in rows if r.get("key") == baseline), None)
-    if baseline is None:
-        return next((r for r in rows if r.get("schedule") == "baseline"), None)
-    return baseline
-
-
 def _bits_label(b: int) -> str:
     return "FP32" if b == 32 else f"{b} bit"
 
@@ -267,10 +263,10 @@ def plot_tradeoff(
     ``iso_accuracy`` (points), a dashed line at baseline accuracy − drop and the cheapest
     point above it annotated with its ratio to the baseline ("12.3× less energy").
     """
-    ox, oy = Objective.parse(x), Objective.parse(y)
     rows = list(rows)
-    base = _resolve_baseline(rows, baseline)
-    objs = [Objective.parse(o) for o in objectives] if objectives else [oy, ox]
+    ox, oy = Objective.parse(x, rows), Objective.parse(y, rows)
+    base = baseline if isinstance(baseline, Mapping) else find_baseline(rows, baseline)
+    objs = [Objective.parse(o, rows) for o in objectives] if objectives else [oy, ox]
     xs = np.array([ox.raw(r) for r in rows], dtype=float)
     ys = np.array([oy.raw(r) for r in rows], dtype=float)
     ok = np.isfinite(xs) & np.isfinite(ys)
@@ -290,7 +286,7 @@ def plot_tradeoff(
         for i in idx:
             by_schedule.setdefault(str(rows[i].get("schedule", "")), []).append(int(i))
         for sched, members in by_schedule.items():
-            sp = [_sparsity(rows[i]) for i in members]
+            sp = [_pruned(rows[i]) for i in members]
             colors = [matplotlib.colors.to_rgba(bits_color(rows[i].get("bits")), _alpha(s))
                       for i, s in zip(members, sp, strict=True)]
             sizes = np.array([BASELINE_SIZE if sched == "baseline" else _size(s) for s in sp])
@@ -393,9 +389,9 @@ def _tradeoff_legend(ax: Any, rows: Sequence[Row], idx: np.ndarray, front: bool,
     if bits:
         header("weight bits")
         handles += [Patch(color=bits_color(b), label=_bits_label(b)) for b in bits]
-    sp = sorted({round(_sparsity(rows[i]), 2) for i in idx})
+    sp = sorted({round(_pruned(rows[i]), 2) for i in idx})
     if len(sp) > 1:
-        header("sparsity")
+        header("pruned")
         shown = sorted({sp[0], sp[len(sp) // 2], sp[-1]})
         handles += [Line2D([], [], marker="o", linestyle="none", color="#666666",
                            alpha=_alpha(s), markersize=math.sqrt(_size(s)),
@@ -456,7 +452,7 @@ def plot_breakdown(profiles: Mapping[str, Mapping[str, Any]], stem: str | Path) 
     used = [g for g in GROUPS if any(v[g] for rows in per.values() for _, v in rows)]
     used = used or ["compute"]
     totals = [sum(v.values()) for rows in per.values() for _, v in rows]
-    unit, div = _scale(totals, (("mJ", 1e9), ("µJ", 1e6), ("nJ", 1e3), ("pJ", 1.0)))
+    unit, div = energy_scale(totals)
     names = [[n for n, _ in rows] for rows in per.values()]
     share_y = all(n == names[0] for n in names)
     n = len(per)

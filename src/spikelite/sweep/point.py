@@ -206,8 +206,8 @@ def execute(
         "layer_bits": json.dumps(point.layer_bits) if point.layer_bits else "",
         "layer_sparsity": json.dumps(point.layer_sparsity) if point.layer_sparsity else "",
         "method": point.method or "none",
-        "sparsity": round(float(rec.removed_fraction if point.channel
-                                else rec.masked_fraction), 6),
+        "masked_fraction": round(float(rec.masked_fraction), 6),
+        "removed_fraction": round(float(rec.removed_fraction), 6),
         "regularizer": point.regularizer.label if point.regularizer else "",
         "accuracy": rec.accuracy, "best_accuracy": rec.best_accuracy,
         "accuracy_drop_pt": round((base - rec.accuracy) * 100, 4),

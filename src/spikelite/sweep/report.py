@@ -18,12 +18,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from spikelite.sweep.pareto import Objective, pareto_mask, parse_objectives, to_float
+from spikelite.hardware.units import energy_scale, fmt_energy
+from spikelite.sweep.columns import (
+    ENERGY_PREFIX,
+    MASKED_FRACTION,
+    REMOVED_FRACTION,
+    accuracy_drop,
+    find_baseline,
+    header,
+    headline,
+    headline_sentence,
+    to_float,
+)
+from spikelite.sweep.pareto import Objective, pareto_mask, parse_objectives
 
 Row = Mapping[str, Any]
-
-ENERGY_PREFIX = "energy_pj__"
-_ENERGY_UNITS = (("mJ", 1e9), ("µJ", 1e6), ("nJ", 1e3), ("pJ", 1.0))
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -42,15 +51,6 @@ def version() -> str:
         return "unknown"
 
 
-def find_baseline(rows: Sequence[Row], baseline_key: str | None = None) -> Row | None:
-    """The row with ``baseline_key`` or, without it, the first with schedule ``baseline``."""
-    if baseline_key is not None:
-        hit = next((r for r in rows if r.get("key") == baseline_key), None)
-        if hit is not None:
-            return hit
-    return next((r for r in rows if r.get("schedule") == "baseline"), None)
-
-
 def preset_columns(rows: Sequence[Row], presets: Sequence[Mapping[str, Any]] = ()) -> list[str]:
     """The ``energy_pj__<preset>`` columns present, in the order of ``presets`` first."""
     present: list[str] = []
@@ -60,34 +60,6 @@ def preset_columns(rows: Sequence[Row], presets: Sequence[Mapping[str, Any]] = (
                 present.append(k)
     order = [f"{ENERGY_PREFIX}{p.get('name')}" for p in presets]
     return [c for c in order if c in present] + sorted(c for c in present if c not in order)
-
-
-def accuracy_drop(row: Row, baseline: Row | None) -> float:
-    """Baseline accuracy − accuracy in points (from the baseline, else the row's column)."""
-    if baseline is not None:
-        b, a = to_float(baseline.get("accuracy")), to_float(row.get("accuracy"))
-        if math.isfinite(a) and math.isfinite(b):
-            return (b - a) * 100.0
-    return to_float(row.get("accuracy_drop_pt"))
-
-
-def headline(rows: Sequence[Row], baseline: Row | None, *, energy: str = "energy_pj",
-             max_drop_pt: float = 1.0) -> Row | None:
-    """The least-energy point within ``max_drop_pt`` of the baseline accuracy (or None)."""
-    if baseline is None:
-        return None
-    ok = [r for r in rows if r is not baseline and accuracy_drop(r, baseline) <= max_drop_pt
-          + 1e-9 and math.isfinite(to_float(r.get(energy))) and to_float(r.get(energy)) > 0]
-    return min(ok, key=lambda r: to_float(r.get(energy)), default=None)
-
-
-def _energy_unit(rows: Sequence[Row], column: str) -> tuple[str, float]:
-    vals = sorted(v for r in rows if math.isfinite(v := to_float(r.get(column))) and v > 0)
-    ref = vals[len(vals) // 2] if vals else 0.0
-    for unit, div in _ENERGY_UNITS:
-        if ref >= div:
-            return unit, div
-    return "pJ", 1.0
 
 
 def _n(k: int) -> str:
@@ -150,9 +122,12 @@ def table_columns(rows: Sequence[Row], presets: Sequence[Mapping[str, Any]],
     ]
     if full:
         cols.append(Column("method", get("method"), text("method"), numeric=False))
+    pruned = [MASKED_FRACTION] + ([REMOVED_FRACTION] if any(
+        to_float(r.get(REMOVED_FRACTION)) > 0 for r in rows) else [])
+    for c in pruned:
+        cols.append(Column(header(c), get(c),
+                           lambda r, c=c: _fmt(100 * to_float(r.get(c)), ".1f") + " %"))
     cols += [
-        Column("sparsity", get("sparsity"), lambda r: _fmt(100 * to_float(r.get("sparsity")),
-                                                           ".1f") + " %"),
         Column("accuracy", get("accuracy"), lambda r: _fmt(100 * to_float(r.get("accuracy")),
                                                            ".2f") + " %"),
         Column("Δacc (pt)", lambda r: -accuracy_drop(r, baseline),
@@ -160,7 +135,7 @@ def table_columns(rows: Sequence[Row], presets: Sequence[Mapping[str, Any]],
     ]
     ecols = preset_columns(rows, presets) or [energy]
     for c in ecols:
-        unit, div = _energy_unit(rows, c)
+        unit, div = energy_scale(to_float(r.get(c)) for r in rows)
         name = c[len(ENERGY_PREFIX):] if c.startswith(ENERGY_PREFIX) else "primary"
         cols.append(Column(f"energy {name} ({unit})", get(c), num(c, ".4g", div)))
     if baseline is not None and math.isfinite(be := to_float(baseline.get(energy))):
@@ -208,7 +183,7 @@ def write_summary_md(rows: Sequence[Row], path: str | Path, *,
         lines.append(f"Baseline: {_md_cell(str(base.get('name', base.get('key', '?'))))}.")
         best = headline(rows, base, energy=energy)
         if best is not None:
-            lines.append(_headline_text(best, base, energy) + ".")
+            lines.append(headline_sentence(best, base, energy) + ".")
     lines += ["", "| Pareto | " + " | ".join(_md_cell(c.header) for c in cols) + " |",
               "|:---:|" + "|".join(":---" if not c.numeric else "---:" for c in cols) + "|"]
     for i in _sort_energy(rows, energy):
@@ -218,17 +193,6 @@ def write_summary_md(rows: Sequence[Row], path: str | Path, *,
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
-
-
-def _headline_text(best: Row, base: Row, energy: str) -> str:
-    be, e = to_float(base.get(energy)), to_float(best.get(energy))
-    bs, s = to_float(base.get("deployed_bytes")), to_float(best.get("deployed_bytes"))
-    text = (f"Least energy within 1 pt of the baseline: {best.get('name', '?')} — accuracy "
-            f"{100 * to_float(best.get('accuracy')):.2f} % "
-            f"({-accuracy_drop(best, base):+.2f} pt), {be / e:.1f}× less energy")
-    if math.isfinite(bs) and math.isfinite(s) and s > 0:
-        text += f", {bs / s:.1f}× smaller"
-    return text
 
 
 # -- plots -------------------------------------------------------------------------------------
@@ -466,7 +430,7 @@ def write_report(
                      f"{_e(_fmt(100 * to_float(base.get('accuracy')), '.2f'))} %, "
                      f"energy {_e(_fmt_pj(to_float(base.get(energy))))} per sample.</p>")
     if best is not None and base is not None:
-        parts.append(f'<p class="headline">{_e(_headline_text(best, base, energy))} '
+        parts.append(f'<p class="headline">{_e(headline_sentence(best, base, energy))} '
                      f"({_e(best.get('format', ''))} weights).</p>")
     parts.append("<h2>Pareto front</h2>")
     parts.append(html_table(rows, front_order, cols, mask, base, "pareto-table"))
@@ -488,6 +452,4 @@ def write_report(
 
 
 def _fmt_pj(pj: float) -> str:
-    from spikelite.hardware.report import fmt_energy
-
     return fmt_energy(pj) if math.isfinite(pj) else "–"

@@ -8,9 +8,9 @@ from typing import Any
 
 from spikelite.errors import SpikeliteError
 from spikelite.records import read_yaml
+from spikelite.sweep.columns import add_ratios, find_baseline
 from spikelite.sweep.recipe import Recipe, run_key
 from spikelite.sweep.store import STORE, Store
-from spikelite.sweep.sweep import add_ratios
 
 
 def is_run_dir(path: Path) -> bool:
@@ -32,8 +32,7 @@ def read_run_dir(run_dir: Path) -> tuple[list[dict[str, Any]], Any]:
     keys = [run_key(recipe, p) for p in recipe.expand()] if recipe is not None else []
     rows = [done.pop(k) for k in keys if k in done]
     rows += [r for r in done.values() if str(r.get("source", "")).startswith("search")]
-    baseline = next((r for r in rows if r.get("schedule") == "baseline"), None)
-    add_ratios(rows, baseline)
+    add_ratios(rows, find_baseline(rows))
     return rows, recipe
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from spikelite.errors import SpikeliteError
+from spikelite.sweep.columns import LEADING, upgrade_row
 
 #: File name of the results store inside a run folder.
 STORE = "results.sqlite"
@@ -42,12 +43,6 @@ CREATE TABLE IF NOT EXISTS runs (
     finished REAL
 );
 """
-
-#: Columns written first in CSV exports (the rest follow alphabetically).
-LEADING = ("name", "schedule", "scheme", "bits", "method", "sparsity", "accuracy",
-           "best_accuracy", "accuracy_drop_pt", "energy_pj", "format", "deployed_bytes",
-           "weight_bytes", "params", "synops", "seconds", "key", "artifacts")
-
 
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -195,7 +190,8 @@ class Store:
         return None if row is None else str(row["status"])
 
     def records(self, status: str | None = None) -> list[dict[str, Any]]:
-        """Every run (or those with ``status``) as dicts, oldest first."""
+        """Every run (or those with ``status``) as dicts, oldest first; result rows of an
+        older schema are converted (:func:`~spikelite.sweep.columns.upgrade_row`)."""
         con = self._connect()
         try:
             q = "SELECT * FROM runs" + (" WHERE status = ?" if status else "") + \
@@ -207,7 +203,7 @@ class Store:
         for r in rows:
             d = dict(r)
             d["config"] = json.loads(d["config"])
-            d["result"] = json.loads(d["result"]) if d["result"] else None
+            d["result"] = upgrade_row(json.loads(d["result"])) if d["result"] else None
             out.append(d)
         return out
 

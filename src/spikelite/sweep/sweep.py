@@ -31,7 +31,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from spikelite.errors import SpikeliteError
-from spikelite.hardware.report import fmt_energy
+from spikelite.hardware.units import fmt_energy
+from spikelite.sweep.columns import add_ratios, find_baseline, is_baseline
 from spikelite.sweep.recipe import PointSpec, Recipe, baseline_key, run_key
 from spikelite.sweep.store import STORE, Store, write_csv, write_json
 
@@ -243,7 +244,7 @@ def _run_sweep(recipe: Recipe, run_dir: Path, store: Store, *, workers: int, pro
     base_energy: dict[str, float] = {}
 
     def report_row(row: dict[str, Any], out: Console) -> None:
-        if row["schedule"] == "baseline":
+        if is_baseline(row):
             base_energy["pj"] = row["energy_pj"]
         ratio = base_energy.get("pj", 0) / row["energy_pj"] if row["energy_pj"] else 0
         out.print(f"  {row['name']:<32} acc {row['accuracy']:.4f} "
@@ -301,7 +302,7 @@ def _run_sweep(recipe: Recipe, run_dir: Path, store: Store, *, workers: int, pro
             if k in records and records[k]["status"] == "done"]
     failed = [{"key": k, "name": records[k]["name"], "error": records[k]["error"]}
               for k in keys if k in records and records[k]["status"] != "done"]
-    baseline = next((r for r in rows if r["schedule"] == "baseline"), None)
+    baseline = find_baseline(rows)
     add_ratios(rows, baseline)
     result = SweepResult(run_dir=run_dir, rows=rows, baseline=baseline, failed=failed,
                          ran=len({r["key"] for r in rows} - done_before),
@@ -333,17 +334,6 @@ def _recost_stale(recipe: Recipe, store: Store, keys: list[str], run_dir: Path,
     for row in stale:
         store.update(row["key"], recost(recipe, row, test, run_dir))
     return len(stale)
-
-
-def add_ratios(rows: list[dict[str, Any]], baseline: dict[str, Any] | None) -> None:
-    """``energy_ratio`` / ``size_ratio``: how many times less than the baseline."""
-    if baseline is None:
-        return
-    for r in rows:
-        if r.get("energy_pj"):
-            r["energy_ratio"] = round(baseline["energy_pj"] / r["energy_pj"], 4)
-        if r.get("deployed_bytes"):
-            r["size_ratio"] = round(baseline["deployed_bytes"] / r["deployed_bytes"], 4)
 
 
 def write_outputs(run_dir: Path, rows: list[dict[str, Any]], recipe: Recipe,

@@ -30,9 +30,6 @@ from spikelite.errors import SpikeliteError
 MAX_BITS = 16
 Params = Mapping[str, torch.Tensor]
 
-QUANTIZERS: Registry[type[QuantScheme]] = Registry("quantizer")
-
-
 def dequantize(codes: torch.Tensor, scale: torch.Tensor, zero_point: float) -> torch.Tensor:
     """``scale · (codes − zero_point)`` — the one expression both the sidecar and
     :meth:`QuantScheme.fake` use (see :meth:`LayerQuant.dequantize`)."""
@@ -277,3 +274,6 @@ class QuantScheme(ABC):
             t = torch.as_tensor(v)
             out[k] = t.to(dtype=w.dtype, device=w.device)
         return out
+
+
+QUANTIZERS: Registry[type[QuantScheme]] = Registry("quantizer", instance_of=QuantScheme)
