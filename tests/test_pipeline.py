@@ -8,11 +8,11 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from spikelite.core import LIF, Flatten, TimeDistributed
+from spikelite.core.synaptic import weight_parametrizations
 from spikelite.errors import SpikeliteError
 from spikelite.pipeline import ScheduleConfig, run_schedule
 from spikelite.prune import mask_of
 from spikelite.quant import fake_quant_of
-from spikelite.quant.apply import weight_parametrizations
 from spikelite.train import TrainConfig
 
 

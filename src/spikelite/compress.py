@@ -43,8 +43,8 @@ def compress(
     from spikelite.config import CHANNEL_METHODS
     from spikelite.pipeline import QPSNNConfig, ScheduleConfig, run_qpsnn, run_schedule
     from spikelite.quant import calibrate_, quant_spec, quantize_
+    from spikelite.quant.structure import describe
     from spikelite.runner import load_data
-    from spikelite.structure import describe
     from spikelite.train import TrainConfig, evaluate, fit, load_model, save_checkpoint
 
     console = console or Console(stderr=True)

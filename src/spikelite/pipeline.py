@@ -27,17 +27,20 @@ from rich.console import Console
 from torch import nn
 from torch.utils.data import Dataset
 
+from spikelite.core.synaptic import (
+    latent_weight,
+    mask_of,
+    strip_weight_parametrizations,
+    synaptic_layers,
+)
 from spikelite.errors import SpikeliteError
 from spikelite.prune.unstructured import (
     apply_masks_,
     check_sparsity,
     compute_masks,
-    latent_weight,
-    mask_of,
     sparsity_of,
 )
 from spikelite.quant import quant_spec, quantize_
-from spikelite.quant.apply import strip_weight_parametrizations, synaptic_layers
 from spikelite.train import TrainConfig, evaluate, fit
 
 SCHEDULES = ("isolation", "cumulative", "joint")

@@ -1,6 +1,7 @@
 """Static description of a model for the cost model: synaptic layers, neurons, the rest.
 
-* A **synaptic layer** is a leaf ``nn.Linear``/``nn.Conv1d``/``nn.Conv2d``/``nn.Conv3d``.
+* A **synaptic layer** is a leaf ``nn.Linear``/``nn.Conv1d``/``nn.Conv2d``/``nn.Conv3d``
+  (:data:`~spikelite.core.synaptic.SYNAPTIC_TYPES`).
   Its :class:`SynapticSpec` holds the deployed bit width, the exact non-zero mask and the
   fiber view of that mask (see :mod:`spikelite.hardware.formats`). With a
   :class:`~spikelite.quant.LayerQuant` sidecar the bits come from it and the non-zeros
@@ -23,12 +24,14 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import nn
 
+from spikelite._deprecation import moved
 from spikelite.core import LIF, Flatten, MeanOverTime, TimeDistributed
+from spikelite.core.synaptic import SYNAPTIC_TYPES
 from spikelite.errors import SpikeliteError
 from spikelite.hardware.formats import FiberCost, WeightFormat
 from spikelite.quant import LayerQuant
 
-SYNAPTIC = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+__getattr__ = moved(__name__, {"SYNAPTIC": ("spikelite.core.synaptic", "SYNAPTIC_TYPES")})
 
 _POOL = (
     nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
@@ -239,7 +242,7 @@ def classify(model: nn.Module, layers: Mapping[str, LayerQuant] | None = None) -
     used: set[str] = set()
     for name, m in model.named_modules():
         label = name or "(model)"
-        if isinstance(m, SYNAPTIC):
+        if isinstance(m, SYNAPTIC_TYPES):
             out.synaptic[name] = synaptic_spec(name, m, _sidecar_for(name, layers, used))
         elif isinstance(m, LIF):
             out.neurons[name] = m

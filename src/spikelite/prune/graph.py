@@ -29,10 +29,13 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
+from spikelite._deprecation import moved
 from spikelite.core import LIF, Flatten, MeanOverTime, TimeDistributed
+from spikelite.core.synaptic import CONV_TYPES
 from spikelite.models import TCJA, BasicBlock, PadShortcut, TimeDropout
 
-CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+__getattr__ = moved(__name__, {"CONVS": ("spikelite.core.synaptic", "CONV_TYPES")})
+
 _PASS = (
     nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
     nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd,
@@ -176,7 +179,7 @@ class _Tracer:
             return st
         if isinstance(m, BasicBlock):
             return self.block_(m, st)
-        if isinstance(m, CONVS):
+        if isinstance(m, CONV_TYPES):
             return self.conv(m, name, layer, st)
         if isinstance(m, nn.Linear):
             return self.linear(m, name, layer, st)
@@ -200,7 +203,7 @@ class _Tracer:
         )
         self.block(st, f"it feeds '{layer}' ({type(m).__name__}): {why}")
         for sub, mod in m.named_modules():
-            if isinstance(mod, CONVS):
+            if isinstance(mod, CONV_TYPES):
                 self.hidden[f"{name}.{sub}" if name else sub] = layer or type(m).__name__
         return _State(self.new(0, f"produced by '{layer}' ({type(m).__name__})"))
 

@@ -4,7 +4,7 @@ Keeping the output channels ``K`` (ascending indices) of a channel space:
 
 * every producer conv keeps ``weight[K]`` and ``bias[K]``; with a weight parametrization
   the **latent** tensor (``parametrizations.weight.original``) is sliced, a
-  :class:`~spikelite.prune.WeightMask` slices its mask and a
+  :class:`~spikelite.core.synaptic.WeightMask` slices its mask and a
   :class:`~spikelite.quant.FakeQuant` slices every per-output-channel state tensor
   (shape ``[C, 1, …]``; per-tensor state such as DuQ's ``a``/``c`` or LSQ's step is kept
   as it is). Any other parametrization is refused with an error;
@@ -30,11 +30,11 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from spikelite.core import LIF
+from spikelite.core.synaptic import CONV_TYPES, WeightMask
 from spikelite.errors import SpikeliteError
 from spikelite.models import PadShortcut
-from spikelite.prune.graph import CONVS, ChannelGraph, PadLink, Space
-from spikelite.prune.mask import WeightMask
-from spikelite.quant.parametrize import FakeQuant  # not the package: quant imports prune
+from spikelite.prune.graph import ChannelGraph, PadLink, Space
+from spikelite.quant import FakeQuant
 
 
 class IndexShortcut(PadShortcut):
@@ -116,7 +116,7 @@ def _prune_producer(conv: nn.Module, keep: torch.Tensor, who: str) -> None:
 
 
 def _prune_consumer(m: nn.Module, keep: torch.Tensor, channels: int, who: str) -> None:
-    if isinstance(m, CONVS):
+    if isinstance(m, CONV_TYPES):
         m.in_channels = _slice_tensor_(m, "weight", keep, 1, who)
     elif isinstance(m, nn.Linear):
         idx = expand_index(keep, channels, m.in_features)
