@@ -5,24 +5,24 @@
 compression records → :mod:`spikelite.compress.spec`) and the YAML/validation helpers to
 :mod:`spikelite.records` (``parse_config`` is now ``parse_record``)."""
 
-from spikelite._deprecated import alias_module
+from spikelite._deprecation import moved
 
 _MOVED = {
-    "DataSpec": "spikelite.data.spec",
-    "ModelSpec": "spikelite.models.spec",
-    "TrainSpec": "spikelite.train.config",
-    "FinetuneSpec": "spikelite.train.config",
-    "RunConfig": "spikelite.train.run",
-    "load_config": "spikelite.train.run",
-    "RegularizerSpec": "spikelite.regularize",
-    "QuantConfig": "spikelite.compress.spec",
-    "PruneConfig": "spikelite.compress.spec",
-    "CompressConfig": "spikelite.compress.spec",
-    "CHANNEL_METHODS": "spikelite.compress.spec",
-    "parse_key_values": "spikelite.records",
-    "read_yaml": "spikelite.records",
-    "set_dotted": "spikelite.records",
-    "merge": "spikelite.records",
+    "DataSpec": ("spikelite.data.spec", "DataSpec"),
+    "ModelSpec": ("spikelite.models.spec", "ModelSpec"),
+    "TrainSpec": ("spikelite.train.config", "TrainSpec"),
+    "FinetuneSpec": ("spikelite.train.config", "FinetuneSpec"),
+    "RunConfig": ("spikelite.train.run", "RunConfig"),
+    "load_config": ("spikelite.train.run", "load_config"),
+    "RegularizerSpec": ("spikelite.regularize", "RegularizerSpec"),
+    "QuantConfig": ("spikelite.compress.spec", "QuantConfig"),
+    "PruneConfig": ("spikelite.compress.spec", "PruneConfig"),
+    "CompressConfig": ("spikelite.compress.spec", "CompressConfig"),
+    "CHANNEL_METHODS": ("spikelite.compress.spec", "CHANNEL_METHODS"),
+    "parse_key_values": ("spikelite.records", "parse_key_values"),
+    "read_yaml": ("spikelite.records", "read_yaml"),
+    "set_dotted": ("spikelite.records", "set_dotted"),
+    "merge": ("spikelite.records", "merge"),
 }
 
 
@@ -39,4 +39,4 @@ def parse_config(data, source="config", kind=None):  # type: ignore[no-untyped-d
     return parse_record(data, source, kind or RunConfig)
 
 
-__getattr__ = alias_module(__name__, _MOVED)
+__getattr__ = moved(__name__, _MOVED)

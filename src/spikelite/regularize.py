@@ -32,6 +32,7 @@ from torch import nn
 
 from spikelite._registry import Registry
 from spikelite.core.neurons import LIF
+from spikelite.core.synaptic import SYNAPTIC_TYPES
 from spikelite.errors import SpikeliteError
 from spikelite.records import Strict, registered
 
@@ -190,10 +191,9 @@ class ActivityRegularizer:
         self.weights = {n: float(weights[n]) if weights else float(weight)  # type: ignore[arg-type]
                         for n, _ in chosen}
         self._next: dict[str, nn.Module | None] = {}
-        synaptic = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
         order = [n for n, _ in mods]
         for n, _ in chosen:
-            after = [m for k, m in mods[order.index(n) + 1:] if isinstance(m, synaptic)]
+            after = [m for k, m in mods[order.index(n) + 1:] if isinstance(m, SYNAPTIC_TYPES)]
             self._next[n] = after[0] if after else None
         self._acts: list[tuple[str, torch.Tensor, bool]] = []
         self._handles: list[Any] = []

@@ -9,10 +9,10 @@ from torch.utils.data import TensorDataset
 
 from spikelite.compress import ScheduleConfig, run_schedule
 from spikelite.core import LIF, Flatten, TimeDistributed
+from spikelite.core.synaptic import weight_parametrizations
 from spikelite.errors import SpikeliteError
 from spikelite.prune import mask_of
 from spikelite.quant import fake_quant_of
-from spikelite.quant.apply import weight_parametrizations
 from spikelite.train import TrainConfig
 
 

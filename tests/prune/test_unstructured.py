@@ -9,12 +9,12 @@ from hypothesis import strategies as st
 from torch import nn
 
 from spikelite.core import LIF, Flatten, TimeDistributed
+from spikelite.core.synaptic import mask_of
 from spikelite.errors import SpikeliteError
 from spikelite.prune.unstructured import (
     GradualPruner,
     compute_masks,
     cubic_sparsity,
-    mask_of,
     prune_unstructured_,
     sparsity_of,
 )

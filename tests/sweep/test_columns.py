@@ -196,7 +196,6 @@ def _raw_results(run_dir: Path) -> list[dict[str, Any]]:
 
 def test_moved_names_keep_their_old_paths() -> None:
     import spikelite.cli.sweep as sweep_cli
-
     from spikelite.hardware.report import fmt_energy as old_fmt
     from spikelite.sweep import columns
     from spikelite.sweep.report import find_baseline as old_find

@@ -12,6 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from spikelite._deprecation import moved
 from spikelite.cli.console import err, out, user_errors
 from spikelite.errors import SpikeliteError
 from spikelite.records import parse_key_values
@@ -29,18 +30,8 @@ from spikelite.sweep.columns import (
 )
 from spikelite.sweep.rundir import read_run_dir
 
-
-def __getattr__(name: str) -> Any:
-    """Deprecated aliases: ``HEADERS`` moved to :mod:`spikelite.sweep.columns`."""
-    if name == "HEADERS":
-        import warnings
-
-        from spikelite.sweep import columns
-
-        warnings.warn("spikelite.cli.sweep.HEADERS (formerly spikelite.sweep.cli) is deprecated; use "
-                      "spikelite.sweep.columns.HEADERS", DeprecationWarning, stacklevel=2)
-        return columns.HEADERS
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: ``HEADERS`` (formerly ``spikelite.sweep.cli.HEADERS``) lives in :mod:`spikelite.sweep.columns`
+__getattr__ = moved(__name__, {"HEADERS": ("spikelite.sweep.columns", "HEADERS")})
 
 
 def _note_deprecated(objectives: list[str]) -> None:

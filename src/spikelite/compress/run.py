@@ -25,7 +25,7 @@ from spikelite.compress.spec import CompressConfig, CompressionSpec
 from spikelite.data.spec import DataSpec, load_data
 from spikelite.errors import SpikeliteError
 from spikelite.quant import quant_spec
-from spikelite.structure import describe  # TODO(merge): quant.structure
+from spikelite.quant.structure import describe
 from spikelite.train import evaluate, load_model, save_checkpoint, seed_everything
 from spikelite.train.config import FinetuneSpec
 

@@ -9,14 +9,14 @@ from typing import Any
 
 from torch import nn
 
-from spikelite.prune.unstructured import (
-    apply_masks_,
-    compute_masks,
+from spikelite.core.synaptic import (
     latent_weight,
     mask_of,
+    strip_weight_parametrizations,
+    synaptic_layers,
 )
+from spikelite.prune.unstructured import apply_masks_, compute_masks
 from spikelite.quant import quantize_
-from spikelite.quant.apply import strip_weight_parametrizations, synaptic_layers
 
 
 def quantize_step(

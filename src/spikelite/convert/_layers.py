@@ -7,10 +7,11 @@ import copy
 from torch import nn
 
 from spikelite.core.batchnorm import BATCHNORMS, check_foldable, fold_batchnorm
+from spikelite.core.synaptic import SYNAPTIC_TYPES
 from spikelite.errors import SpikeliteError
 
-# TODO(merge): core.synaptic.SYNAPTIC_TYPES
-WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+#: the weighted (synaptic) layers a converted ANN may hold: the one synaptic-layer set
+WEIGHTED = SYNAPTIC_TYPES
 POOLS = (
     nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
     nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,

@@ -46,6 +46,7 @@ from spikelite.core.batchnorm import BATCHNORMS
 from spikelite.core.converted import ConvertedIF
 from spikelite.core.layers import FoldedTime
 from spikelite.core.neurons import check_time_major
+from spikelite.core.synaptic import CONV_TYPES
 from spikelite.errors import SpikeliteError
 
 _RELU_FNS = (torch.relu, nn.functional.relu, torch.nn.functional.relu)
@@ -76,7 +77,7 @@ def _trace(ann: nn.Module) -> fx.GraphModule:
                 not isinstance(src, fx.Node) or src.op != "call_module" or len(src.users) != 1:
             continue
         layer = gm.get_submodule(str(src.target))
-        if isinstance(layer, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        if isinstance(layer, CONV_TYPES):
             fused = fuse_conv_bn_eval(layer, bn)
         elif isinstance(layer, nn.Linear) and isinstance(bn, nn.BatchNorm1d):
             fused = fuse_linear_bn_eval(layer, bn)

@@ -1,6 +1,7 @@
 """Static description of a model for the cost model: synaptic layers, neurons, the rest.
 
-* A **synaptic layer** is a leaf ``nn.Linear``/``nn.Conv1d``/``nn.Conv2d``/``nn.Conv3d``.
+* A **synaptic layer** is a leaf ``nn.Linear``/``nn.Conv1d``/``nn.Conv2d``/``nn.Conv3d``
+  (:data:`~spikelite.core.synaptic.SYNAPTIC_TYPES`).
   Its :class:`SynapticSpec` holds the deployed bit width, the exact non-zero mask and the
   fiber view of that mask (see :mod:`spikelite.hardware.formats`). With a
   :class:`~spikelite.quant.LayerQuant` sidecar the bits come from it and the non-zeros
@@ -9,10 +10,11 @@
   exactly.
 * A **neuron layer** is a spikelite :class:`~spikelite.core.LIF` (or ``IF``).
 * Everything else is classified by :func:`classify`: known stateless layers (pooling,
-  normalisation, dropout, reshapes), ``nn.ReLU`` (an ANN activation: its comparisons are
-  not costed, noted), containers, known composites with uncosted
-  arithmetic (noted), and **uncounted** modules — unknown leaf layers and anything
-  stateful that is not a spikelite neuron — which reports list by name.
+  normalisation, dropout, reshapes, and blocks declaring a parameter-free trait of
+  :mod:`spikelite.core.traits`), ``nn.ReLU`` (an ANN activation: its comparisons are not
+  costed, noted), containers, composites declaring a trait with uncosted arithmetic
+  (attention, coupled residual blocks: noted), and **uncounted** modules — unknown leaf
+  layers and anything stateful that is not a spikelite neuron — which reports list by name.
 """
 
 from __future__ import annotations
@@ -23,12 +25,21 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import nn
 
+from spikelite._deprecation import moved
 from spikelite.core import LIF, Flatten, MeanOverTime, TimeDistributed
+from spikelite.core.synaptic import SYNAPTIC_TYPES
+from spikelite.core.traits import (
+    AttentionBlock,
+    CoupledResidualBlock,
+    DropoutLayer,
+    ReadoutPool,
+    ZeroPadShortcut,
+)
 from spikelite.errors import SpikeliteError
 from spikelite.hardware.formats import FiberCost, WeightFormat
 from spikelite.quant import LayerQuant
 
-SYNAPTIC = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+__getattr__ = moved(__name__, {"SYNAPTIC": ("spikelite.core.synaptic", "SYNAPTIC_TYPES")})
 
 _POOL = (
     nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
@@ -41,17 +52,17 @@ _SHAPE = (nn.Flatten, nn.Unflatten, nn.Identity, Flatten, MeanOverTime, nn.Dropo
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict, TimeDistributed)
 
 
-def _model_types() -> tuple[dict[type, str], tuple[type, ...]]:
-    """Composite zoo modules with arithmetic the model does not cost, and known no-ops."""
-    from spikelite.models import TCJA, BasicBlock, PadShortcut, TimeDropout, Vote
+#: blocks that declare a trait without costed arithmetic (see :mod:`spikelite.core.traits`)
+_NOOP_TRAITS = (ZeroPadShortcut, DropoutLayer, ReadoutPool)
 
-    partial = {
-        TCJA: "attention arithmetic (spatial mean, sigmoid, products) is not costed; its two "
-        "Conv1d layers are",
-        BasicBlock: "the residual addition is costed only with the cost option "
-        "residual=count",
-    }
-    return partial, (PadShortcut, TimeDropout, Vote)
+
+def _uncosted_note(m: nn.Module) -> str | None:
+    """What a composite block with a declared trait computes that the model does not cost."""
+    if isinstance(m, AttentionBlock):
+        return m.cost_note
+    if isinstance(m, CoupledResidualBlock):
+        return "the residual addition is costed only with the cost option residual=count"
+    return None
 
 
 @dataclass
@@ -234,24 +245,23 @@ def _is_stateful(m: nn.Module) -> str | None:
 def classify(model: nn.Module, layers: Mapping[str, LayerQuant] | None = None) -> Classified:
     """Sort every module of ``model``; unknown leaves and unknown stateful modules are
     listed in ``uncounted`` with the reason (never silently counted as zero)."""
-    partial, noops = _model_types()
     out = Classified()
     used: set[str] = set()
     for name, m in model.named_modules():
         label = name or "(model)"
-        if isinstance(m, SYNAPTIC):
+        if isinstance(m, SYNAPTIC_TYPES):
             out.synaptic[name] = synaptic_spec(name, m, _sidecar_for(name, layers, used))
         elif isinstance(m, LIF):
             out.neurons[name] = m
             if getattr(m, "residual_input", False) and ".lif2" not in f".{name}":
                 out.notes.append(f"{label}: fed by a residual sum; the additions are costed "
                                  "only with the cost option residual=count")
-        elif isinstance(m, (*_POOL, *_NORM, *_SHAPE, *noops)):
+        elif isinstance(m, (*_POOL, *_NORM, *_SHAPE, *_NOOP_TRAITS)):
             continue
         elif type(m) is nn.ReLU:
             out.notes.append(f"{label} (ReLU): one comparison per output, not costed")
-        elif type(m) in partial:
-            out.notes.append(f"{label} ({type(m).__name__}): {partial[type(m)]}")
+        elif (note := _uncosted_note(m)) is not None:
+            out.notes.append(f"{label} ({type(m).__name__}): {note}")
         elif isinstance(m, _CONTAINERS) or type(m) is nn.Module or _is_graph_container(m):
             continue  # plain containers (also the sub-modules torch.fx copies)
         elif (why := _is_stateful(m)) is not None:

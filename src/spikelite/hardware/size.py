@@ -26,9 +26,10 @@ import torch
 from torch import nn
 
 from spikelite.core import LIF
+from spikelite.core.synaptic import SYNAPTIC_TYPES
 from spikelite.errors import SpikeliteError
 from spikelite.hardware.formats import WeightFormat, get_format
-from spikelite.hardware.layers import _NORM, SYNAPTIC, SynapticSpec, _sidecar_for, classify
+from spikelite.hardware.layers import _NORM, SynapticSpec, _sidecar_for, classify
 from spikelite.quant import LayerQuant
 
 CONVENTIONS = ("deployed", "qpsnn")
@@ -196,7 +197,7 @@ def _qpsnn(model: nn.Module, layers: Mapping[str, LayerQuant] | None) -> SizeRep
     used: set[str] = set()
     by_param: dict[int, int] = {}
     for name, m in model.named_modules():
-        if not isinstance(m, SYNAPTIC):
+        if not isinstance(m, SYNAPTIC_TYPES):
             continue
         lq = _sidecar_for(name, layers, used)
         if lq is None:
@@ -218,6 +219,6 @@ def _qpsnn(model: nn.Module, layers: Mapping[str, LayerQuant] | None) -> SizeRep
             key = "quantized" if b < 32 else "fp32"
             bits[key] = bits.get(key, 0.0) + float(p.numel() * b)
         if bits:
-            rep.rows.append(SizeRow(name, "synaptic" if isinstance(m, SYNAPTIC) else "other",
-                                    bits))
+            kind = "synaptic" if isinstance(m, SYNAPTIC_TYPES) else "other"
+            rep.rows.append(SizeRow(name, kind, bits))
     return rep

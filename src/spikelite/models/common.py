@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from spikelite.core import TimeDistributed, create_neuron, reset_states
+from spikelite.core.traits import DropoutLayer
 from spikelite.errors import SpikeliteError
 
 NeuronMaker = Callable[[int], nn.Module]
@@ -179,7 +180,7 @@ def qpsnn_init(model: nn.Module, linear_std: float | None = 0.01) -> None:
                 nn.init.zeros_(m.bias)
 
 
-class TimeDropout(nn.Module):
+class TimeDropout(nn.Module, DropoutLayer):
     """Dropout over ``[T, B, ...]`` with drop probability ``p`` (identity in eval mode).
 
     ``per_step=True`` draws a new keep-mask every time step (Schaefer et al.'s Flax TCJA

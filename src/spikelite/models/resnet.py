@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from spikelite.core import Flatten, TimeDistributed
+from spikelite.core.traits import CoupledResidualBlock, ZeroPadShortcut
 from spikelite.errors import SpikeliteError
 from spikelite.models.common import (
     QPSNN_NEURON,
@@ -52,7 +53,7 @@ BLOCKS_PER_STAGE = 3
 RESNET20_WIDTHS = (64, *(w for w, _ in STAGES for _ in range(2 * BLOCKS_PER_STAGE)))
 
 
-class PadShortcut(nn.Module):
+class PadShortcut(nn.Module, ZeroPadShortcut):
     """Option-A shortcut over ``[T, B, C, H, W]``: subsample by ``stride``, then zero-pad
     (or, if ``out_channels < in_channels``, crop) the channel axis, split evenly as
     ``F.pad`` in the QP-SNN code. Identity when shapes already match."""
@@ -75,7 +76,7 @@ class PadShortcut(nn.Module):
         return f"{self.in_channels}, {self.out_channels}, stride={self.stride}"
 
 
-class BasicBlock(nn.Module):
+class BasicBlock(nn.Module, CoupledResidualBlock):
     """Spiking BasicBlock: ``conv1/bn1/lif1 → conv2/bn2``, ``+ shortcut(x)``, ``lif2``."""
 
     def __init__(

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from spikelite.core import Flatten, TimeDistributed
+from spikelite.core.traits import AttentionBlock, ReadoutPool
 from spikelite.errors import SpikeliteError
 from spikelite.models.common import (
     SpikingSequential,
@@ -59,7 +60,7 @@ TCJA_NEURON: dict[str, Any] = {
 TCJA_WIDTHS = (128, 128, 128, 128, 128)
 
 
-class TCJA(nn.Module):
+class TCJA(nn.Module, AttentionBlock):
     """Temporal-channel joint attention over ``[T, B, C, H, W]`` (Zhu et al. 2022).
 
     ``z = mean_{H,W}(x)`` → ``[T, B, C]``. ``conv_channel``: Conv1d with T→T maps sliding
@@ -71,6 +72,9 @@ class TCJA(nn.Module):
     applied explicitly (the convs themselves have ``padding=0``), which avoids PyTorch's
     even-kernel warning and copy.
     """
+
+    cost_note = ("attention arithmetic (spatial mean, sigmoid, products) is not costed; its "
+                 "two Conv1d layers are")
 
     def __init__(self, time_steps: int, channels: int, kernel_size: int = 4) -> None:
         super().__init__()
@@ -91,7 +95,7 @@ class TCJA(nn.Module):
         return f"time_steps={self.time_steps}, channels={self.channels}"
 
 
-class Vote(nn.Module):
+class Vote(nn.Module, ReadoutPool):
     """``[T, B, n·group] → [T, B, n]``: mean over consecutive groups of ``group`` neurons."""
 
     def __init__(self, group: int = 10) -> None:

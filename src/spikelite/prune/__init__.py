@@ -1,6 +1,7 @@
 """Pruning: weight masks, unstructured magnitude/random pruning (one-shot or gradual),
 structured channel pruning with SVS/SCA/L1/random criteria and physical surgery."""
 
+from spikelite.core.synaptic import WeightMask, apply_mask_, mask_of
 from spikelite.prune.channels import (
     ChannelPlan,
     ChannelPruneReport,
@@ -20,14 +21,12 @@ from spikelite.prune.criteria import (
     pairwise_cosine,
     svs_ranks,
 )
-from spikelite.prune.mask import WeightMask, apply_mask_
 from spikelite.prune.surgery import IndexShortcut
 from spikelite.prune.unstructured import (
     GradualPruner,
     apply_masks_,
     compute_masks,
     cubic_sparsity,
-    mask_of,
     prune_unstructured_,
     sparsity_of,
 )

@@ -2,8 +2,9 @@
 
 Channel surgery needs to know, for every conv's output channels, every tensor indexed by
 them. :func:`trace_channels` walks the module tree in execution order (``nn.Sequential``
-containers, :class:`~spikelite.core.TimeDistributed` wrappers and the zoo's
-:class:`~spikelite.models.BasicBlock`) and groups the layers into **channel spaces**:
+containers, :class:`~spikelite.core.TimeDistributed` wrappers and blocks declaring the
+:class:`~spikelite.core.traits.CoupledResidualBlock` trait, such as the zoo's BasicBlock)
+and groups the layers into **channel spaces**:
 
 * **producers**: the convs writing the channels (output dim 0 of their weight and bias);
 * **carriers**: per-channel layers on the way (BatchNorm, spikelite ``LIF``/``IF`` neurons
@@ -14,13 +15,14 @@ containers, :class:`~spikelite.core.TimeDistributed` wrappers and the zoo's
 
 A residual addition joins the spaces of its two operands (union-find), so every conv
 writing into one sum is a member of one space and is pruned with the same channel set.
-A padding option-A shortcut (:class:`~spikelite.models.PadShortcut` whose channel count
-changes) is a **link** between two spaces: input channel ``j`` lands on output channel
-``j + ⌊(C_out − C_in)/2⌋``.
+A padding option-A shortcut (a :class:`~spikelite.core.traits.ZeroPadShortcut` whose
+channel count changes, or that carries its own channel map) is a **link** between two
+spaces: input channel ``j`` lands on output channel ``j + ⌊(C_out − C_in)/2⌋`` (or where its
+map says).
 
-Anything else — an unknown module, :class:`~spikelite.models.TCJA` attention (it mixes
-channels), a grouped conv — **blocks** the space it reads: its producers cannot be pruned,
-and the reason is kept for the error message. Nothing is silently skipped.
+Anything else — an unknown module, an :class:`~spikelite.core.traits.AttentionBlock` such
+as TCJA (it mixes channels), a grouped conv — **blocks** the space it reads: its producers
+cannot be pruned, and the reason is kept for the error message. Nothing is silently skipped.
 """
 
 from __future__ import annotations
@@ -29,14 +31,22 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
+from spikelite._deprecation import moved
 from spikelite.core import LIF, Flatten, MeanOverTime, TimeDistributed
-from spikelite.models import TCJA, BasicBlock, PadShortcut, TimeDropout
+from spikelite.core.synaptic import CONV_TYPES
+from spikelite.core.traits import (
+    AttentionBlock,
+    CoupledResidualBlock,
+    DropoutLayer,
+    ZeroPadShortcut,
+)
 
-CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+__getattr__ = moved(__name__, {"CONVS": ("spikelite.core.synaptic", "CONV_TYPES")})
+
 _PASS = (
     nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
     nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd,
-    nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.Identity, TimeDropout,
+    nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.Identity, DropoutLayer,
     MeanOverTime,
 )
 
@@ -174,9 +184,9 @@ class _Tracer:
             for child in m:
                 st = self.run(child, st)
             return st
-        if isinstance(m, BasicBlock):
+        if isinstance(m, CoupledResidualBlock):
             return self.block_(m, st)
-        if isinstance(m, CONVS):
+        if isinstance(m, CONV_TYPES):
             return self.conv(m, name, layer, st)
         if isinstance(m, nn.Linear):
             return self.linear(m, name, layer, st)
@@ -195,12 +205,12 @@ class _Tracer:
         if isinstance(m, _PASS):
             return st
         why = (
-            "its attention mixes channels" if isinstance(m, TCJA)
+            "its attention mixes channels" if isinstance(m, AttentionBlock)
             else "channel surgery does not know this layer (it may mix channels)"
         )
         self.block(st, f"it feeds '{layer}' ({type(m).__name__}): {why}")
         for sub, mod in m.named_modules():
-            if isinstance(mod, CONVS):
+            if isinstance(mod, CONV_TYPES):
                 self.hidden[f"{name}.{sub}" if name else sub] = layer or type(m).__name__
         return _State(self.new(0, f"produced by '{layer}' ({type(m).__name__})"))
 
@@ -232,17 +242,17 @@ class _Tracer:
             sp.blocked.append(f"'{layer}' (Linear) reads the last axis, not the channels")
         return _State(self.new(int(m.out_features)))  # type: ignore[union-attr]
 
-    def block_(self, blk: BasicBlock, x: _State) -> _State:
+    def block_(self, blk: CoupledResidualBlock, x: _State) -> _State:
         h = x
         for child in (blk.conv1, blk.bn1, blk.lif1, blk.conv2, blk.bn2):
             h = self.run(child, h)
         sc, name = blk.shortcut, self.names[id(blk.shortcut)]
-        if isinstance(sc, PadShortcut) and (
-            type(sc) is not PadShortcut or sc.in_channels != sc.out_channels
+        if isinstance(sc, ZeroPadShortcut) and (
+            not sc.even_padding or sc.in_channels != sc.out_channels
         ):
             self.links.append(PadLink(name, self.find(x.space), self.find(h.space)))
-        elif isinstance(sc, (PadShortcut, nn.Identity)):
-            if isinstance(sc, PadShortcut):
+        elif isinstance(sc, (ZeroPadShortcut, nn.Identity)):
+            if isinstance(sc, ZeroPadShortcut):
                 self.space(x).carriers.append(name)
             h = _State(self.union(x.space, h.space))
         else:

@@ -4,13 +4,14 @@ Keeping the output channels ``K`` (ascending indices) of a channel space:
 
 * every producer conv keeps ``weight[K]`` and ``bias[K]``; with a weight parametrization
   the **latent** tensor (``parametrizations.weight.original``) is sliced, a
-  :class:`~spikelite.prune.WeightMask` slices its mask and a
+  :class:`~spikelite.core.synaptic.WeightMask` slices its mask and a
   :class:`~spikelite.quant.FakeQuant` slices every per-output-channel state tensor
   (shape ``[C, 1, …]``; per-tensor state such as DuQ's ``a``/``c`` or LSQ's step is kept
   as it is). Any other parametrization is refused with an error;
 * every carrier keeps entries ``K``: BatchNorm's affine parameters and running
   statistics, a neuron's per-channel ``leak``/``threshold``/``v_reset`` and its membrane
-  ``mem`` (channel axis 1); an identity shortcut updates its channel counts;
+  ``mem`` (channel axis 1); an identity shortcut (a
+  :class:`~spikelite.core.traits.ZeroPadShortcut`) updates its channel counts;
 * every consumer keeps input channels ``K``: ``weight[:, K]`` of a conv; of a ``Linear``
   after a flatten the columns ``c·S + s`` for ``c ∈ K`` (``S`` = in_features / C);
 * an option-A shortcut between two spaces is re-mapped (:func:`relink_shortcut_`).
@@ -30,11 +31,12 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from spikelite.core import LIF
+from spikelite.core.synaptic import CONV_TYPES, WeightMask
+from spikelite.core.traits import ZeroPadShortcut
 from spikelite.errors import SpikeliteError
-from spikelite.models import PadShortcut
-from spikelite.prune.graph import CONVS, ChannelGraph, PadLink, Space
-from spikelite.prune.mask import WeightMask
-from spikelite.quant.parametrize import FakeQuant  # not the package: quant imports prune
+from spikelite.models import PadShortcut  # the zoo's layout, rebuilt by relink_shortcut_
+from spikelite.prune.graph import ChannelGraph, PadLink, Space
+from spikelite.quant import FakeQuant
 
 
 class IndexShortcut(PadShortcut):
@@ -43,10 +45,13 @@ class IndexShortcut(PadShortcut):
     ``index[j]`` is the output channel that input channel ``j`` is added to, or −1 when it
     is dropped; the other output channels receive zeros. Spatial subsampling by
     ``stride`` as :class:`~spikelite.models.PadShortcut` (of which this is a subclass, so
-    counting code treats it as the same parameter-free layer). ``index`` is a persistent
-    buffer: a checkpoint of a model holding one does not load into the zoo's
-    even-padding layout by mistake.
+    it declares the same :class:`~spikelite.core.traits.ZeroPadShortcut` trait and counting
+    code treats it as the same parameter-free layer; with ``even_padding = False`` the
+    channel graph always links through it). ``index`` is a persistent buffer: a checkpoint
+    of a model holding one does not load into the zoo's even-padding layout by mistake.
     """
+
+    even_padding = False
 
     def __init__(self, index: torch.Tensor, out_channels: int, stride: int = 1) -> None:
         super().__init__(int(index.numel()), out_channels, stride)
@@ -116,7 +121,7 @@ def _prune_producer(conv: nn.Module, keep: torch.Tensor, who: str) -> None:
 
 
 def _prune_consumer(m: nn.Module, keep: torch.Tensor, channels: int, who: str) -> None:
-    if isinstance(m, CONVS):
+    if isinstance(m, CONV_TYPES):
         m.in_channels = _slice_tensor_(m, "weight", keep, 1, who)
     elif isinstance(m, nn.Linear):
         idx = expand_index(keep, channels, m.in_features)
@@ -140,7 +145,7 @@ def _prune_carrier(m: nn.Module, keep: torch.Tensor, channels: int, who: str) ->
         if m.mem is not None and m.mem.dim() >= 2:
             idx = expand_index(keep, channels, m.mem.shape[1]).to(m.mem.device)
             m.mem = m.mem.index_select(1, idx)
-    elif isinstance(m, PadShortcut):  # an identity shortcut inside one space
+    elif isinstance(m, ZeroPadShortcut):  # an identity shortcut inside one space
         m.in_channels = m.out_channels = int(keep.numel())
     else:  # pragma: no cover - the tracer records only these
         raise SpikeliteError(f"{who}: {type(m).__name__} is not a per-channel layer")
@@ -157,7 +162,7 @@ def prune_space_(graph: ChannelGraph, space: Space, keep: torch.Tensor) -> None:
         _prune_carrier(graph.modules[name], keep, c, name)
 
 
-def shortcut_map(sc: PadShortcut) -> torch.Tensor:
+def shortcut_map(sc: ZeroPadShortcut) -> torch.Tensor:
     """Output channel of each input channel of an option-A shortcut (−1: dropped)."""
     if isinstance(sc, IndexShortcut):
         return sc.index.clone()

@@ -20,12 +20,17 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from spikelite._deprecation import moved
+from spikelite.core import synaptic as syn
 from spikelite.errors import SpikeliteError
-from spikelite.prune.mask import WeightMask
-from spikelite.quant.apply import synaptic_layers, weight_parametrizations
 
 SCOPES = ("global", "layer")
 METHODS = ("magnitude", "random")
+
+__getattr__ = moved(__name__, {
+    "latent_weight": ("spikelite.core.synaptic", "latent_weight"),
+    "mask_of": ("spikelite.core.synaptic", "mask_of"),
+})
 
 
 def check_sparsity(sparsity: float) -> float:
@@ -40,17 +45,10 @@ def check_sparsity(sparsity: float) -> float:
     return float(sparsity)
 
 
-def latent_weight(module: nn.Module) -> torch.Tensor:
-    """The full-precision weight before any mask or quantizer."""
-    if parametrize.is_parametrized(module, "weight"):
-        return module.parametrizations.weight.original  # type: ignore[union-attr]
-    return module.weight
-
-
 def _select_layers(
     model: nn.Module, layers: Sequence[str] | None
 ) -> list[tuple[str, nn.Module]]:
-    all_layers = synaptic_layers(model)
+    all_layers = syn.synaptic_layers(model)
     if not all_layers:
         raise SpikeliteError("the model has no nn.Conv*/nn.Linear layer to prune")
     if layers is None:
@@ -105,19 +103,12 @@ def compute_masks(
     gen = torch.Generator().manual_seed(seed)
     scores = []
     for _, module in chosen:
-        w = latent_weight(module).detach().float().cpu().flatten()
+        w = syn.latent_weight(module).detach().float().cpu().flatten()
         scores.append(w.abs() if method == "magnitude" else torch.rand(w.numel(), generator=gen))
-    shapes = [latent_weight(m).shape for _, m in chosen]
+    shapes = [syn.latent_weight(m).shape for _, m in chosen]
     masks = _masks_from_scores(scores, shapes, p, scope)
-    return {name: mask.to(latent_weight(module).device)
+    return {name: mask.to(syn.latent_weight(module).device)
             for (name, module), mask in zip(chosen, masks, strict=True)}
-
-
-def mask_of(module: nn.Module) -> WeightMask | None:
-    for p in weight_parametrizations(module):
-        if isinstance(p, WeightMask):
-            return p
-    return None
 
 
 def apply_masks_(
@@ -131,20 +122,20 @@ def apply_masks_(
     """
     if order not in ("after_quant", "before_quant"):
         raise SpikeliteError(f"order must be 'after_quant' or 'before_quant', got '{order}'")
-    modules = dict(synaptic_layers(model))
+    modules = dict(syn.synaptic_layers(model))
     for name, mask in masks.items():
         module = modules.get(name)
         if module is None:
             raise SpikeliteError(f"no synaptic layer named '{name}'")
-        if mask_of(module) is not None:
+        if syn.mask_of(module) is not None:
             raise SpikeliteError(f"layer '{name}' is already pruned; remove its mask first")
-        plist = weight_parametrizations(module)
+        plist = syn.weight_parametrizations(module)
         if order == "before_quant" and plist:
             raise SpikeliteError(
                 f"layer '{name}' already has a quantizer: for Q(mask ⊙ W) prune before "
                 "quantizing (or use order='after_quant')"
             )
-        parametrize.register_parametrization(module, "weight", WeightMask(mask))
+        parametrize.register_parametrization(module, "weight", syn.WeightMask(mask))
     return model
 
 
@@ -172,7 +163,7 @@ def sparsity_of(model: nn.Module) -> dict[str, float]:
     out: dict[str, float] = {}
     zeros = total = 0
     with torch.no_grad():
-        for name, module in synaptic_layers(model):
+        for name, module in syn.synaptic_layers(model):
             w = module.weight
             z = int((w == 0).sum())
             out[name] = z / w.numel()
@@ -217,14 +208,14 @@ class GradualPruner:
                                 self.initial_sparsity)
         if target <= self.current:
             return self.current
-        layers = synaptic_layers(self.model)
+        layers = syn.synaptic_layers(self.model)
         wms = []
         for name, module in layers:
-            wm = mask_of(module)
+            wm = syn.mask_of(module)
             if wm is None:
                 raise SpikeliteError(f"layer '{name}' lost its mask during gradual pruning")
             wms.append(wm)
-        scores = [(latent_weight(m) * wm.mask).abs().flatten().float().cpu()
+        scores = [(syn.latent_weight(m) * wm.mask).abs().flatten().float().cpu()
                   for (_, m), wm in zip(layers, wms, strict=True)]
         keeps = _masks_from_scores(scores, [wm.mask.shape for wm in wms], target, self.scope)
         for wm, keep in zip(wms, keeps, strict=True):

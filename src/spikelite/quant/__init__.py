@@ -6,6 +6,7 @@ Layering (math < parametrization < model transform < bake):
 / :func:`quantize_state_` → :func:`bake` (plain weights + :class:`LayerQuant` sidecars).
 """
 
+from spikelite.core.synaptic import synaptic_layers
 from spikelite.quant.apply import (
     apply_quant_spec_,
     calibrate_,
@@ -14,7 +15,6 @@ from spikelite.quant.apply import (
     quant_spec,
     quantize_,
     quantize_state_,
-    synaptic_layers,
 )
 from spikelite.quant.bake import bake
 from spikelite.quant.baked import LayerQuant

@@ -16,50 +16,24 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.utils.data import DataLoader, Dataset
 
+from spikelite._deprecation import moved
+from spikelite.core import synaptic as syn
 from spikelite.core.neurons import LIF, reset_states
 from spikelite.core.state_quant import check_state_quant
 from spikelite.errors import SpikeliteError
 from spikelite.quant.parametrize import FakeQuant
 
-SYNAPTIC = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
-
-
-def synaptic_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """``(name, module)`` of every conv/linear layer, in ``named_modules()`` order."""
-    return [(n, m) for n, m in model.named_modules() if isinstance(m, SYNAPTIC)]
-
-
-def weight_parametrizations(module: nn.Module) -> list[nn.Module]:
-    """The parametrizations on ``module.weight`` in application order (empty if none)."""
-    if not parametrize.is_parametrized(module, "weight"):
-        return []
-    return list(module.parametrizations.weight)  # type: ignore[union-attr]
-
-
-def strip_weight_parametrizations(module: nn.Module, weight: torch.Tensor) -> None:
-    """Remove all parametrizations of ``module.weight`` and make ``weight`` its plain value.
-
-    ``torch.nn.utils.parametrize.remove_parametrizations`` deletes the property from the
-    module's generated class, which a ``copy.deepcopy`` of the model shares — removing on
-    one copy would break the other. This restores the original class instead.
-    """
-    if not parametrize.is_parametrized(module):
-        module.weight = nn.Parameter(weight.detach().clone())
-        return
-    extra = sorted(set(module.parametrizations) - {"weight"})  # type: ignore[arg-type]
-    if extra:
-        raise SpikeliteError(f"{type(module).__name__}: parametrized tensors {extra} besides "
-                             "the weight are not supported")
-    requires_grad = module.parametrizations.weight.original.requires_grad  # type: ignore[union-attr]
-    del module._modules["parametrizations"]
-    module.__class__ = type(module).__bases__[0]
-    module.register_parameter(
-        "weight", nn.Parameter(weight.detach().clone(), requires_grad=requires_grad)
-    )
+__getattr__ = moved(__name__, {
+    "SYNAPTIC": ("spikelite.core.synaptic", "SYNAPTIC_TYPES"),
+    "synaptic_layers": ("spikelite.core.synaptic", "synaptic_layers"),
+    "weight_parametrizations": ("spikelite.core.synaptic", "weight_parametrizations"),
+    "strip_weight_parametrizations": ("spikelite.core.synaptic",
+                                      "strip_weight_parametrizations"),
+})
 
 
 def fake_quant_of(module: nn.Module) -> FakeQuant | None:
-    for p in weight_parametrizations(module):
+    for p in syn.weight_parametrizations(module):
         if isinstance(p, FakeQuant):
             return p
     return None
@@ -101,7 +75,7 @@ def quantize_(
     Quantizer state (γ, DuQ's a and c, LSQ's step, calibrated scales) is initialised from
     the current weights, so call this on the trained model (QAT fine-tuning or PTQ).
     """
-    layers = synaptic_layers(model)
+    layers = syn.synaptic_layers(model)
     if not layers:
         raise SpikeliteError("the model has no nn.Conv*/nn.Linear layer to quantize")
     names = [n for n, _ in layers]
@@ -133,13 +107,13 @@ def quantize_(
 
 def dequantize_(model: nn.Module) -> nn.Module:
     """Remove every fake quantizer, restoring the latent full-precision weights."""
-    for _, module in synaptic_layers(model):
-        plist = weight_parametrizations(module)
+    for _, module in syn.synaptic_layers(model):
+        plist = syn.weight_parametrizations(module)
         if not any(isinstance(p, FakeQuant) for p in plist):
             continue
         keep = [p for p in plist if not isinstance(p, FakeQuant)]
         latent = module.parametrizations.weight.original  # type: ignore[union-attr]
-        strip_weight_parametrizations(module, latent)
+        syn.strip_weight_parametrizations(module, latent)
         for p in keep:  # masks stay, in their order
             parametrize.register_parametrization(module, "weight", p)
     return model
@@ -147,16 +121,16 @@ def dequantize_(model: nn.Module) -> nn.Module:
 
 def quant_spec(model: nn.Module) -> dict[str, dict[str, Any]]:
     """``{layer name: {"scheme", "bits", options…}}`` of the quantized layers (JSON-safe)."""
-    return {n: fq.spec() for n, m in synaptic_layers(model) if (fq := fake_quant_of(m))}
+    return {n: fq.spec() for n, m in syn.synaptic_layers(model) if (fq := fake_quant_of(m))}
 
 
 def apply_quant_spec_(model: nn.Module, spec: Mapping[str, Mapping[str, Any]]) -> nn.Module:
     """Re-attach quantizers from :func:`quant_spec` (used when loading a checkpoint)."""
-    names = {n for n, _ in synaptic_layers(model)}
+    names = {n for n, _ in syn.synaptic_layers(model)}
     missing = sorted(set(spec) - names)
     if missing:
         raise SpikeliteError(f"quantization spec names unknown layers {missing}")
-    for name, module in synaptic_layers(model):
+    for name, module in syn.synaptic_layers(model):
         if name in spec:
             s = dict(spec[name])
             fq = FakeQuant(s.pop("scheme"), s.pop("bits"), module.weight, **s)
@@ -176,13 +150,13 @@ def calibrate_(
     given ``data``, re-estimate the BatchNorm running statistics with the quantized
     weights over ``batches`` batches (cumulative average). No gradient step is taken.
     """
-    for _, module in synaptic_layers(model):
+    for _, module in syn.synaptic_layers(model):
         fq = fake_quant_of(module)
         if fq is None:
             continue
         latent = module.parametrizations.weight.original  # type: ignore[union-attr]
         x = latent
-        for p in weight_parametrizations(module):
+        for p in syn.weight_parametrizations(module):
             if p is fq:
                 break
             x = p(x)

@@ -8,13 +8,13 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from spikelite.errors import SpikeliteError
-from spikelite.prune.mask import WeightMask
-from spikelite.quant.apply import (
+from spikelite.core.synaptic import (
+    WeightMask,
     strip_weight_parametrizations,
     synaptic_layers,
     weight_parametrizations,
 )
+from spikelite.errors import SpikeliteError
 from spikelite.quant.baked import LayerQuant
 from spikelite.quant.parametrize import FakeQuant
 

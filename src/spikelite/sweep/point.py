@@ -121,9 +121,8 @@ def recost(recipe: Recipe, row: dict[str, Any], test: Dataset, run_dir: Path) ->
 def mean_bits(model: nn.Module) -> float:
     """Weight bits averaged over all synaptic weights (FP32 layers count 32): the one
     number that summarises a mixed-precision model."""
-    from spikelite.prune.unstructured import latent_weight
+    from spikelite.core.synaptic import latent_weight, synaptic_layers
     from spikelite.quant import quant_spec
-    from spikelite.quant.apply import synaptic_layers
 
     spec = quant_spec(model)
     total = weighted = 0
@@ -168,7 +167,7 @@ def execute(
 ) -> dict[str, Any]:
     """Run one point end to end and return its result row (artifacts written)."""
     from spikelite.quant import quant_spec
-    from spikelite.structure import describe  # TODO(merge): quant.structure
+    from spikelite.quant.structure import describe
     from spikelite.train import load_model, save_checkpoint
 
     t0 = time.perf_counter()

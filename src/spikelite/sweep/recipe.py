@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from spikelite._deprecation import moved
 from spikelite.compress.methods import (  # noqa: F401  (re-exported)
     CHANNEL_METHODS,
     PRUNE_METHODS,
@@ -305,14 +306,5 @@ def load_recipe(path_or_name: str | Path, overrides: dict[str, Any] | None = Non
     return parse_record(raw, str(path), Recipe)
 
 
-def __getattr__(name: str) -> Any:
-    """``SCHEDULES`` (a tuple of names here before) is the schedule registry now."""
-    if name == "SCHEDULES":
-        import warnings
-
-        from spikelite.compress.schedules import SCHEDULES
-
-        warnings.warn("spikelite.sweep.recipe.SCHEDULES moved to spikelite.compress.SCHEDULES "
-                      "(a registry)", DeprecationWarning, stacklevel=2)
-        return SCHEDULES
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: ``SCHEDULES`` (a tuple of names here before) is the registry :data:`spikelite.compress.SCHEDULES`
+__getattr__ = moved(__name__, {"SCHEDULES": ("spikelite.compress.schedules", "SCHEDULES")})

@@ -102,8 +102,8 @@ def optimize(
     ``worker`` samples with seed ``search.seed + worker``, so parallel workers draw
     different points (same seed → the same draws, i.e. duplicated trials)."""
     optuna = require("optuna", "search", "multi-objective search")
+    from spikelite.core.synaptic import synaptic_layers
     from spikelite.data.spec import load_data
-    from spikelite.quant.apply import synaptic_layers
     from spikelite.sweep.pareto import Objective
     from spikelite.sweep.point import execute
     from spikelite.train import load_model

@@ -106,7 +106,7 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
         raise SpikeliteError(f"{Path(path) / CONFIG} has no 'model' entry with a 'name'")
     model = create(spec["name"], **spec.get("kwargs", {}))
     if cfg.get("parametrizations"):  # a compressed checkpoint: quantizers and masks
-        from spikelite.structure import rebuild_
+        from spikelite.quant.structure import rebuild_
 
         rebuild_(model, cfg["parametrizations"])
     elif cfg.get("quant"):

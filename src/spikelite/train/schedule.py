@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from spikelite._deprecated import alias_module
+from spikelite._deprecation import moved
 from spikelite.errors import SpikeliteError
 
 LR_SCHEDULES = ("cosine", "constant")
@@ -36,4 +36,4 @@ def make_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total, warmup, kind))
 
 
-__getattr__ = alias_module(__name__, {"SCHEDULES": "spikelite.train.schedule:LR_SCHEDULES"})
+__getattr__ = moved(__name__, {"SCHEDULES": ("spikelite.train.schedule", "LR_SCHEDULES")})
