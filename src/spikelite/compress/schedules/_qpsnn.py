@@ -3,13 +3,23 @@ validation and run."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torch import nn
+    from torch.utils.data import Dataset
+
+    from spikelite.compress.schedules.base import RunContext
+    from spikelite.compress.spec import CompressionSpec
+    from spikelite.train.config import FinetuneSpec
+
 from spikelite.compress.methods import CHANNEL_METHODS
 from spikelite.compress.qpsnn import QPSNNConfig, run_qpsnn
 from spikelite.compress.result import ChannelPruning, CompressionResult
 from spikelite.compress.schedules.base import Schedule
 
 
-def qpsnn_config(spec, finetune) -> QPSNNConfig:  # type: ignore[no-untyped-def]
+def qpsnn_config(spec: CompressionSpec, finetune: FinetuneSpec) -> QPSNNConfig:
     """The library config of :func:`run_qpsnn` for ``spec`` with ``finetune``: the first
     stage takes ``prune_epochs`` (default half the epochs), the second the rest."""
     first = spec.prune_epochs if spec.prune_epochs is not None else finetune.epochs // 2
@@ -26,7 +36,7 @@ class QPSNNSchedule(Schedule):
     """Channel pruning with surgery and quantization, in two training stages."""
 
     @classmethod
-    def validate(cls, spec, finetune):  # type: ignore[no-untyped-def]
+    def validate(cls, spec: CompressionSpec, finetune: FinetuneSpec | None) -> None:
         s = spec.schedule
         if not (spec.prunes and spec.channel):
             raise ValueError(f"schedule '{s}' is QP-SNN's channel pruning: set method to one "
@@ -43,7 +53,14 @@ class QPSNNSchedule(Schedule):
                                         "second": cfg.finetune_epochs})
 
     @classmethod
-    def run(cls, model, data, spec, finetune, ctx):  # type: ignore[no-untyped-def]
+    def run(
+        cls,
+        model: nn.Module,
+        data: tuple[Dataset, Dataset],
+        spec: CompressionSpec,
+        finetune: FinetuneSpec,
+        ctx: RunContext,
+    ) -> CompressionResult:
         train, test = data
         model, rec = run_qpsnn(model, train, test, qpsnn_config(spec, finetune),
                                finetune.with_epochs(max(finetune.epochs, 1)), **ctx.kwargs())

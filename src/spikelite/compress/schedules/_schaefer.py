@@ -3,13 +3,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torch import nn
+    from torch.utils.data import Dataset
+
+    from spikelite.compress.schedules.base import RunContext
+    from spikelite.compress.spec import CompressionSpec
+    from spikelite.train.config import FinetuneSpec
+
 from spikelite.compress.result import CompressionResult
 from spikelite.compress.schaefer import ScheduleConfig, run_schedule
 from spikelite.compress.schedules.base import Schedule
 from spikelite.regularize import regularizer_from_spec
 
 
-def schedule_config(spec, finetune) -> ScheduleConfig:  # type: ignore[no-untyped-def]
+def schedule_config(spec: CompressionSpec, finetune: FinetuneSpec) -> ScheduleConfig:
     """The library config of :func:`run_schedule` for ``spec`` with ``finetune``."""
     return ScheduleConfig(
         schedule=spec.schedule, scheme=spec.scheme,
@@ -29,7 +39,7 @@ class SchaeferSchedule(Schedule):
     accepts_regularizer = True
 
     @classmethod
-    def validate(cls, spec, finetune):  # type: ignore[no-untyped-def]
+    def validate(cls, spec: CompressionSpec, finetune: FinetuneSpec | None) -> None:
         s = spec.schedule
         if spec.channel:
             raise ValueError(f"channel pruning ({spec.method}) runs with schedule qp or pq, "
@@ -47,7 +57,14 @@ class SchaeferSchedule(Schedule):
                 cls.check_stages(finetune, {"fine-tuning": cfg.epochs})
 
     @classmethod
-    def run(cls, model, data, spec, finetune, ctx):  # type: ignore[no-untyped-def]
+    def run(
+        cls,
+        model: nn.Module,
+        data: tuple[Dataset, Dataset],
+        spec: CompressionSpec,
+        finetune: FinetuneSpec,
+        ctx: RunContext,
+    ) -> CompressionResult:
         train, test = data
         reg = regularizer_from_spec(model, spec.regularizer) if spec.regularizer else None
         try:

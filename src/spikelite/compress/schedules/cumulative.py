@@ -3,6 +3,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+
+    from spikelite.compress.spec import CompressionSpec
+    from spikelite.train.config import FinetuneSpec
+
 from spikelite.compress.schedules._schaefer import SchaeferSchedule
 from spikelite.compress.schedules.base import SCHEDULES
 
@@ -12,7 +19,7 @@ class Cumulative(SchaeferSchedule):
     summary = "prune, fine-tune, then quantize and fine-tune again"
 
     @classmethod
-    def validate(cls, spec, finetune):  # type: ignore[no-untyped-def]
+    def validate(cls, spec: CompressionSpec, finetune: FinetuneSpec | None) -> None:
         if not spec.channel and not (spec.quantizes and spec.prunes):
             raise ValueError("schedule 'cumulative' needs both pruning and a quantizer")
         super().validate(spec, finetune)

@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torch import nn
+    from torch.utils.data import Dataset
+
+    from spikelite.compress.schedules.base import RunContext
+    from spikelite.compress.spec import CompressionSpec
+    from spikelite.train.config import FinetuneSpec
+
 from spikelite.compress.result import CompressionResult
 from spikelite.compress.schedules.base import SCHEDULES, Schedule
 from spikelite.compress.schedules.baseline import Baseline
@@ -15,12 +25,19 @@ class Finetune(Schedule):
     accepts_regularizer = True
 
     @classmethod
-    def validate(cls, spec, finetune):  # type: ignore[no-untyped-def]
+    def validate(cls, spec: CompressionSpec, finetune: FinetuneSpec | None) -> None:
         Baseline.validate(spec, finetune)
         super().validate(spec, finetune)
 
     @classmethod
-    def run(cls, model, data, spec, finetune, ctx):  # type: ignore[no-untyped-def]
+    def run(
+        cls,
+        model: nn.Module,
+        data: tuple[Dataset, Dataset],
+        spec: CompressionSpec,
+        finetune: FinetuneSpec,
+        ctx: RunContext,
+    ) -> CompressionResult:
         train, test = data
         reg = regularizer_from_spec(model, spec.regularizer) if spec.regularizer else None
         try:

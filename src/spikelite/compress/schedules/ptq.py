@@ -3,6 +3,16 @@ BatchNorm statistics on ``calibrate_batches`` training batches; no training."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torch import nn
+    from torch.utils.data import Dataset
+
+    from spikelite.compress.schedules.base import RunContext
+    from spikelite.compress.spec import CompressionSpec
+    from spikelite.train.config import FinetuneSpec
+
 from spikelite.compress.result import CompressionResult
 from spikelite.compress.schedules.base import SCHEDULES, Schedule
 from spikelite.compress.steps import prune_step, pruned_fraction, quantize_step
@@ -10,7 +20,8 @@ from spikelite.quant import calibrate_
 from spikelite.train import evaluate
 
 
-def quantize_and_calibrate(model, train, test, spec, ctx) -> float:  # type: ignore[no-untyped-def]
+def quantize_and_calibrate(model: nn.Module, train: Dataset, test: Dataset,
+                           spec: CompressionSpec, ctx: RunContext) -> float:
     """Masks (if the spec prunes), the quantizer, calibration; returns the accuracy."""
     if spec.prunes:
         prune_step(model, spec.sparsity, scope=spec.scope, method=spec.method,
@@ -29,13 +40,20 @@ class PTQ(Schedule):
     trains = False
 
     @classmethod
-    def validate(cls, spec, finetune):  # type: ignore[no-untyped-def]
+    def validate(cls, spec: CompressionSpec, finetune: FinetuneSpec | None) -> None:
         if not spec.quantizes or spec.channel:
             raise ValueError("schedule 'ptq' needs a quantizer scheme (and no channel "
                              "pruning)")
 
     @classmethod
-    def run(cls, model, data, spec, finetune, ctx):  # type: ignore[no-untyped-def]
+    def run(
+        cls,
+        model: nn.Module,
+        data: tuple[Dataset, Dataset],
+        spec: CompressionSpec,
+        finetune: FinetuneSpec,
+        ctx: RunContext,
+    ) -> CompressionResult:
         acc = quantize_and_calibrate(model, data[0], data[1], spec, ctx)
         return CompressionResult(
             model=model, schedule="ptq", accuracy=acc, best_accuracy=acc, ptq_accuracy=acc,

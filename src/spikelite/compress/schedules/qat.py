@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torch import nn
+    from torch.utils.data import Dataset
+
+    from spikelite.compress.schedules.base import RunContext
+    from spikelite.compress.spec import CompressionSpec
+    from spikelite.train.config import FinetuneSpec
+
 from spikelite.compress.result import CompressionResult
 from spikelite.compress.schedules.base import SCHEDULES, Schedule
 from spikelite.compress.schedules.ptq import quantize_and_calibrate
@@ -13,7 +23,7 @@ class QAT(Schedule):
     summary = "quantize and calibrate, then quantization-aware fine-tuning"
 
     @classmethod
-    def validate(cls, spec, finetune):  # type: ignore[no-untyped-def]
+    def validate(cls, spec: CompressionSpec, finetune: FinetuneSpec | None) -> None:
         if not spec.quantizes or spec.prunes:
             raise ValueError("schedule 'qat' quantizes, calibrates and fine-tunes: it needs a "
                              "quantizer scheme and no pruning (prune with joint, cumulative, "
@@ -21,7 +31,14 @@ class QAT(Schedule):
         super().validate(spec, finetune)
 
     @classmethod
-    def run(cls, model, data, spec, finetune, ctx):  # type: ignore[no-untyped-def]
+    def run(
+        cls,
+        model: nn.Module,
+        data: tuple[Dataset, Dataset],
+        spec: CompressionSpec,
+        finetune: FinetuneSpec,
+        ctx: RunContext,
+    ) -> CompressionResult:
         train, test = data
         ptq = quantize_and_calibrate(model, train, test, spec, ctx)
         res = fit(model, train, test, finetune.with_epochs(max(finetune.epochs, 1)),
