@@ -62,11 +62,17 @@ def drop_empty_files(
     """Drop 0-byte files (an empty recording: all-zero frames) with one :class:`DataWarning`.
 
     The warning counts the skipped files of this split and names the first; ``fix`` says
-    how to restore them. Returns the kept files and their labels, order unchanged.
+    how to restore them. Returns the kept files and their labels, order unchanged. A split
+    whose files are all empty raises :class:`SpikeliteError`.
     """
     empty = [i for i, f in enumerate(files) if Path(f).stat().st_size == 0]
     if not empty:
         return list(files), np.asarray(labels)
+    if len(empty) == len(files):
+        raise SpikeliteError(
+            f"{name}: all {len(files)} recordings are empty files (0 bytes, e.g. "
+            f"{files[0]}); nothing to train or test on. {fix}"
+        )
     warnings.warn(
         f"{name}: skipped {len(empty)} of {len(files)} recordings that are empty files "
         f"(0 bytes, e.g. {files[empty[0]]}); they would train as all-zero samples. {fix}",
