@@ -143,15 +143,16 @@ def _check_nmnist_files(
     """Refuse truncated N-MNIST files (size not a multiple of 5); skip empty ones (warning)."""
     paths = [f for f, _ in files]
     labels = np.array([label for _, label in files], dtype=np.int64)
-    odd = [f for f in paths if f.stat().st_size % RECORD_BYTES]
+    sizes = [f.stat().st_size for f in paths]
+    odd = [i for i, size in enumerate(sizes) if size % RECORD_BYTES]
     if odd:
         raise SpikeliteError(
             f"{name}: {len(odd)} of {len(paths)} files are truncated (size not a multiple of "
-            f"{RECORD_BYTES} bytes, one event per {RECORD_BYTES}-byte record), e.g. {odd[0]} "
-            f"({odd[0].stat().st_size} bytes); extract {archive} again"
+            f"{RECORD_BYTES} bytes, one event per {RECORD_BYTES}-byte record), e.g. "
+            f"{paths[odd[0]]} ({sizes[odd[0]]} bytes); extract {archive} again"
         )
     return drop_empty_files(
-        paths, labels, name, f"Extract {archive} again to restore them."
+        paths, labels, name, f"Extract {archive} again to restore them.", sizes
     )
 
 
@@ -421,6 +422,12 @@ def load(
       ``dvsgesture``/``cifar10-dvs`` take ``size`` (side after sum-pooling; 128 / 48 by
       default) and ``cifar10-dvs`` ``test_per_class`` (100); ``cifar10`` takes
       ``normalize`` (default: on for ``direct`` encoding) and ``augment`` (train only).
+
+    Every argument is checked before any file is read (:class:`SpikeliteError` naming it).
+    Empty (0-byte) recordings of the real event sets are skipped with one
+    :class:`~spikelite.data.base.DataWarning` per split counting them; a recording that
+    would bin to all-zero frames is refused when its item is read (docs/data.md, "What is
+    checked").
     """
     loader = DATASETS.get(name)
     if root is not None and not str(root).strip():
