@@ -4,6 +4,7 @@ Entry point: :func:`load` (``load("digits-dvs", time_steps=10)`` → ``(train, t
 """
 
 from spikelite.data.base import (
+    DataWarning,
     EncodedDataset,
     FrameDataset,
     SpikeDataset,
@@ -59,6 +60,7 @@ __all__ = [
     "GESTURE_CLASSES",
     "NMNIST_SENSOR_SIZE",
     "CifarDataset",
+    "DataWarning",
     "EncodedDataset",
     "EventFileDataset",
     "FrameDataset",

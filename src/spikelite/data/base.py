@@ -8,17 +8,87 @@ exposes ``classes`` (number of classes), ``input_shape`` (per-time-step shape),
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from spikelite.data.encoding import ENCODERS
+from spikelite.data.encoding import ENCODERS, check_input
 from spikelite.data.events import to_frames, to_frames_by_count
 from spikelite.errors import SpikeliteError
 
 BINNINGS = ("time", "count")
+
+
+class DataWarning(UserWarning):
+    """Real data that spikelite can use but had to change (e.g. empty files skipped)."""
+
+
+def check_binning(
+    binning: object = "time", duration_us: object = None, binarize: object = False
+) -> dict[str, object]:
+    """Validate the binning options of the event sets → ``{binning, duration_us, binarize}``.
+
+    ``binning`` is ``"time"`` or ``"count"``, ``duration_us`` ``None`` or a positive whole
+    number of µs, ``binarize`` ``True``/``False``; anything else raises
+    :class:`SpikeliteError` naming the option, before any file is read.
+    """
+    if binning not in BINNINGS:
+        raise SpikeliteError(f"unknown binning {binning!r}; valid: {', '.join(BINNINGS)}")
+    if duration_us is not None and (
+        isinstance(duration_us, bool)
+        or not isinstance(duration_us, (int, np.integer))
+        or duration_us < 1
+    ):
+        raise SpikeliteError(
+            f"duration_us must be a positive whole number of µs (the length of the fixed "
+            f"binning window) or None (windows over each sample's own span), got {duration_us!r}"
+        )
+    if not isinstance(binarize, (bool, np.bool_)):
+        raise SpikeliteError(f"binarize must be true or false, got {binarize!r}")
+    return {
+        "binning": binning,
+        "duration_us": None if duration_us is None else int(duration_us),
+        "binarize": bool(binarize),
+    }
+
+
+def drop_empty_files(
+    files: Sequence[Path],
+    labels: np.ndarray,
+    name: str,
+    fix: str,
+    sizes: Sequence[int] | None = None,
+) -> tuple[list[Path], np.ndarray]:
+    """Drop 0-byte files (an empty recording: all-zero frames) with one :class:`DataWarning`.
+
+    The warning counts the skipped files of this split and names the first; ``fix`` says
+    how to restore them. Returns the kept files and their labels, order unchanged. A split
+    whose files are all empty raises :class:`SpikeliteError`. ``sizes`` (bytes per file)
+    saves the ``stat`` calls when the caller has them.
+    """
+    if sizes is None:
+        sizes = [Path(f).stat().st_size for f in files]
+    empty = [i for i, size in enumerate(sizes) if size == 0]
+    if not empty:
+        return list(files), np.asarray(labels)
+    if len(empty) == len(files):
+        raise SpikeliteError(
+            f"{name}: all {len(files)} recordings are empty files (0 bytes, e.g. "
+            f"{files[0]}); nothing to train or test on. {fix}"
+        )
+    warnings.warn(
+        f"{name}: skipped {len(empty)} of {len(files)} recordings that are empty files "
+        f"(0 bytes, e.g. {files[empty[0]]}); they would train as all-zero samples. {fix}",
+        DataWarning,
+        stacklevel=3,
+    )
+    drop = set(empty)
+    keep = [i for i in range(len(files)) if i not in drop]
+    return [files[i] for i in keep], np.asarray(labels)[keep]
 
 
 def bin_events(
@@ -142,12 +212,14 @@ class EncodedDataset(SpikeDataset):
         time_steps: int,
         seed: int,
     ) -> None:
-        self.images = images.to(torch.float32)
+        self.encoder = ENCODERS.get(encoding)
+        self.images = check_input(
+            images, unit_range=encoding in ("rate", "latency"), what=f"{name} image"
+        )
         self.labels = np.asarray(labels, dtype=np.int64)
         self.classes = int(classes)
         self.name = name
         self.encoding = encoding
-        self.encoder = ENCODERS.get(encoding)
         self.time_steps = int(time_steps)
         self.input_shape = tuple(int(s) for s in images.shape[1:])
         self.seed = int(seed)

@@ -13,6 +13,11 @@ is no official split; spikelite uses the fixed TEBN-style one: files numbered
 ``i < test_per_class`` (default 100, i.e. 0–99) of every class are the test set, the rest
 (100–999) the training set → 9,000 / 1,000. spikingjelly's own helper instead takes the
 last 10 % of each class for testing; numbers are not comparable across the two.
+
+The AEDAT 2.0 timestamps of these recordings come from jAER's free-running µs clock, so a
+recording does not start at t = 0; :func:`read_cifar10dvs` shifts each one to start at its
+first event (spikingjelly's ``split_by="time"`` also counts from ``t[0]``), so that
+``duration_us`` windows cover the recording rather than an arbitrary clock origin.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spikelite.data.formats.aedat import read_aedat2
 from spikelite.errors import SpikeliteError
 
 CIFAR10DVS_SENSOR_SIZE: tuple[int, int, int] = (128, 128, 2)
@@ -107,3 +113,15 @@ def split_cifar10dvs(
                 f"(test = files numbered below it in every class)"
             )
     return out
+
+
+def read_cifar10dvs(path: str | os.PathLike[str]) -> np.ndarray:
+    """One CIFAR10-DVS recording (:func:`read_aedat2`), times shifted to start at 0.
+
+    The file's timestamps are a free-running device clock, so ``t − min(t)`` is the time
+    since the first event (a copy; an empty recording is returned as is).
+    """
+    ev = read_aedat2(path)
+    if len(ev):
+        ev["t"] -= ev["t"].min()
+    return ev

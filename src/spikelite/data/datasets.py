@@ -35,10 +35,11 @@ import torch
 
 from spikelite._registry import Registry
 from spikelite.data.base import (
-    BINNINGS,
     EncodedDataset,
     FrameDataset,
     SpikeDataset,
+    check_binning,
+    drop_empty_files,
 )
 from spikelite.data.cache import cache_root
 from spikelite.data.cifar import CifarDataset
@@ -46,14 +47,19 @@ from spikelite.data.cifar10dvs import (
     CIFAR10DVS_HELP,
     CIFAR10DVS_SENSOR_SIZE,
     list_cifar10dvs,
+    read_cifar10dvs,
     split_cifar10dvs,
 )
 from spikelite.data.embedded import ensure_dvs_tree, split_source
 from spikelite.data.encoding import ENCODERS
 from spikelite.data.events import NMNIST_SENSOR_SIZE
-from spikelite.data.formats.aedat import read_aedat2
 from spikelite.data.formats.cifar10_bin import CIFAR10_HELP, read_cifar10_split
-from spikelite.data.formats.nmnist import NMNIST_HELP, list_nmnist_tree, read_nmnist_bin
+from spikelite.data.formats.nmnist import (
+    NMNIST_HELP,
+    RECORD_BYTES,
+    list_nmnist_tree,
+    read_nmnist_bin,
+)
 from spikelite.data.gesture import (
     GESTURE_HELP,
     GESTURE_SENSOR_SIZE,
@@ -108,10 +114,46 @@ def list_datasets() -> list[str]:
 
 
 def _binning(opts: dict[str, Any]) -> dict[str, Any]:
-    out = {k: opts[k] for k in BINNING_OPTIONS if k in opts}
-    if out.get("binning", "time") not in BINNINGS:
-        raise SpikeliteError(f"unknown binning {out['binning']!r}; valid: {', '.join(BINNINGS)}")
-    return out
+    """The binning options among ``opts``, validated (see ``base.check_binning``)."""
+    return check_binning(**{k: opts[k] for k in BINNING_OPTIONS if k in opts})
+
+
+def _real_root(req: LoadRequest, help_text: str) -> Path:
+    """``req.root`` of a real dataset: given, and an existing folder; else the layout help."""
+    if req.root is None:
+        raise SpikeliteError(
+            f"dataset '{req.name}' needs root= pointing at the data. {help_text}"
+        )
+    if not req.root.exists():
+        raise SpikeliteError(
+            f"dataset root {req.root} does not exist (it is not a folder); pass the folder "
+            f"that holds the data. {help_text}"
+        )
+    if not req.root.is_dir():
+        raise SpikeliteError(
+            f"dataset root {req.root} is a file, not a folder; pass the folder that holds the "
+            f"data. {help_text}"
+        )
+    return req.root
+
+
+def _check_nmnist_files(
+    files: list[tuple[Path, int]], name: str, archive: str
+) -> tuple[list[Path], np.ndarray]:
+    """Refuse truncated N-MNIST files (size not a multiple of 5); skip empty ones (warning)."""
+    paths = [f for f, _ in files]
+    labels = np.array([label for _, label in files], dtype=np.int64)
+    sizes = [f.stat().st_size for f in paths]
+    odd = [i for i, size in enumerate(sizes) if size % RECORD_BYTES]
+    if odd:
+        raise SpikeliteError(
+            f"{name}: {len(odd)} of {len(paths)} files are truncated (size not a multiple of "
+            f"{RECORD_BYTES} bytes, one event per {RECORD_BYTES}-byte record), e.g. "
+            f"{paths[odd[0]]} ({sizes[odd[0]]} bytes); extract {archive} again"
+        )
+    return drop_empty_files(
+        paths, labels, name, f"Extract {archive} again to restore them.", sizes
+    )
 
 
 def _no_root(req: LoadRequest) -> None:
@@ -203,17 +245,17 @@ def _mnist5k(req: LoadRequest) -> Split:
 @DATASETS.register("nmnist")
 def _nmnist(req: LoadRequest) -> Split:
     """Real N-MNIST from root= (Train/Test folders), read and binned lazily per item."""
-    if req.root is None:
-        raise SpikeliteError(f"dataset 'nmnist' needs root= pointing at the data. {NMNIST_HELP}")
+    root = _real_root(req, NMNIST_HELP)
     opts = _binning(req.take(BINNING_OPTIONS))
     out = []
     for split in ("train", "test"):
-        files = list_nmnist_tree(req.root, split)
-        labels = np.array([label for _, label in files], dtype=np.int64)
-        keep = np.arange(len(files)) if req.limit is None else stratified_head(labels, req.limit)
+        paths, labels = _check_nmnist_files(
+            list_nmnist_tree(root, split), f"nmnist/{split}", f"{split}.zip"
+        )
+        keep = np.arange(len(paths)) if req.limit is None else stratified_head(labels, req.limit)
         out.append(
             EventFileDataset(
-                [files[i][0] for i in keep],
+                [paths[i] for i in keep],
                 labels[keep],
                 10,
                 f"nmnist/{split}",
@@ -254,23 +296,26 @@ def _lazy_split(
 @DATASETS.register("dvsgesture")
 def _dvsgesture(req: LoadRequest) -> Split:
     """Real DVS128 Gesture from root= (tonic's .npy tree or IBM's .aedat release), 11 classes."""
-    if req.root is None:
-        raise SpikeliteError(
-            f"dataset 'dvsgesture' needs root= pointing at the data. {GESTURE_HELP}"
-        )
+    root = _real_root(req, GESTURE_HELP)
     opts = req.take((*BINNING_OPTIONS, "size"))
     size = opts.pop("size", GESTURE_SENSOR_SIZE[0])
-    layout, base = find_gesture_layout(req.root)
+    layout, base = find_gesture_layout(root)
     out = []
     for split in ("train", "test"):
         if layout == "tonic":
             files = list_gesture_npy(base, split)
-            items: list[Any] = [f for f, _ in files]
+            items: list[Any]
+            items, labels = drop_empty_files(
+                [f for f, _ in files],
+                np.array([label for _, label in files]),
+                f"dvsgesture/{split}",
+                "Extract tonic's ibmGesture archives again to restore them.",
+            )
             reader: Callable[[Any], np.ndarray] = read_gesture_npy
         else:
-            files = list_gesture_ibm(base, split)  # type: ignore[assignment]
-            items, reader = [ref for ref, _ in files], read_gesture_segment
-        labels = np.array([label for _, label in files])
+            refs = list_gesture_ibm(base, split)
+            items, reader = [ref for ref, _ in refs], read_gesture_segment
+            labels = np.array([label for _, label in refs])
         out.append(
             _lazy_split(
                 req, split, items, labels, 11, reader, GESTURE_SENSOR_SIZE, size, _binning(opts)
@@ -282,28 +327,30 @@ def _dvsgesture(req: LoadRequest) -> Split:
 @DATASETS.register("cifar10-dvs")
 def _cifar10_dvs(req: LoadRequest) -> Split:
     """Real CIFAR10-DVS from root= (<class>/cifar10_<class>_<i>.aedat), files 0-99 = test."""
-    if req.root is None:
-        raise SpikeliteError(
-            f"dataset 'cifar10-dvs' needs root= pointing at the data. {CIFAR10DVS_HELP}"
-        )
+    root = _real_root(req, CIFAR10DVS_HELP)
     opts = req.take((*BINNING_OPTIONS, "size", "test_per_class"))
     size = opts.pop("size", 48)
-    parts = split_cifar10dvs(list_cifar10dvs(req.root), opts.pop("test_per_class", 100))
+    parts = split_cifar10dvs(list_cifar10dvs(root), opts.pop("test_per_class", 100))
+    binning = _binning(opts)
     out = []
     for split in ("train", "test"):
-        files = parts[split]
-        labels = np.array([label for _, label in files])
+        files, labels = drop_empty_files(
+            [f for f, _ in parts[split]],
+            np.array([label for _, label in parts[split]]),
+            f"cifar10-dvs/{split}",
+            "Extract the class archives (airplane.zip ... truck.zip) again to restore them.",
+        )
         out.append(
             _lazy_split(
                 req,
                 split,
-                [f for f, _ in files],
+                files,
                 labels,
                 10,
-                read_aedat2,
+                read_cifar10dvs,
                 CIFAR10DVS_SENSOR_SIZE,
                 size,
-                _binning(opts),
+                binning,
             )
         )
     return out[0], out[1]
@@ -312,8 +359,7 @@ def _cifar10_dvs(req: LoadRequest) -> Split:
 @DATASETS.register("cifar10")
 def _cifar10(req: LoadRequest) -> Split:
     """Real CIFAR-10 (binary version) from root=, 32x32 RGB, spike-encoded (direct for QP-SNN)."""
-    if req.root is None:
-        raise SpikeliteError(f"dataset 'cifar10' needs root= pointing at the data. {CIFAR10_HELP}")
+    root = _real_root(req, CIFAR10_HELP)
     opts = req.take(("normalize", "augment"))
     for key in opts:
         if not (isinstance(opts[key], bool) or (key == "normalize" and opts[key] is None)):
@@ -323,7 +369,7 @@ def _cifar10(req: LoadRequest) -> Split:
         normalize = req.encoding == "direct"
     out = []
     for split in ("train", "test"):
-        images, labels = read_cifar10_split(req.root, split)
+        images, labels = read_cifar10_split(root, split)
         if req.limit is not None:
             keep = stratified_head(labels, req.limit)
             images, labels = images[keep], labels[keep]
@@ -376,9 +422,19 @@ def load(
       ``dvsgesture``/``cifar10-dvs`` take ``size`` (side after sum-pooling; 128 / 48 by
       default) and ``cifar10-dvs`` ``test_per_class`` (100); ``cifar10`` takes
       ``normalize`` (default: on for ``direct`` encoding) and ``augment`` (train only).
+
+    Every argument is checked before any file is read (:class:`SpikeliteError` naming it).
+    Empty (0-byte) recordings of the real event sets are skipped with one
+    :class:`~spikelite.data.base.DataWarning` per split counting them; a recording that
+    would bin to all-zero frames is refused when its item is read (docs/data.md, "What is
+    checked").
     """
     loader = DATASETS.get(name)
-    if encoding not in ENCODERS:
+    if root is not None and not str(root).strip():
+        raise SpikeliteError(
+            f"root is an empty string; pass the folder that holds the '{name}' data"
+        )
+    if not isinstance(encoding, str) or encoding.lower() not in ENCODERS:
         raise SpikeliteError(
             f"unknown encoding {encoding!r}. Valid encodings: {', '.join(ENCODERS.names())}"
         )

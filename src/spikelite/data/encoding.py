@@ -2,13 +2,15 @@
 
 Every encoder has the signature ``encoder(x, time_steps, *, generator=None)`` and is
 registered by name in :data:`ENCODERS` (``direct``, ``rate``, ``latency``). Inputs are
-intensities in [0, 1]; ``rate`` and ``latency`` refuse values outside that range.
+intensities in [0, 1]; ``rate`` and ``latency`` refuse values outside that range, and every
+encoder refuses NaN or infinite inputs (:func:`check_input`).
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
+import numpy as np
 import torch
 
 from spikelite._registry import Registry
@@ -26,15 +28,33 @@ class Encoder(Protocol):
 ENCODERS: Registry[Encoder] = Registry("encoding")
 
 
-def _check(x: torch.Tensor, time_steps: int, unit_range: bool) -> torch.Tensor:
-    if isinstance(time_steps, bool) or not isinstance(time_steps, int) or time_steps < 1:
-        raise SpikeliteError(f"time_steps must be a positive integer, got {time_steps!r}")
+def check_input(x: torch.Tensor, *, unit_range: bool, what: str = "input") -> torch.Tensor:
+    """``x`` as float32, refusing NaN/Inf and (``unit_range``) values outside [0, 1]."""
     x = torch.as_tensor(x, dtype=torch.float32)
-    if unit_range and x.numel() and (x.min() < 0 or x.max() > 1 or torch.isnan(x).any()):
+    bad = ~torch.isfinite(x)
+    if bad.any():
         raise SpikeliteError(
-            "spike encoders need intensities in [0, 1]; rescale the input (e.g. x / 255)"
+            f"spike encoders need finite inputs; {int(bad.sum())} of {x.numel()} {what} values "
+            f"are NaN or infinite: clean the data before encoding"
+        )
+    if unit_range and x.numel() and (x.min() < 0 or x.max() > 1):
+        outside = int(((x < 0) | (x > 1)).sum())
+        raise SpikeliteError(
+            f"spike encoders need intensities in [0, 1]; {outside} of {x.numel()} {what} "
+            f"values lie outside (min {float(x.min()):g}, max {float(x.max()):g}): rescale the "
+            f"input (e.g. x / 255)"
         )
     return x
+
+
+def _check(x: torch.Tensor, time_steps: int, unit_range: bool) -> torch.Tensor:
+    if (
+        isinstance(time_steps, bool)
+        or not isinstance(time_steps, (int, np.integer))
+        or time_steps < 1
+    ):
+        raise SpikeliteError(f"time_steps must be a positive integer, got {time_steps!r}")
+    return check_input(x, unit_range=unit_range)
 
 
 @ENCODERS.register("direct")
@@ -46,7 +66,7 @@ def direct(
     The first layer then acts as the encoder (Rueckauer et al. 2017; Wu et al. 2019).
     """
     x = _check(x, time_steps, unit_range=False)
-    return x.unsqueeze(0).expand(time_steps, *x.shape).clone()
+    return x.unsqueeze(0).expand(int(time_steps), *x.shape).clone()
 
 
 @ENCODERS.register("rate")
@@ -59,7 +79,7 @@ def rate(
     (torch's default generator when None), so ``E[out[t, i]] = x[i]``.
     """
     x = _check(x, time_steps, unit_range=True)
-    u = torch.rand((time_steps, *x.shape), generator=generator)
+    u = torch.rand((int(time_steps), *x.shape), generator=generator)
     return (u < x).to(torch.float32)
 
 
@@ -80,7 +100,7 @@ def latency(
     """
     x = _check(x, time_steps, unit_range=True)
     t_spike = torch.floor((1.0 - x) * (time_steps - 1) + 0.5).long()
-    steps = torch.arange(time_steps).view(time_steps, *([1] * x.dim()))
+    steps = torch.arange(int(time_steps)).view(int(time_steps), *([1] * x.dim()))
     return ((steps == t_spike.unsqueeze(0)) & (x > threshold).unsqueeze(0)).to(torch.float32)
 
 

@@ -106,20 +106,39 @@ def read_gesture_npy(path: str | os.PathLike[str]) -> np.ndarray:
     path = Path(path)
     try:
         arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:  # missing, not .npy, or an object (pickle) array
+    except (OSError, ValueError, EOFError) as exc:  # missing, truncated, not .npy, or pickled
         raise SpikeliteError(f"cannot read DVS128 Gesture sample {path}: {exc}") from exc
     if arr.dtype.names is not None:
         missing = {"x", "y", "p", "t"} - set(arr.dtype.names)
         if missing:
             raise SpikeliteError(f"{path}: structured events lack the field(s) {sorted(missing)}")
-        cols = [arr[k] for k in ("x", "y", "p")] + [arr["t"].astype(np.int64)]
+        cols = [arr[k] for k in ("x", "y", "p", "t")]
+        scale = 1.0
     elif arr.ndim == 2 and arr.shape[1] == 4:
-        cols = [arr[:, 0], arr[:, 1], arr[:, 2], np.rint(arr[:, 3].astype(np.float64) * 1000)]
+        cols = [arr[:, k] for k in range(4)]
+        scale = 1000.0
     else:
         raise SpikeliteError(
             f"{path}: expected tonic's (N, 4) array of x, y, p, t_ms, got shape {arr.shape} "
             f"and dtype {arr.dtype}"
         )
+    for name, col in zip(("x", "y", "p", "t"), cols, strict=True):
+        if col.dtype.kind not in "biuf":
+            raise SpikeliteError(f"{path}: column {name} is not numeric (dtype {col.dtype})")
+        if col.dtype.kind == "f" and not np.isfinite(col).all():
+            raise SpikeliteError(
+                f"{path}: column {name} holds {int((~np.isfinite(col)).sum())} NaN or infinite "
+                f"values; the sample is corrupt"
+            )
+        if name != "t" and col.dtype.kind == "f" and (col != np.round(col)).any():
+            raise SpikeliteError(f"{path}: column {name} holds non-integer values; the sample "
+                                 f"is corrupt (x, y are pixels, p is 0 or 1)")
+    if len(cols[2]) and not np.isin(cols[2], (0, 1)).all():
+        raise SpikeliteError(f"{path}: polarity p must be 0 or 1, got {np.unique(cols[2])[:5]}")
+    if len(cols[3]) and cols[3].min() < 0:
+        raise SpikeliteError(f"{path}: negative timestamp {cols[3].min()}; the sample is corrupt")
+    if scale != 1.0:
+        cols[3] = np.rint(cols[3].astype(np.float64) * scale)
     ev = np.empty(len(cols[0]), dtype=EVENT_DTYPE)
     for name, col in zip(("x", "y", "p", "t"), cols, strict=True):
         ev[name] = col
@@ -143,10 +162,15 @@ def read_gesture_labels(path: str | os.PathLike[str]) -> np.ndarray:
             row = [int(p) for p in parts]
         except ValueError:
             row = []
-        if len(row) != 3 or not 1 <= row[0] <= len(GESTURE_CLASSES) or row[2] <= row[1]:
+        if (
+            len(row) != 3
+            or not 1 <= row[0] <= len(GESTURE_CLASSES)
+            or row[1] < 0
+            or row[2] <= row[1]
+        ):
             raise SpikeliteError(
                 f"{path}, line {n + 1}: expected 'class,startTime_usec,endTime_usec' with "
-                f"class 1..11 and end > start, got {line!r}"
+                f"class 1..11 and 0 <= start < end, got {line!r}"
             )
         rows.append(row)
     return np.array(rows, dtype=np.int64).reshape(-1, 3)
@@ -165,6 +189,12 @@ def list_gesture_ibm(
         if not aedat.is_file():
             raise SpikeliteError(f"{listing} names {name}, which is missing. {GESTURE_HELP}")
         rows = read_gesture_labels(base / f"{aedat.stem}_labels.csv")
+        if not len(rows):
+            raise SpikeliteError(
+                f"{base / f'{aedat.stem}_labels.csv'} has no label rows, but {listing} lists "
+                f"{name}: the labels do not match the recording. Restore the CSV from "
+                f"DvsGesture.tar.gz or remove {name} from {listing.name}"
+            )
         items += [((str(aedat), int(s), int(e)), int(c) - 1) for c, s, e in rows]
     if not items:
         raise SpikeliteError(f"{listing} lists no trials with labelled gestures. {GESTURE_HELP}")
@@ -185,6 +215,13 @@ def read_gesture_segment(ref: tuple[str, int, int]) -> np.ndarray:
     path, start, end = ref
     ev = _trial_events(path)
     out = ev[(ev["t"] >= start) & (ev["t"] < end)]  # a copy (boolean indexing)
+    if not len(out):
+        span = f"{int(ev['t'].min())} to {int(ev['t'].max())} µs" if len(ev) else "no events"
+        raise SpikeliteError(
+            f"{Path(path).stem}_labels.csv: the row with window [{start}, {end}) µs holds no "
+            f"events of {path} (the recording has {span}); the labels do not match the "
+            f"recording. Restore both files from DvsGesture.tar.gz"
+        )
     out["t"] -= start
     return out
 

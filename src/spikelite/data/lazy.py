@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from spikelite.data.base import BINNINGS, SpikeDataset, bin_events
+from spikelite.data.base import SpikeDataset, bin_events, check_binning
+from spikelite.data.events import _check_events
 from spikelite.data.formats.nmnist import read_nmnist_bin
 from spikelite.errors import SpikeliteError
 
@@ -51,6 +52,11 @@ class LazyEventDataset(SpikeDataset):
 
     ``reader(item)`` returns the :data:`~spikelite.data.EVENT_DTYPE` events of one item
     (must be picklable for ``DataLoader`` workers: a module-level function).
+
+    An item that would bin to all-zero frames is refused with a :class:`SpikeliteError`
+    naming it: a recording with no events (a header-only or truncated file), or, with
+    ``duration_us=D``, one whose events all lie outside the window ``[0, D)``. Errors of
+    the binning (e.g. coordinates outside the sensor) name the item too.
     """
 
     def __init__(
@@ -68,8 +74,7 @@ class LazyEventDataset(SpikeDataset):
         duration_us: int | None = None,
         binarize: bool = False,
     ) -> None:
-        if binning not in BINNINGS:
-            raise SpikeliteError(f"unknown binning {binning!r}; valid: {', '.join(BINNINGS)}")
+        opts = check_binning(binning, duration_us, binarize)
         if len(items) != len(labels):
             raise SpikeliteError(f"{len(items)} items but {len(labels)} labels")
         self.items = list(items)
@@ -81,18 +86,46 @@ class LazyEventDataset(SpikeDataset):
         self.size = check_size(size, min(sensor_size[0], sensor_size[1]))
         self.time_steps = int(time_steps)
         self.input_shape = (sensor_size[2], self.size, self.size)
-        self.binning = {"binning": binning, "duration_us": duration_us, "binarize": binarize}
+        self.binning = opts
 
     def events(self, index: int, *, downsampled: bool = False) -> np.ndarray:
         """The raw events of item ``index`` (sensor coordinates unless ``downsampled``)."""
         ev = self.reader(self.items[self._index(index)])
         return downsample_events(ev, self.sensor_size, self.size) if downsampled else ev
 
+    def describe(self, index: int) -> str:
+        """``"<name> item <i> (<file or window>)"`` for error messages."""
+        item = self.items[self._index(index)]
+        if isinstance(item, tuple) and len(item) == 3:
+            item = f"{item[0]}, window [{item[1]}, {item[2]}) µs"
+        return f"{self.name} item {index} ({item})"
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         i = self._index(index)
-        ev = self.events(i, downsampled=True)
+        ev = self.reader(self.items[i])
+        if len(ev) == 0:
+            raise SpikeliteError(
+                f"{self.describe(i)} has no events, so its frames would be all zero: the "
+                f"recording is empty or truncated. Restore it from the original archive or "
+                f"delete it"
+            )
+        duration = self.binning["duration_us"]
+        if duration is not None:
+            t = ev["t"]
+            if not ((t >= 0) & (t < duration)).any():
+                raise SpikeliteError(
+                    f"{self.describe(i)}: all {len(ev)} events (t from {int(t.min())} to "
+                    f"{int(t.max())} µs) lie outside the binning window [0, {duration}) µs, "
+                    f"so its frames would be all zero. Pass a larger duration_us, or none "
+                    f"(windows over each sample's own span)"
+                )
         sensor = (self.size, self.size, self.sensor_size[2])
-        frames = bin_events(ev, sensor, self.time_steps, **self.binning)
+        try:
+            _check_events(ev, self.sensor_size)  # sensor coordinates, before downsampling
+            ev = downsample_events(ev, self.sensor_size, self.size)
+            frames = bin_events(ev, sensor, self.time_steps, **self.binning)  # type: ignore[arg-type]
+        except SpikeliteError as exc:
+            raise SpikeliteError(f"{self.describe(i)}: {exc}") from None
         return torch.from_numpy(frames), int(self.labels[i])
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field
 
 from spikelite.data.datasets import DATASETS, load
+from spikelite.data.encoding import ENCODERS
 from spikelite.records import Strict, registered
 
 
@@ -15,9 +16,9 @@ class DataSpec(Strict):
 
     name: Annotated[str, AfterValidator(registered(DATASETS))] = "digits-dvs"
     time_steps: int = Field(10, ge=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     test_fraction: float = Field(0.2, gt=0, lt=1)
-    encoding: str = "rate"
+    encoding: Annotated[str, AfterValidator(registered(ENCODERS))] = "rate"
     limit: int | None = Field(None, ge=1)
     root: str | None = None
     kwargs: dict[str, Any] = Field(default_factory=dict)

@@ -82,7 +82,13 @@ def decode_aedat2(raw: bytes | np.ndarray, *, source: str = "<bytes>") -> np.nda
         raise SpikeliteError(
             f"{source}: not an AEDAT 2.0 file (the first line must be {AEDAT2_MAGIC.decode()!r})"
         )
-    body = data[aedat2_header_end(data) :]
+    end = aedat2_header_end(data)
+    if end == len(data) and data[-1] != ord("\n"):
+        raise SpikeliteError(
+            f"{source}: the AEDAT 2.0 header's last line has no line end, so no events "
+            f"follow; the file is truncated"
+        )
+    body = data[end:]
     if body.size % 8:
         raise SpikeliteError(
             f"{source}: {body.size} data bytes after the header is not a multiple of 8 "

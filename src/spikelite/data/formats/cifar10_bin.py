@@ -42,6 +42,11 @@ def decode_cifar10_bin(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Bytes of one batch → ``(images uint8 [N, 3, 32, 32], labels int64 [N])``."""
     data = np.frombuffer(raw, dtype=np.uint8) if isinstance(raw, bytes) else raw
+    if data.size == 0:
+        raise SpikeliteError(
+            f"{source}: empty file (0 bytes) holds no images; a CIFAR-10 binary batch has "
+            f"10,000 records of {RECORD_BYTES} bytes: extract the archive again"
+        )
     if data.size % RECORD_BYTES:
         raise SpikeliteError(
             f"{source}: {data.size} bytes is not a multiple of {RECORD_BYTES} (1 label + "

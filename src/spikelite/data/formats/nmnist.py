@@ -146,6 +146,11 @@ def list_nmnist_tree(root: str | os.PathLike[str], split: str) -> list[tuple[Pat
         if not (sub.is_dir() and sub.name.isdigit()):
             continue
         label = int(sub.name)
+        if label > 9:
+            raise SpikeliteError(
+                f"unexpected N-MNIST digit folder {sub}: labels are the folders 0..9. "
+                f"{NMNIST_HELP}"
+            )
         for f in sub.glob("*.bin"):
             if not f.stem.isdigit():
                 raise SpikeliteError(f"unexpected N-MNIST file name {f}; expected NNNNN.bin")
