@@ -16,8 +16,7 @@ from spikelite.data import encode_cifar100_bin, list_datasets, write_jpeg
 from spikelite.records import read_yaml
 from spikelite.sweep.recipe import builtin_recipes, load_recipe
 
-# recipe → (point kept in the smoke run, expected size in MB under convention="qpsnn",
-#           the paper's Table 1 size, every point's expected sizes by label)
+# recipe → {point label: QP-SNN Eq. 16 size in MB (convention="qpsnn")}; VGG-16: Table 1
 PAPER = {
     "qpsnn-vgg16-cifar100": {
         "qp-rescaw8-table9a": 2.48, "qp-rescaw4-table9a": 1.35, "qp-rescaw2-table9a": 0.79,
@@ -113,13 +112,13 @@ def _smoke(name: str, root: Path, out: Path) -> Any:
     raw = read_yaml(builtin_recipes()[name])
     point = next(p for p in raw["points"] if p["name"] == SMOKE[name])
     overrides = {
-        "out": str(out), "device": "cpu", "data.root": str(root), "data.limit": 4,
+        "out": str(out), "device": "cpu", "data.root": str(root), "data.limit": 2,
+        "data.time_steps": 1,
         "baseline.train.epochs": 1, "baseline.train.batch_size": 4,
         "finetune.epochs": 2, "finetune.batch_size": 4, "hardware.samples": 2,
         "points": [{**point, "prune_epochs": 1}],
     }
-    recipe = load_recipe(name, overrides)
-    return recipe, run_sweep(recipe, progress=False, report=False)
+    return run_sweep(load_recipe(name, overrides), progress=False, report=False)
 
 
 @pytest.mark.parametrize("name", sorted(SMOKE))
@@ -130,7 +129,7 @@ def test_smoke_run_and_table1_size(name: str, tmp_path: Path,
 
     monkeypatch.setenv("SPIKELITE_CACHE", str(tmp_path / "cache"))
     fixture = write_tiny if "tiny" in name else write_cifar100
-    recipe, res = _smoke(name, fixture(tmp_path / "data"), tmp_path / "run")
+    res = _smoke(name, fixture(tmp_path / "data"), tmp_path / "run")
     assert not res.failed and res.ran == 1, res.failed
     (row,) = [r for r in res.rows if r["name"] == SMOKE[name]]
     assert 0.0 <= row["accuracy"] <= 1.0 and row["removed_fraction"] > 0.5
@@ -138,7 +137,7 @@ def test_smoke_run_and_table1_size(name: str, tmp_path: Path,
     plain, layers = bake(model)
     quantized = {n for n, lq in layers.items() if lq.codes is not None}
     convs = [n for n, m in plain.named_modules() if isinstance(m, nn.Conv2d)]
-    assert f"{convs[0]}" not in quantized and len(quantized) == len(convs) - 1  # App. G
+    assert convs[0] not in quantized and len(quantized) == len(convs) - 1  # App. G
     assert {layers[n].bits for n in quantized} == {int(SMOKE[name][9])}
     mb = qpsnn_mb(plain, layers)
     assert round(mb, 2) == PAPER[name][SMOKE[name]], mb
