@@ -32,8 +32,8 @@ SIZE = 64
 SPLITS = ("train", "test")
 
 TINY_IMAGENET_HELP = (
-    "Expected Tiny-ImageNet-200 (http://cs231n.stanford.edu/tiny-imagenet-200.zip, 237 MB) "
-    "unzipped so that <root>/tiny-imagenet-200/wnids.txt, train/<wnid>/images/*.JPEG, "
+    "Expected Tiny-ImageNet-200 (http://cs231n.stanford.edu/tiny-imagenet-200.zip) unzipped "
+    "so that <root>/tiny-imagenet-200/wnids.txt, train/<wnid>/images/*.JPEG, "
     "val/images/*.JPEG and val/val_annotations.txt exist (root may also be the "
     "tiny-imagenet-200 folder itself). spikelite never downloads data."
 )
