@@ -164,3 +164,24 @@ def test_untraceable_models_are_refused_by_name():
     tcja = create("tcja-dvsgesture", widths=[4] * 5, input_size=32, time_steps=2)
     with pytest.raises(SpikeliteError, match="'tcja4.conv_time' sits inside 'tcja4'"):
         plan_channel_pruning(tcja, {"tcja4.conv_time": 0.5}, "l1")
+
+
+def test_checkpoint_of_pruned_resnet_keeps_its_shortcut_maps(tmp_path):
+    """Exact surgery re-maps option-A shortcuts (IndexShortcut, an ``index`` buffer); the
+    zoo rebuilds even padding, so load_model puts the stored maps back (a sweep's pruned
+    ResNet20 checkpoint used to fail to load with 'Unexpected key(s) … shortcut.index')."""
+    from spikelite.prune.surgery import IndexShortcut
+    from spikelite.train import load_model, save_checkpoint
+
+    torch.manual_seed(0)
+    model = create("resnet20", widths=[4, *[8] * 6, *[16] * 6, *[32] * 6], input_size=8)
+    ratios = {f"layer{s}.{b}.conv2": 0.5 for s in (1, 2) for b in range(3)}
+    apply_channel_plan_(model, plan_channel_pruning(model, ratios, "l1"))
+    assert isinstance(model.layer1[0].shortcut, IndexShortcut)
+    save_checkpoint(tmp_path / "ck", model, {"model": model.spikelite_config})
+    loaded, _ = load_model(tmp_path / "ck")
+    assert isinstance(loaded.layer1[0].shortcut, IndexShortcut)
+    assert torch.equal(loaded.layer1[0].shortcut.index, model.layer1[0].shortcut.index)
+    x = torch.rand(2, 3, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(loaded.eval()(x), model.eval()(x))

@@ -34,12 +34,23 @@ from spikelite.data.formats.cifar10_bin import (
     encode_cifar10_bin,
     read_cifar10_bin,
 )
+from spikelite.data.formats.cifar100_bin import (
+    decode_cifar100_bin,
+    encode_cifar100_bin,
+    read_cifar100_bin,
+)
 from spikelite.data.formats.nmnist import (
     list_nmnist_tree,
     read_nmnist_bin,
     read_nmnist_tree,
     write_nmnist_bin,
     write_nmnist_tree,
+)
+from spikelite.data.formats.tiny_imagenet import (
+    list_tiny_imagenet,
+    load_tiny_imagenet,
+    read_jpeg,
+    write_jpeg,
 )
 from spikelite.data.gesture import (
     GESTURE_CLASSES,
@@ -70,11 +81,13 @@ __all__ = [
     "decode_aedat2",
     "decode_aedat31",
     "decode_cifar10_bin",
+    "decode_cifar100_bin",
     "direct",
     "downsample_events",
     "encode",
     "encode_aedat2",
     "encode_cifar10_bin",
+    "encode_cifar100_bin",
     "find_gesture_layout",
     "latency",
     "list_cifar10dvs",
@@ -82,14 +95,18 @@ __all__ = [
     "list_gesture_ibm",
     "list_gesture_npy",
     "list_nmnist_tree",
+    "list_tiny_imagenet",
     "load",
+    "load_tiny_imagenet",
     "make_events",
     "rate",
     "read_aedat2",
     "read_aedat31",
     "read_cifar10_bin",
+    "read_cifar100_bin",
     "read_gesture_labels",
     "read_gesture_npy",
+    "read_jpeg",
     "read_nmnist_bin",
     "read_nmnist_tree",
     "simulate_saccades",
@@ -98,6 +115,7 @@ __all__ = [
     "to_frames",
     "to_frames_by_count",
     "write_aedat2",
+    "write_jpeg",
     "write_nmnist_bin",
     "write_nmnist_tree",
 ]

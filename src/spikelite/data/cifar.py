@@ -1,8 +1,9 @@
-"""Static CIFAR-10 (binary version) as spike-encoded ``[T, 3, 32, 32]`` items.
+"""Static RGB images (CIFAR-10/100, Tiny-ImageNet) as spike-encoded ``[T, 3, H, W]`` items.
 
-Images stay uint8 in memory (150 MB for the training set); each access scales to [0, 1],
-optionally augments (4-px zero padding + random 32×32 crop + horizontal flip, the usual
-CIFAR recipe), optionally normalises per channel, then applies a registered encoder
+Images stay uint8 in memory (150 MB for the CIFAR training set; Tiny-ImageNet's is a
+memory-mapped cache); each access scales to [0, 1], optionally augments (4-px zero padding +
+random H×W crop + horizontal flip, the usual CIFAR recipe), optionally normalises per
+channel (``mean``/``std``, CIFAR-10's by default), then applies a registered encoder
 (``direct`` = QP-SNN's input coding: the analog image repeated T times).
 """
 
@@ -18,6 +19,12 @@ from spikelite.errors import SpikeliteError
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 """Per-channel mean and standard deviation of the 50,000 training images (pixels / 255)."""
+CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)
+CIFAR100_STD = (0.2673, 0.2564, 0.2762)
+"""The same for CIFAR-100's 50,000 training images (the commonly published values)."""
+TINY_IMAGENET_MEAN = (0.4802, 0.4481, 0.3975)
+TINY_IMAGENET_STD = (0.2302, 0.2265, 0.2262)
+"""Tiny-ImageNet-200's commonly published training-set constants (not recomputed here)."""
 
 PAD = 4
 
@@ -42,6 +49,8 @@ class CifarDataset(SpikeDataset):
         normalize: bool,
         augment: bool = False,
         classes: int = 10,
+        mean: tuple[float, ...] = CIFAR10_MEAN,
+        std: tuple[float, ...] = CIFAR10_STD,
     ) -> None:
         if encoding in ("rate", "latency") and normalize:
             raise SpikeliteError(
@@ -61,8 +70,8 @@ class CifarDataset(SpikeDataset):
         self.augment = bool(augment)
         self.epoch = 0
         c = self.input_shape[0]
-        self._mean = torch.tensor(CIFAR10_MEAN[:c]).view(c, 1, 1)
-        self._std = torch.tensor(CIFAR10_STD[:c]).view(c, 1, 1)
+        self._mean = torch.tensor(tuple(mean)[:c]).view(c, 1, 1)
+        self._std = torch.tensor(tuple(std)[:c]).view(c, 1, 1)
 
     def set_epoch(self, epoch: int) -> None:
         """Select the random draws of epoch ``epoch`` (augmentation and ``rate``)."""

@@ -11,6 +11,8 @@ nmnist          real N-MNIST under ``root``           ``[T, 2, 34, 34]``  60,000
 dvsgesture      real DVS128 Gesture under ``root``    ``[T, 2, S, S]``    1,077 / 264 [*]
 cifar10-dvs     real CIFAR10-DVS (AEDAT 2.0)          ``[T, 2, S, S]``    9,000 / 1,000
 cifar10         real CIFAR-10 binary version          ``[T, 3, 32, 32]``  50,000 / 10,000
+cifar100        real CIFAR-100 binary version         ``[T, 3, 32, 32]``  50,000 / 10,000
+tiny-imagenet   real Tiny-ImageNet-200 (val = test)   ``[T, 3, 64, 64]``  100,000 / 10,000
 ==============  ====================================  ==================  ================
 
 [*] tonic's processed copy; IBM's original release cut per CSV row gives 1,176 / 288.
@@ -42,7 +44,15 @@ from spikelite.data.base import (
     drop_empty_files,
 )
 from spikelite.data.cache import cache_root
-from spikelite.data.cifar import CifarDataset
+from spikelite.data.cifar import (
+    CIFAR10_MEAN,
+    CIFAR10_STD,
+    CIFAR100_MEAN,
+    CIFAR100_STD,
+    TINY_IMAGENET_MEAN,
+    TINY_IMAGENET_STD,
+    CifarDataset,
+)
 from spikelite.data.cifar10dvs import (
     CIFAR10DVS_HELP,
     CIFAR10DVS_SENSOR_SIZE,
@@ -54,11 +64,22 @@ from spikelite.data.embedded import ensure_dvs_tree, split_source
 from spikelite.data.encoding import ENCODERS
 from spikelite.data.events import NMNIST_SENSOR_SIZE
 from spikelite.data.formats.cifar10_bin import CIFAR10_HELP, read_cifar10_split
+from spikelite.data.formats.cifar100_bin import (
+    CIFAR100_HELP,
+    LABEL_KINDS,
+    read_cifar100_split,
+)
 from spikelite.data.formats.nmnist import (
     NMNIST_HELP,
     RECORD_BYTES,
     list_nmnist_tree,
     read_nmnist_bin,
+)
+from spikelite.data.formats.tiny_imagenet import (
+    TINY_IMAGENET_HELP,
+    decode_jpegs,
+    list_tiny_imagenet,
+    load_tiny_imagenet,
 )
 from spikelite.data.gesture import (
     GESTURE_HELP,
@@ -356,34 +377,104 @@ def _cifar10_dvs(req: LoadRequest) -> Split:
     return out[0], out[1]
 
 
+def _image_options(req: LoadRequest, extra: tuple[str, ...] = ()) -> tuple[bool, bool, dict]:
+    """``(normalize, augment, the other options)`` of a static RGB set (cifar10, …)."""
+    opts = req.take(("normalize", "augment", *extra))
+    for key in ("normalize", "augment"):
+        if key in opts and not (
+            isinstance(opts[key], bool) or (key == "normalize" and opts[key] is None)
+        ):
+            raise SpikeliteError(
+                f"{req.name} option {key} must be true or false, got {opts[key]!r}"
+            )
+    normalize = opts.pop("normalize", None)
+    if normalize is None:
+        normalize = req.encoding == "direct"
+    return bool(normalize), bool(opts.pop("augment", False)), opts
+
+
+def _image_split(
+    req: LoadRequest,
+    split: str,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    normalize: bool,
+    augment: bool,
+    classes: int,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    limited: bool = False,
+) -> CifarDataset:
+    if req.limit is not None and not limited:
+        keep = stratified_head(labels, req.limit)
+        images, labels = images[keep], labels[keep]
+    return CifarDataset(
+        images,
+        labels,
+        f"{req.name}/{split}",
+        encoding=req.encoding,
+        time_steps=req.time_steps,
+        seed=req.seed,
+        normalize=normalize,
+        augment=augment and split == "train",
+        classes=classes,
+        mean=mean,
+        std=std,
+    )
+
+
 @DATASETS.register("cifar10")
 def _cifar10(req: LoadRequest) -> Split:
     """Real CIFAR-10 (binary version) from root=, 32x32 RGB, spike-encoded (direct for QP-SNN)."""
     root = _real_root(req, CIFAR10_HELP)
-    opts = req.take(("normalize", "augment"))
-    for key in opts:
-        if not (isinstance(opts[key], bool) or (key == "normalize" and opts[key] is None)):
-            raise SpikeliteError(f"cifar10 option {key} must be true or false, got {opts[key]!r}")
-    normalize = opts.get("normalize")
-    if normalize is None:
-        normalize = req.encoding == "direct"
+    normalize, augment, _ = _image_options(req)
     out = []
     for split in ("train", "test"):
         images, labels = read_cifar10_split(root, split)
-        if req.limit is not None:
-            keep = stratified_head(labels, req.limit)
-            images, labels = images[keep], labels[keep]
         out.append(
-            CifarDataset(
-                images,
-                labels,
-                f"cifar10/{split}",
-                encoding=req.encoding,
-                time_steps=req.time_steps,
-                seed=req.seed,
-                normalize=bool(normalize),
-                augment=bool(opts.get("augment", False)) and split == "train",
-            )
+            _image_split(req, split, images, labels, normalize=normalize, augment=augment,
+                         classes=10, mean=CIFAR10_MEAN, std=CIFAR10_STD)
+        )
+    return out[0], out[1]
+
+
+@DATASETS.register("cifar100")
+def _cifar100(req: LoadRequest) -> Split:
+    """Real CIFAR-100 (binary version) from root=, 32x32 RGB; labels fine (100) or coarse (20)."""
+    root = _real_root(req, CIFAR100_HELP)
+    normalize, augment, opts = _image_options(req, ("labels",))
+    kind = opts.get("labels", "fine")
+    if kind not in LABEL_KINDS:
+        raise SpikeliteError(f"cifar100 option labels must be 'fine' or 'coarse', got {kind!r}")
+    out = []
+    for split in ("train", "test"):
+        images, labels = read_cifar100_split(root, split, kind)
+        out.append(
+            _image_split(req, split, images, labels, normalize=normalize, augment=augment,
+                         classes=LABEL_KINDS[kind], mean=CIFAR100_MEAN, std=CIFAR100_STD)
+        )
+    return out[0], out[1]
+
+
+@DATASETS.register("tiny-imagenet")
+def _tiny_imagenet(req: LoadRequest) -> Split:
+    """Real Tiny-ImageNet-200 from root= (val = test), 64x64 RGB, 200 classes; decoded once
+    into a memory-mapped cache (limit= decodes only the kept files, uncached)."""
+    root = _real_root(req, TINY_IMAGENET_HELP)
+    normalize, augment, _ = _image_options(req)
+    out = []
+    for split in ("train", "test"):
+        if req.limit is None:
+            images, labels = load_tiny_imagenet(root, split, req.cache_dir or cache_root())
+        else:
+            files, labels = list_tiny_imagenet(root, split)
+            keep = stratified_head(labels, req.limit)
+            images, labels = decode_jpegs([files[i] for i in keep]), labels[keep]
+        out.append(
+            _image_split(req, split, images, labels, normalize=normalize, augment=augment,
+                         classes=200, mean=TINY_IMAGENET_MEAN, std=TINY_IMAGENET_STD,
+                         limited=True)
         )
     return out[0], out[1]
 
@@ -420,8 +511,10 @@ def load(
     * ``**kw``: event sets take ``binning`` (``"time"``/``"count"``), ``duration_us``,
       ``binarize``; DVS sets also the :class:`SaccadeConfig` fields (``threshold``, …);
       ``dvsgesture``/``cifar10-dvs`` take ``size`` (side after sum-pooling; 128 / 48 by
-      default) and ``cifar10-dvs`` ``test_per_class`` (100); ``cifar10`` takes
-      ``normalize`` (default: on for ``direct`` encoding) and ``augment`` (train only).
+      default) and ``cifar10-dvs`` ``test_per_class`` (100); ``cifar10``,
+      ``cifar100`` and ``tiny-imagenet`` take ``normalize`` (default: on for ``direct``
+      encoding) and ``augment`` (train only); ``cifar100`` also ``labels`` (``"fine"``,
+      100 classes, default; ``"coarse"``, 20).
 
     Every argument is checked before any file is read (:class:`SpikeliteError` naming it).
     Empty (0-byte) recordings of the real event sets are skipped with one

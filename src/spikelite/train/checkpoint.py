@@ -113,5 +113,34 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
         from spikelite.quant import apply_quant_spec_
 
         apply_quant_spec_(model, cfg["quant"])
+    _restore_index_shortcuts_(model, path)
     load_weights(model, path)
     return model, cfg
+
+
+def _restore_index_shortcuts_(model: nn.Module, path: str | Path) -> None:
+    """Channel surgery on a residual net re-maps option-A shortcuts as
+    :class:`~spikelite.prune.surgery.IndexShortcut` (a persistent ``index`` buffer); the
+    zoo rebuilds them as even-padding ``PadShortcut``. Put the stored maps back so such a
+    checkpoint (a pruned ResNet20 from a sweep) loads exactly."""
+    file = Path(path) / WEIGHTS
+    if not file.is_file():
+        return
+    from safetensors import safe_open
+
+    from spikelite.models import PadShortcut
+    from spikelite.prune.surgery import IndexShortcut
+
+    with safe_open(str(file), framework="pt") as f:
+        keys = [k for k in f.keys() if k.endswith(".index")]  # noqa: SIM118
+        if not keys:
+            return
+        modules = dict(model.named_modules())
+        for key in keys:
+            name = key[: -len(".index")]
+            old = modules.get(name)
+            if type(old) is not PadShortcut:
+                continue
+            parent_name, _, attr = name.rpartition(".")
+            new = IndexShortcut(f.get_tensor(key), old.out_channels, old.stride)
+            setattr(modules[parent_name] if parent_name else model, attr, new)
