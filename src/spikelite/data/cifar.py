@@ -1,17 +1,22 @@
 """Static RGB images (CIFAR-10/100, Tiny-ImageNet) as spike-encoded ``[T, 3, H, W]`` items.
 
 Images stay uint8 in memory (150 MB for the CIFAR training set; Tiny-ImageNet's is a
-memory-mapped cache); each access scales to [0, 1], optionally augments (4-px zero padding +
-random H×W crop + horizontal flip, the usual CIFAR recipe), optionally normalises per
-channel (``mean``/``std``, CIFAR-10's by default), then applies a registered encoder
-(``direct`` = QP-SNN's input coding: the analog image repeated T times).
+memory-mapped cache); each access optionally applies AutoAugment's CIFAR-10 policy to the
+uint8 image, scales to [0, 1], optionally augments (4-px zero padding + random H×W crop +
+horizontal flip, the usual CIFAR recipe), optionally normalises per channel
+(``mean``/``std``, CIFAR-10's by default), optionally applies Cutout
+(:mod:`spikelite.data.augment`), then applies a registered encoder (``direct`` = QP-SNN's
+input coding: the analog image repeated T times).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
+from spikelite.data.augment import augment_steps, autoaugment, cutout
 from spikelite.data.base import SpikeDataset
 from spikelite.data.encoding import ENCODERS
 from spikelite.errors import SpikeliteError
@@ -47,10 +52,11 @@ class CifarDataset(SpikeDataset):
         time_steps: int,
         seed: int,
         normalize: bool,
-        augment: bool = False,
+        augment: bool | str | Sequence[str] = False,
         classes: int = 10,
         mean: tuple[float, ...] = CIFAR10_MEAN,
         std: tuple[float, ...] = CIFAR10_STD,
+        cutout_size: int | None = None,
     ) -> None:
         if encoding in ("rate", "latency") and normalize:
             raise SpikeliteError(
@@ -67,7 +73,11 @@ class CifarDataset(SpikeDataset):
         self.input_shape = tuple(int(s) for s in self.images.shape[1:])
         self.seed = int(seed)
         self.normalize = bool(normalize)
-        self.augment = bool(augment)
+        self.augment = augment_steps(augment)
+        """The augmentation steps (:data:`~spikelite.data.augment.STEPS`); empty = none."""
+        self.cutout_size = (
+            int(cutout_size) if cutout_size is not None else self.input_shape[-1] // 2
+        )
         self.epoch = 0
         c = self.input_shape[0]
         self._mean = torch.tensor(tuple(mean)[:c]).view(c, 1, 1)
@@ -79,10 +89,13 @@ class CifarDataset(SpikeDataset):
 
     def image(self, index: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Item ``index`` as float32 ``[3, H, W]`` before encoding (augmented if enabled)."""
-        x = self.images[self._index(index)].to(torch.float32) / 255.0
-        if self.augment:
-            if generator is None:
-                raise SpikeliteError("augmentation needs a generator")
+        x8 = self.images[self._index(index)]
+        if self.augment and generator is None:
+            raise SpikeliteError("augmentation needs a generator")
+        if "autoaugment" in self.augment:
+            x8 = autoaugment(x8, generator)
+        x = x8.to(torch.float32) / 255.0
+        if "crop-flip" in self.augment:
             h, w = x.shape[1:]
             padded = torch.nn.functional.pad(x, (PAD, PAD, PAD, PAD))
             dy, dx, flip = (
@@ -98,6 +111,8 @@ class CifarDataset(SpikeDataset):
                 x = x.flip(-1)
         if self.normalize:
             x = (x - self._mean) / self._std
+        if "cutout" in self.augment:
+            x = cutout(x, self.cutout_size, generator)
         return x.contiguous()
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from spikelite._registry import Registry
+from spikelite.data.augment import augment_steps
 from spikelite.data.base import (
     EncodedDataset,
     FrameDataset,
@@ -377,20 +378,21 @@ def _cifar10_dvs(req: LoadRequest) -> Split:
     return out[0], out[1]
 
 
-def _image_options(req: LoadRequest, extra: tuple[str, ...] = ()) -> tuple[bool, bool, dict]:
-    """``(normalize, augment, the other options)`` of a static RGB set (cifar10, …)."""
+def _image_options(
+    req: LoadRequest, extra: tuple[str, ...] = ()
+) -> tuple[bool, tuple[str, ...], dict]:
+    """``(normalize, augmentation steps, the other options)`` of a static RGB set (cifar10, …)."""
     opts = req.take(("normalize", "augment", *extra))
-    for key in ("normalize", "augment"):
-        if key in opts and not (
-            isinstance(opts[key], bool) or (key == "normalize" and opts[key] is None)
-        ):
-            raise SpikeliteError(
-                f"{req.name} option {key} must be true or false, got {opts[key]!r}"
-            )
+    norm = opts.get("normalize")
+    if not (norm is None or isinstance(norm, bool)):
+        raise SpikeliteError(
+            f"{req.name} option normalize must be true or false, got {opts['normalize']!r}"
+        )
+    augment = augment_steps(opts.pop("augment", False), f"{req.name} option augment")
     normalize = opts.pop("normalize", None)
     if normalize is None:
         normalize = req.encoding == "direct"
-    return bool(normalize), bool(opts.pop("augment", False)), opts
+    return bool(normalize), augment, opts
 
 
 def _image_split(
@@ -400,7 +402,7 @@ def _image_split(
     labels: np.ndarray,
     *,
     normalize: bool,
-    augment: bool,
+    augment: tuple[str, ...],
     classes: int,
     mean: tuple[float, ...],
     std: tuple[float, ...],
@@ -417,7 +419,7 @@ def _image_split(
         time_steps=req.time_steps,
         seed=req.seed,
         normalize=normalize,
-        augment=augment and split == "train",
+        augment=augment if split == "train" else (),
         classes=classes,
         mean=mean,
         std=std,
@@ -513,7 +515,9 @@ def load(
       ``dvsgesture``/``cifar10-dvs`` take ``size`` (side after sum-pooling; 128 / 48 by
       default) and ``cifar10-dvs`` ``test_per_class`` (100); ``cifar10``,
       ``cifar100`` and ``tiny-imagenet`` take ``normalize`` (default: on for ``direct``
-      encoding) and ``augment`` (train only); ``cifar100`` also ``labels`` (``"fine"``,
+      encoding) and ``augment`` (train only: ``true``/``"crop-flip"``, ``"autoaugment"`` =
+      AutoAugment + crop + flip + Cutout, or a list of steps; :mod:`spikelite.data.augment`);
+      ``cifar100`` also ``labels`` (``"fine"``,
       100 classes, default; ``"coarse"``, 20).
 
     Every argument is checked before any file is read (:class:`SpikeliteError` naming it).
