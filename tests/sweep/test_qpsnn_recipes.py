@@ -97,7 +97,9 @@ def test_recipe_validates_with_the_paper_settings(name: str) -> None:
     train, ft = recipe.baseline.train, recipe.finetune
     assert (train.epochs, train.batch_size, train.optimizer, train.lr) == (300, 256, "sgd", 0.1)
     assert (ft.epochs, ft.optimizer, ft.lr) == (450, "adam", 0.001)
-    assert recipe.data.encoding == "direct" and recipe.data.kwargs == {"augment": True}
+    # the paper's augmentation: AutoAugment + Cutout on CIFAR, crop + flip on Tiny-ImageNet
+    augment = True if "tinyimagenet" in name else "autoaugment"
+    assert recipe.data.encoding == "direct" and recipe.data.kwargs == {"augment": augment}
     assert recipe.data.time_steps == (2 if "resnet20" in name else 4)
     for label, p in points.items():
         if label != "fp32":
