@@ -103,11 +103,11 @@ def apply_op(img: Any, op: str, value: float) -> Any:
     """Apply ``op`` with signed magnitude ``value`` to the RGB PIL image ``img``."""
     image, enhance, ops = _pil()
     w, h = img.size
-    if op in ("ShearX", "ShearY"):  # about the image centre
+    if op in ("ShearX", "ShearY"):  # about the image centre (Pillow samples pixel centres)
         if op == "ShearX":
-            coeffs = (1, value, -value * (h - 1) / 2, 0, 1, 0)
+            coeffs = (1, value, -value * h / 2, 0, 1, 0)
         else:
-            coeffs = (1, 0, 0, value, 1, -value * (w - 1) / 2)
+            coeffs = (1, 0, 0, value, 1, -value * w / 2)
         return img.transform(img.size, image.Transform.AFFINE, coeffs, fillcolor=FILL)
     if op == "TranslateX":  # output (x, y) samples input (x - value, y): moves right by value
         return img.transform(img.size, image.Transform.AFFINE, (1, 0, -value, 0, 1, 0),
