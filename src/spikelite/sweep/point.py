@@ -182,20 +182,24 @@ def execute(
     final = run_dir / "artifacts" / key
     tmp = run_dir / "artifacts" / f".tmp-{key}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     resolved = {"key": key, "name": point.label, "point": point.model_dump(),
                 "finetune": ft.model_dump(), "baseline": str(baseline_ckpt),
                 "data": recipe.data.model_dump(), "model": recipe.model.model_dump(),
                 "hardware": recipe.hardware.model_dump()}
-    _write_json(tmp / "config.json", resolved)
-    _write_json(tmp / "profile.json", reports)
-    meta = {"model": getattr(model, "spikelite_config", ck["model"]), "data": ck["data"],
-            "quant": quant_spec(model), "parametrizations": describe(model),
-            "metrics": {"test_accuracy": rec.accuracy}, "sweep_point": resolved,
-            "stages": rec.stages}
-    save_checkpoint(tmp / "model", model, meta)
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
+    try:  # a failure (a full disk) leaves no half-written artifacts behind
+        tmp.mkdir(parents=True)
+        _write_json(tmp / "config.json", resolved)
+        _write_json(tmp / "profile.json", reports)
+        meta = {"model": getattr(model, "spikelite_config", ck["model"]), "data": ck["data"],
+                "quant": quant_spec(model), "parametrizations": describe(model),
+                "metrics": {"test_accuracy": rec.accuracy}, "sweep_point": resolved,
+                "stages": rec.stages}
+        save_checkpoint(tmp / "model", model, meta)
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     base = baseline_accuracy if baseline_accuracy is not None else rec.accuracy
     return {
         "key": key, "name": point.label, "status": "done", "schedule": point.schedule,
