@@ -285,6 +285,20 @@ def test_out_in_a_read_only_folder(tmp_path):
     assert not (ro / "sweep").exists()
 
 
+@pytest.mark.parametrize("command", ["sweep", "report"])
+def test_a_corrupt_results_store_is_one_line_and_kept(command, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / STORE).write_bytes(b"not a database " * 100)
+    args = ([str(write(tmp_path, BASE)), "--out", str(out), "--no-progress"]
+            if command == "sweep" else [str(out)])
+    res = runner.invoke(app(), [command, *args])
+    assert res.exit_code == 2 and "file is not a database" in res.output, res.output
+    assert "Traceback" not in res.output
+    assert (out / STORE).read_bytes() == b"not a database " * 100
+    assert not (out / "baselines").exists()
+
+
 def test_every_builtin_recipe_passes_the_static_checks():
     from spikelite.sweep.recipe import builtin_recipes
 
@@ -417,10 +431,19 @@ def _spawn(tmp_path: Path, data: dict[str, Any], out: Path, workers: int,
     path.write_text(yaml.safe_dump(data))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     code = "from spikelite.cli import app; app()"
-    return subprocess.Popen(
-        [sys.executable, "-c", code, "sweep", str(path), "--out", str(out), "--workers",
-         str(workers), "--no-progress", "--no-report"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    # output to a file, not a pipe: workers inherit it, and reading a pipe to its end
+    # would wait for orphan workers too
+    with (tmp_path / f"{name}.log").open("w") as log:
+        return subprocess.Popen(
+            [sys.executable, "-c", code, "sweep", str(path), "--out", str(out), "--workers",
+             str(workers), "--no-progress", "--no-report"],
+            stdout=log, stderr=subprocess.STDOUT, text=True, env=env)
+
+
+def _output(proc: subprocess.Popen[str], tmp_path: Path, name: str = "run",
+            timeout: float = 150) -> str:
+    proc.wait(timeout=timeout)
+    return (tmp_path / f"{name}.log").read_text()
 
 
 def _children(pid: int) -> list[int]:
@@ -455,7 +478,8 @@ def _wait_running(out: Path, proc: subprocess.Popen[str], n: int) -> list[dict[s
                 return running
         time.sleep(0.05)
     proc.kill()
-    pytest.fail(f"the sweep never ran {n} points at once: {proc.communicate()[0]}")
+    proc.wait()
+    pytest.fail(f"the sweep never ran {n} points at once")
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -466,7 +490,7 @@ def test_killing_the_parent_kills_its_workers(tmp_path):
     workers = _children(proc.pid)
     assert len(workers) == 2
     os.kill(proc.pid, signal.SIGKILL)
-    proc.communicate()
+    proc.wait()
     deadline = time.time() + 5
     while any(_running(w) for w in workers) and time.time() < deadline:
         time.sleep(0.05)
@@ -478,7 +502,7 @@ def test_a_killed_worker_has_its_point_retried_in_the_same_run(tmp_path):
     proc = _spawn(tmp_path, SLOW, out, workers=2)
     victim = _wait_running(out, proc, 1)[0]
     os.kill(int(victim["worker"].rpartition(":")[2]), signal.SIGKILL)
-    text = proc.communicate(timeout=120)[0]
+    text = _output(proc, tmp_path)
     assert proc.returncode == 0, text
     assert f"while running {victim['name']}" in text and "retrying" in text
     assert f"{N_SLOW} points ({N_SLOW} run now, 0 reused)" in " ".join(text.split())
@@ -493,7 +517,7 @@ def test_a_killed_worker_has_its_point_retried_in_the_same_run(tmp_path):
 def test_two_concurrent_runs_give_right_counts_and_complete_results(tmp_path):
     out = tmp_path / "out"
     runs = [_spawn(tmp_path, SLOW, out, workers=w, name=f"r{w}") for w in (2, 1)]
-    texts = [p.communicate(timeout=150)[0] for p in runs]
+    texts = [_output(p, tmp_path, f"r{w}") for p, w in zip(runs, (2, 1), strict=True)]
     for p, text in zip(runs, texts, strict=True):
         assert p.returncode == 0, text
         assert "failed" not in text and "None" not in text, text

@@ -105,14 +105,17 @@ def recost(recipe: Recipe, row: dict[str, Any], test: Dataset, run_dir: Path) ->
     model, _ = load_model(art / "model")
     cols, reports = profile_point(model, test, recipe, device=recipe.device)
     tmp = art / f".profile.json.{os.getpid()}"
-    _write_json(tmp, reports)
-    os.replace(tmp, art / "profile.json")
-    cfg_path = art / "config.json"
-    if cfg_path.is_file():
-        resolved = json.loads(cfg_path.read_text())
-        resolved["hardware"] = recipe.hardware.model_dump()
-        _write_json(tmp, resolved)
-        os.replace(tmp, cfg_path)
+    try:
+        _write_json(tmp, reports)
+        os.replace(tmp, art / "profile.json")
+        cfg_path = art / "config.json"
+        if cfg_path.is_file():
+            resolved = json.loads(cfg_path.read_text())
+            resolved["hardware"] = recipe.hardware.model_dump()
+            _write_json(tmp, resolved)
+            os.replace(tmp, cfg_path)
+    finally:
+        tmp.unlink(missing_ok=True)
     kept = {k: v for k, v in row.items()
             if k not in HARDWARE_COLUMNS and not k.startswith(HARDWARE_PREFIXES)}
     return {**kept, **cols}

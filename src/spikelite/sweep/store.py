@@ -112,7 +112,9 @@ class Store:
                     con.execute("PRAGMA journal_mode=WAL")
                 con.executescript(SCHEMA)
                 return
-            except sqlite3.OperationalError as exc:
+            except sqlite3.DatabaseError as exc:
+                if is_disk_full(exc):
+                    raise disk_full_error(self.path) from None
                 if "locked" not in str(exc) and "busy" not in str(exc):
                     raise SpikeliteError(
                         f"cannot initialise the results store '{self.path}': {exc}") from None
