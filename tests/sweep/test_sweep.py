@@ -142,11 +142,23 @@ def test_new_hardware_settings_recost_finished_points_without_training(tmp_path)
     assert run_sweep(changed, progress=False, report=False).recosted == 0
 
 
-def test_a_failing_point_is_reported_and_the_others_still_run(tmp_path):
+def test_a_failing_point_is_reported_and_the_others_still_run(tmp_path, monkeypatch):
+    # an unknown layer is now refused before any work (tests/reliability), so the point
+    # fails while it runs instead, with the error the schedule would raise
+    import spikelite.sweep.point as point_mod
+    from spikelite.errors import SpikeliteError
+
+    real = point_mod.compress_point
+
+    def compress_point(model, train, test, point, ft, **kw):
+        if point.label == "bad":
+            raise SpikeliteError("overrides name unknown layers ['no.such.layer']")
+        return real(model, train, test, point, ft, **kw)
+
+    monkeypatch.setattr(point_mod, "compress_point", compress_point)
     recipe = tiny_recipe(tmp_path / "s", grid=[], points=[
         {"name": "fp32", "schedule": "baseline"},
-        {"name": "bad", "schedule": "joint", "scheme": "duq", "bits": 4,
-         "layer_bits": {"no.such.layer": 2}},
+        {"name": "bad", "schedule": "joint", "scheme": "duq", "bits": 4},
         {"name": "good", "schedule": "ptq", "scheme": "duq", "bits": 4}])
     res = run_sweep(recipe, progress=False, report=False)
     assert [r["name"] for r in res.rows] == ["fp32", "good"]

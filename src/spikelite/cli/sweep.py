@@ -82,14 +82,24 @@ def sweep_command(
             overrides["out"] = out_dir
         cfg = load_recipe(recipe, overrides)
         _note_deprecated(list(cfg.objectives))
+        if storage is not None and cfg.search is None:
+            raise SpikeliteError("--storage is the Optuna storage of a recipe's `search:` "
+                                 "section, and this recipe has none; drop --storage")
+        if storage is not None:
+            from spikelite.sweep.recipe import check_storage_url
+
+            check_storage_url(storage)
+        from spikelite.sweep.preflight import preflight
+
+        preflight(cfg, storage=storage)  # everything checkable before any training
         t0 = time.perf_counter()
         res = run_sweep(cfg, workers=workers, progress=progress, console=err,
-                        report=report and cfg.search is None)
+                        report=report and cfg.search is None, check=False)
         if cfg.search is not None:
             from spikelite.sweep.search import run_search
 
             run_search(cfg, workers=workers, storage=storage, console=err,
-                       progress=progress)
+                       progress=progress, check=False)
             if report:
                 from spikelite.sweep.sweep import write_outputs
 
@@ -115,6 +125,8 @@ def _finish(res: Any, objectives: list[str], seconds: float) -> None:
                   "(or --to package)")
     files = ", ".join(str(p) for p in res.files.values())
     recosted = f", {res.recosted} re-costed" if getattr(res, "recosted", 0) else ""
+    others = getattr(res, "others", 0)
+    recosted += f", {others} run by another run" if others else ""
     out.print(f"{len(res.rows)} points ({res.ran} run now, {res.skipped} reused{recosted}) "
               f"in {seconds:.0f} s; wrote {files}")
     if res.failed:

@@ -105,14 +105,17 @@ def recost(recipe: Recipe, row: dict[str, Any], test: Dataset, run_dir: Path) ->
     model, _ = load_model(art / "model")
     cols, reports = profile_point(model, test, recipe, device=recipe.device)
     tmp = art / f".profile.json.{os.getpid()}"
-    _write_json(tmp, reports)
-    os.replace(tmp, art / "profile.json")
-    cfg_path = art / "config.json"
-    if cfg_path.is_file():
-        resolved = json.loads(cfg_path.read_text())
-        resolved["hardware"] = recipe.hardware.model_dump()
-        _write_json(tmp, resolved)
-        os.replace(tmp, cfg_path)
+    try:
+        _write_json(tmp, reports)
+        os.replace(tmp, art / "profile.json")
+        cfg_path = art / "config.json"
+        if cfg_path.is_file():
+            resolved = json.loads(cfg_path.read_text())
+            resolved["hardware"] = recipe.hardware.model_dump()
+            _write_json(tmp, resolved)
+            os.replace(tmp, cfg_path)
+    finally:
+        tmp.unlink(missing_ok=True)
     kept = {k: v for k, v in row.items()
             if k not in HARDWARE_COLUMNS and not k.startswith(HARDWARE_PREFIXES)}
     return {**kept, **cols}
@@ -182,20 +185,24 @@ def execute(
     final = run_dir / "artifacts" / key
     tmp = run_dir / "artifacts" / f".tmp-{key}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     resolved = {"key": key, "name": point.label, "point": point.model_dump(),
                 "finetune": ft.model_dump(), "baseline": str(baseline_ckpt),
                 "data": recipe.data.model_dump(), "model": recipe.model.model_dump(),
                 "hardware": recipe.hardware.model_dump()}
-    _write_json(tmp / "config.json", resolved)
-    _write_json(tmp / "profile.json", reports)
-    meta = {"model": getattr(model, "spikelite_config", ck["model"]), "data": ck["data"],
-            "quant": quant_spec(model), "parametrizations": describe(model),
-            "metrics": {"test_accuracy": rec.accuracy}, "sweep_point": resolved,
-            "stages": rec.stages}
-    save_checkpoint(tmp / "model", model, meta)
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
+    try:  # a failure (a full disk) leaves no half-written artifacts behind
+        tmp.mkdir(parents=True)
+        _write_json(tmp / "config.json", resolved)
+        _write_json(tmp / "profile.json", reports)
+        meta = {"model": getattr(model, "spikelite_config", ck["model"]), "data": ck["data"],
+                "quant": quant_spec(model), "parametrizations": describe(model),
+                "metrics": {"test_accuracy": rec.accuracy}, "sweep_point": resolved,
+                "stages": rec.stages}
+        save_checkpoint(tmp / "model", model, meta)
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     base = baseline_accuracy if baseline_accuracy is not None else rec.accuracy
     return {
         "key": key, "name": point.label, "status": "done", "schedule": point.schedule,

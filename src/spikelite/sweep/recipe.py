@@ -117,6 +117,35 @@ class SearchSpace(Strict):
     sparsity: tuple[float, float] = (0.0, 0.95)
     per_layer: bool = False
 
+    def check(self) -> None:
+        """Every scheme × bit width of the space is supported, the method and schedules
+        exist and the sparsity range lies in [0, 1)."""
+        from spikelite.compress.schedules import SCHEDULES
+        from spikelite.quant import get_quantizer
+
+        for name in self.schedule:
+            try:
+                SCHEDULES.get(name)
+            except SpikeliteError as exc:
+                raise SpikeliteError(f"search.space.schedule: {exc}") from None
+        if self.method not in PRUNE_METHODS:
+            raise SpikeliteError(f"search.space.method: unknown pruning method "
+                                 f"'{self.method}'; allowed: {', '.join(PRUNE_METHODS)}")
+        lo, hi = self.sparsity
+        if not 0 <= lo <= hi < 1:
+            raise SpikeliteError(f"search.space.sparsity must be [low, high] with 0 <= low "
+                                 f"<= high < 1, got [{lo}, {hi}]")
+        for scheme in self.scheme:
+            if scheme in (None, "fp32", "none"):
+                continue
+            try:
+                q = get_quantizer(scheme)
+                for b in self.bits:
+                    q.check_bits(b)
+            except SpikeliteError as exc:
+                raise SpikeliteError(f"search.space: {exc}; change search.space.bits or "
+                                     "search.space.scheme") from None
+
 
 class SearchSpec(Strict):
     """Multi-objective search with Optuna (extra ``search``). ``population``: NSGA-II's
@@ -132,6 +161,14 @@ class SearchSpec(Strict):
     storage: str | None = None
     study: str | None = None
     space: SearchSpace = Field(default_factory=SearchSpace)
+
+    def check(self) -> None:
+        """The search's objectives, storage URL and space, before any trial runs."""
+        for o in self.objectives:
+            _objective(o, "search.objectives")
+        if self.storage is not None:
+            check_storage_url(self.storage, "search.storage")
+        self.space.check()
 
 
 class GridBlock(Strict):
@@ -165,6 +202,14 @@ class GridBlock(Strict):
                         "skip_last": self.skip_last, "prune_epochs": self.prune_epochs,
                         "regularizer": reg, "finetune": self.finetune})
         return out
+
+    def check_lists(self, where: str) -> None:
+        """Refuse an empty list: the block's Cartesian product would have no points."""
+        for key in ("schedule", "scheme", "bits", "method", "sparsity", "regularizer"):
+            if getattr(self, key) == []:
+                raise SpikeliteError(
+                    f"{where}.{key} is an empty list, so this grid block has no points; "
+                    f"give at least one value (or leave `{key}` out for its default)")
 
 
 class Recipe(Strict):
@@ -202,18 +247,133 @@ class Recipe(Strict):
 
     def expand(self) -> list[PointSpec]:
         """Every point, explicit ones first; duplicates (same settings) dropped."""
-        points = list(self.points)
-        for i, block in enumerate(self.grid):
-            for j, raw in enumerate(block.expand()):
-                points.append(parse_record(raw, f"grid[{i}] combination {j + 1}", PointSpec))
         seen: set[str] = set()
         unique = []
-        for p in points:
+        for _, p in self._sourced():
             h = point_hash(p)
             if h not in seen:
                 seen.add(h)
                 unique.append(p)
         return unique
+
+    def _sourced(self) -> list[tuple[str, PointSpec]]:
+        """Every point with where it comes from (``points[0]``, ``grid[1] combination 3``),
+        duplicates included."""
+        out = [(f"points[{i}]", p) for i, p in enumerate(self.points)]
+        for i, block in enumerate(self.grid):
+            for j, raw in enumerate(block.expand()):
+                where = f"grid[{i}] combination {j + 1}"
+                out.append((where, parse_record(raw, where, PointSpec)))
+        return out
+
+    def check(self) -> Recipe:
+        """Everything about the recipe that can be checked without data or a model (the
+        data-dependent rest: :func:`spikelite.sweep.preflight.preflight`); raises
+        :class:`SpikeliteError` naming the problem. Returns the recipe.
+
+        Refused: a grid block with an empty list (it has no points), a recipe without any
+        point (and no ``search:``), two different points under one name (``export --point
+        NAME`` could not tell them apart), one setting under two names, a quantizer at a
+        bit width or with options it does not support, objectives that do not parse, a
+        search space that cannot draw a valid point and a malformed search storage URL."""
+        for i, block in enumerate(self.grid):
+            block.check_lists(f"grid[{i}]")
+        sourced = self._sourced()
+        if not sourced and self.search is None:
+            raise SpikeliteError(
+                "the recipe has no points: `points:` and `grid:` are empty, so the sweep "
+                "would do nothing; add a point (e.g. points: [{name: fp32, schedule: "
+                "baseline}]) or a grid block")
+        _check_names(sourced)
+        for where, p in sourced:
+            try:
+                check_quantizer(p)
+            except SpikeliteError as exc:
+                raise SpikeliteError(f"{where} (point '{p.label}'): {exc}") from None
+        for o in self.objectives:
+            _objective(o, "objectives")
+        if self.search is not None:
+            self.search.check()
+        return self
+
+
+#: Optuna's relational storages (SQLAlchemy dialects, optionally ``+driver``).
+STORAGE_SCHEMES = ("sqlite", "postgresql", "mysql", "mariadb", "oracle", "mssql")
+
+
+def check_storage_url(url: str, what: str = "--storage") -> str:
+    """Refuse a search storage URL that Optuna cannot open (no ``scheme://``, an unknown
+    database, an SQLite URL without a path); returns ``url``."""
+    import re
+
+    m = re.fullmatch(r"([A-Za-z][A-Za-z0-9]*)(\+[A-Za-z0-9_]+)?://(.*)", url.strip(), re.S)
+    if m is None:
+        raise SpikeliteError(
+            f"{what} {url!r} is not a database URL; write e.g. "
+            f"'sqlite:///runs/study.sqlite3' or 'postgresql://user@host/db'")
+    scheme, rest = m.group(1).lower(), m.group(3)
+    if scheme not in STORAGE_SCHEMES:
+        raise SpikeliteError(
+            f"{what} {url!r}: unknown database '{scheme}'; Optuna storages are "
+            f"{', '.join(s + '://' for s in STORAGE_SCHEMES)}")
+    if scheme == "sqlite" and rest.strip("/") == "":
+        raise SpikeliteError(f"{what} {url!r} names no file; write "
+                             "'sqlite:///path/to/study.sqlite3'")
+    if scheme != "sqlite" and not rest.split("/", 1)[0]:
+        raise SpikeliteError(f"{what} {url!r} names no host; write e.g. "
+                             f"'{scheme}://user@host/database'")
+    return url
+
+
+def _objective(spec: str, where: str) -> None:
+    from spikelite.sweep.pareto import Objective
+
+    try:
+        Objective.parse(spec)
+    except SpikeliteError as exc:
+        raise SpikeliteError(f"{where}: {exc}") from None
+
+
+def check_quantizer(point: CompressionSpec) -> None:
+    """The quantizer's own checks of bits and options (``duq`` needs bits >= 2, ...),
+    for the point's bits and every ``layer_bits`` setting; raises :class:`SpikeliteError`."""
+    from spikelite.quant import get_quantizer
+
+    if point.scheme is None:
+        return
+    get_quantizer(point.scheme, **point.quant_options).check_bits(point.bits)
+    for layer, value in point.layer_bits.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, dict)):
+            raise SpikeliteError(f"layer_bits['{layer}'] must be bits (an int), a dict "
+                                 f"(scheme/bits/options) or null, got {value!r}")
+        spec = {"scheme": point.scheme, "bits": point.bits, **point.quant_options,
+                **(value if isinstance(value, dict) else {"bits": value})}
+        scheme, bits = spec.pop("scheme"), spec.pop("bits")
+        try:
+            get_quantizer(scheme, **spec).check_bits(bits)
+        except SpikeliteError as exc:
+            raise SpikeliteError(f"layer_bits['{layer}']: {exc}") from None
+
+
+def _check_names(sourced: list[tuple[str, PointSpec]]) -> None:
+    """One name, one setting: two different points under one name, or one setting under
+    two names, are refused naming both."""
+    by_name: dict[str, tuple[str, str]] = {}
+    by_hash: dict[str, tuple[str, str]] = {}
+    for where, p in sourced:
+        h, name = point_hash(p), p.label
+        if name in by_name and by_name[name][1] != h:
+            raise SpikeliteError(
+                f"two different points are named '{name}': {by_name[name][0]} and {where}; "
+                "give one of them another `name` (export --point NAME must find one point)")
+        if h in by_hash and by_hash[h][0] != name:
+            raise SpikeliteError(
+                f"points '{by_hash[h][0]}' ({by_hash[h][1]}) and '{name}' ({where}) have the "
+                "same settings, so they are one run under two names; drop one of them")
+        by_name.setdefault(name, (where, h))
+        by_hash.setdefault(h, (name, where))
 
 
 #: Fields added after sweeps were already stored, with the default that reproduces the
@@ -303,7 +463,7 @@ def load_recipe(path_or_name: str | Path, overrides: dict[str, Any] | None = Non
             raise SpikeliteError(f"recipe '{path_or_name}' is neither a file nor a built-in "
                                  f"recipe ({', '.join(known) or 'none'})")
     raw = set_dotted(read_yaml(path), overrides or {})
-    return parse_record(raw, str(path), Recipe)
+    return parse_record(raw, str(path), Recipe).check()
 
 
 #: ``SCHEDULES`` (a tuple of names here before) is the registry :data:`spikelite.compress.SCHEDULES`

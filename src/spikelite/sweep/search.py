@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from spikelite.errors import SpikeliteError, require
+from spikelite.sweep.preflight import open_storage
 from spikelite.sweep.recipe import PointSpec, Recipe, baseline_key, run_key
 from spikelite.sweep.store import STORE, Store, worker_id
 
@@ -32,13 +33,6 @@ def storage_url(recipe: Recipe, storage: str | None) -> str:
     if s:
         return s
     return f"sqlite:///{(Path(recipe.out) / 'optuna.sqlite3').resolve()}"
-
-
-def open_storage(optuna: Any, url: str) -> Any:
-    """Optuna storage for ``url``; SQLite connections wait up to 60 s for a lock (the
-    default 5 s is too short when several workers write trials on a busy machine)."""
-    kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
-    return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
 
 
 def study_name(recipe: Recipe) -> str:
@@ -178,7 +172,11 @@ def optimize(
 
 
 def _search_worker(recipe_data: dict[str, Any], storage: str, ckpt: str, acc: float,
-                   trials: int, threads: int, index: int) -> None:
+                   trials: int, threads: int, index: int, parent: int | None = None) -> None:
+    if parent is not None:
+        from spikelite.sweep.sweep import die_with_parent
+
+        die_with_parent(parent)
     import torch
 
     torch.set_num_threads(threads)
@@ -197,14 +195,21 @@ def run_search(
     storage: str | None = None,
     console: Console | None = None,
     progress: bool = True,
+    check: bool = True,
 ) -> dict[str, Any]:
     """Run ``recipe.search`` (resuming the study if it exists) with ``workers`` local
-    processes; returns the study's summary (trial counts, storage, study name)."""
+    processes; returns the study's summary (trial counts, storage, study name). The
+    recipe is checked first (:func:`~spikelite.sweep.preflight.preflight`; ``check=False``
+    skips it when :func:`~spikelite.sweep.sweep.run_sweep` already did)."""
     optuna = require("optuna", "search", "multi-objective search")
     from spikelite.sweep.sweep import prepare_baseline, torch_threads
 
     if recipe.search is None:
         raise SpikeliteError("the recipe has no `search:` section")
+    if check:
+        from spikelite.sweep.preflight import preflight
+
+        preflight(recipe, storage=storage)
     console = console or Console(stderr=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     run_dir = Path(recipe.out)
@@ -229,7 +234,8 @@ def run_search(
         ctx = mp.get_context("spawn")
         threads = recipe.threads or max(1, (os.cpu_count() or 1) // workers)
         procs = [ctx.Process(target=_search_worker, args=(
-            recipe.model_dump(mode="json"), url, str(ckpt), acc, trials, threads, i))
+            recipe.model_dump(mode="json"), url, str(ckpt), acc, trials, threads, i,
+            os.getpid()))
             for i in range(workers)]
         for p in procs:
             p.start()

@@ -11,6 +11,7 @@ worker); ``failed`` runs are retried on the next sweep.
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import math
 import os
@@ -43,6 +44,32 @@ CREATE TABLE IF NOT EXISTS runs (
     finished REAL
 );
 """
+
+#: errno values of a full disk or quota (ENOSPC, EDQUOT).
+DISK_FULL_ERRNOS = frozenset(e for e in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if e)
+
+
+class DiskFullError(SpikeliteError):
+    """The disk (or quota) filled up while the sweep wrote; finished points are kept."""
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is a full disk: ``OSError`` ENOSPC/EDQUOT or SQLite's
+    "database or disk is full" (SQLITE_FULL)."""
+    if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+        return True
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        return code == getattr(sqlite3, "SQLITE_FULL", 13) or "disk is full" in str(exc)
+    return isinstance(exc, DiskFullError)
+
+
+def disk_full_error(where: str | Path) -> DiskFullError:
+    """The one-line error for a full disk while writing ``where``."""
+    return DiskFullError(
+        f"no space left on the device (ENOSPC) while writing '{where}'; free some space "
+        "and rerun the same command: finished points are kept and the sweep resumes")
+
 
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -85,7 +112,9 @@ class Store:
                     con.execute("PRAGMA journal_mode=WAL")
                 con.executescript(SCHEMA)
                 return
-            except sqlite3.OperationalError as exc:
+            except sqlite3.DatabaseError as exc:
+                if is_disk_full(exc):
+                    raise disk_full_error(self.path) from None
                 if "locked" not in str(exc) and "busy" not in str(exc):
                     raise SpikeliteError(
                         f"cannot initialise the results store '{self.path}': {exc}") from None
@@ -174,6 +203,15 @@ class Store:
             if cur.rowcount != 1:
                 raise SpikeliteError(f"run {key} is not finished; nothing to update")
 
+    def abandon(self, key: str, worker: str, error: str) -> bool:
+        """Mark ``key`` failed when it is still ``running`` under ``worker`` (a worker
+        process that died holding it); ``True`` when the row changed."""
+        with self._tx() as con:
+            cur = con.execute("UPDATE runs SET status='failed', error=?, finished=? "
+                              "WHERE key = ? AND status = 'running' AND worker = ?",
+                              (error, time.time(), key, worker))
+            return cur.rowcount == 1
+
     def fail(self, key: str, error: str) -> None:
         with self._tx() as con:
             con.execute("UPDATE runs SET status='failed', error=?, finished=? "
@@ -231,20 +269,31 @@ def columns(rows: list[dict[str, Any]]) -> list[str]:
 def write_csv(rows: list[dict[str, Any]], path: str | Path) -> Path:
     """Flat rows → CSV (written to a temporary file, then renamed)."""
     path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
     cols = columns(rows)
-    with tmp.open("w", newline="") as f:
+    with _atomic(path) as tmp, tmp.open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
         w.writeheader()
         for r in rows:
             w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in cols})
-    os.replace(tmp, path)
     return path
 
 
 def write_json(rows: list[dict[str, Any]], path: str | Path) -> Path:
     path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(rows, indent=2, default=float))
-    os.replace(tmp, path)
+    with _atomic(path) as tmp:
+        tmp.write_text(json.dumps(rows, indent=2, default=float))
     return path
+
+
+@contextmanager
+def _atomic(path: Path) -> Iterator[Path]:
+    """A temporary file (unique per process, so two runs never share one) renamed onto
+    ``path`` when the block succeeds and removed when it fails: ``path`` is either the
+    old file or the complete new one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -14,13 +14,17 @@ Layout of a sweep folder::
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import multiprocessing as mp
 import os
+import signal
+import sqlite3
+import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +38,29 @@ from spikelite.errors import SpikeliteError
 from spikelite.hardware.units import fmt_energy
 from spikelite.sweep.columns import add_ratios, find_baseline, is_baseline
 from spikelite.sweep.recipe import PointSpec, Recipe, baseline_key, run_key
-from spikelite.sweep.store import STORE, Store, write_csv, write_json
+from spikelite.sweep.store import (
+    STORE,
+    DiskFullError,
+    Store,
+    _alive,
+    _atomic,
+    disk_full_error,
+    is_disk_full,
+    worker_id,
+    write_csv,
+    write_json,
+)
+
+#: Attempts a point gets within one run when the worker process running it dies (killed,
+#: out of memory): the first, then one retry; after that it is reported as failed.
+MAX_ATTEMPTS = 2
+#: Exit code of a worker process that stopped on a full disk (ENOSPC's errno).
+DISK_FULL_EXIT = 28
+#: Exit code of a worker process that stopped because its parent sweep is gone.
+ORPHAN_EXIT = 70
+#: errno values that mean "cannot write there" (one line, not a traceback).
+_WRITE_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR,
+                           errno.EISDIR, errno.EEXIST})
 
 
 @dataclass
@@ -50,6 +76,8 @@ class SweepResult:
     recosted: int = 0
     seconds: float = 0.0
     files: dict[str, Path] = field(default_factory=dict)
+    #: points finished during this run by another run sharing the folder
+    others: int = 0
 
 
 def prepare_baseline(
@@ -143,9 +171,26 @@ def work(
     console: Console | None = None,
     on_done: Callable[[dict[str, Any] | None, str, PointSpec, str | None], None] | None = None,
     lease_s: float = 300.0,
+    keys: Collection[str] | None = None,
 ) -> int:
-    """Claim and run the points of ``recipe`` one by one until none is left; returns how
-    many this call ran. Safe to call from several processes at once."""
+    """Claim and run the points of ``recipe`` (only those in ``keys``, if given) one by
+    one until none is left; returns how many this call ran. Safe to call from several
+    processes at once. A full disk stops the loop with :class:`DiskFullError` (the point's
+    half-written artifacts removed; it runs again when the sweep is resumed)."""
+    try:
+        return _work(recipe, run_dir, baseline_ckpt, baseline_accuracy, console=console,
+                     on_done=on_done, lease_s=lease_s, keys=keys)
+    except DiskFullError:
+        raise
+    except Exception as exc:
+        if is_disk_full(exc):
+            raise disk_full_error(run_dir) from None
+        raise
+
+
+def _work(recipe: Recipe, run_dir: Path, baseline_ckpt: Path, baseline_accuracy: float, *,
+          console: Console | None, on_done: Any, lease_s: float,
+          keys: Collection[str] | None) -> int:
     from spikelite.data.spec import load_data
     from spikelite.sweep.point import clean_stale_tmp, execute
 
@@ -155,6 +200,8 @@ def work(
     data = None
     ran = 0
     for key, point in _points(recipe):
+        if keys is not None and key not in keys:
+            continue
         if not store.claim(key, point.label, point.model_dump()):
             continue
         if data is None:
@@ -168,6 +215,10 @@ def work(
             if on_done:
                 on_done(row, key, point, None)
         except Exception as exc:  # one bad point must not lose the others
+            if is_disk_full(exc):  # ... but a full disk fails every point: stop
+                with contextlib.suppress(Exception):
+                    store.fail(key, "stopped: no space left on the device (ENOSPC)")
+                raise disk_full_error(run_dir) from None
             msg = f"{type(exc).__name__}: {exc}"
             store.fail(key, msg)
             console.print(f"[red]point {point.label} failed:[/] {msg}")
@@ -178,18 +229,55 @@ def work(
     return ran
 
 
+def die_with_parent(parent: int) -> None:
+    """Make this (worker) process end when ``parent`` does, so killing a sweep never
+    leaves orphan workers training on: Linux's ``PR_SET_PDEATHSIG`` (SIGKILL) where
+    available, and everywhere a watchdog thread that polls the parent pid."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(ORPHAN_EXIT)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(ORPHAN_EXIT)
+
+    threading.Thread(target=watch, daemon=True, name="spikelite-parent-watch").start()
+
+
 def _worker_main(recipe_data: dict[str, Any], run_dir: str, ckpt: str, acc: float,
-                 threads: int, index: int) -> None:
-    """Entry point of a worker process (spawned)."""
+                 threads: int, index: int, parent: int | None = None,
+                 keys: list[str] | None = None) -> None:
+    """Entry point of a worker process (spawned): runs points (those in ``keys``, if
+    given) until none is left; ends with its ``parent`` process."""
+    if parent is not None:
+        die_with_parent(parent)
     import torch
 
     torch.set_num_threads(threads)
     recipe = Recipe.model_validate(recipe_data)
     log = Path(run_dir) / "logs" / f"worker-{index}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("a") as f:
-        console = Console(file=f, width=120, force_terminal=False)
-        work(recipe, Path(run_dir), Path(ckpt), acc, console=console)
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a") as f:
+            console = Console(file=f, width=120, force_terminal=False)
+            try:
+                work(recipe, Path(run_dir), Path(ckpt), acc, console=console,
+                     keys=None if keys is None else set(keys))
+            except DiskFullError as exc:
+                with contextlib.suppress(Exception):
+                    console.print(f"error: {exc}", markup=False)
+                raise
+    except Exception as exc:
+        if is_disk_full(exc):
+            os._exit(DISK_FULL_EXIT)
+        raise
 
 
 def run_sweep(
@@ -199,20 +287,50 @@ def run_sweep(
     progress: bool = True,
     console: Console | None = None,
     report: bool = True,
+    check: bool = True,
 ) -> SweepResult:
-    """Run ``recipe`` (resuming: finished points are skipped) and export the results."""
+    """Run ``recipe`` (resuming: finished points are skipped) and export the results.
+
+    First the recipe is checked against its data and model without training
+    (:func:`~spikelite.sweep.preflight.preflight`; ``check=False`` skips it), so a bad
+    recipe fails before anything is written. Points held by another live run on the same
+    folder are waited for; a point whose worker process dies is retried once
+    (:data:`MAX_ATTEMPTS`). A full disk ends in :class:`DiskFullError` (one line; rerun
+    to resume)."""
     console = console or Console(stderr=True)
     t0 = time.perf_counter()
-    if workers < 1:
-        raise SpikeliteError(f"workers must be >= 1, got {workers}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise SpikeliteError(f"workers must be an integer >= 1, got {workers!r}")
+    if check:
+        from spikelite.sweep.preflight import preflight
+
+        preflight(recipe)
     run_dir = Path(recipe.out)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "recipe.yaml").write_text(
-        yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
-    store = Store(run_dir / STORE)
-    with torch_threads(recipe.threads):
-        return _run_sweep(recipe, run_dir, store, workers=workers, progress=progress,
-                          console=console, report=report, t0=t0)
+    with writing(run_dir):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with _atomic(run_dir / "recipe.yaml") as tmp:
+            tmp.write_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
+        store = Store(run_dir / STORE)
+        with torch_threads(recipe.threads):
+            return _run_sweep(recipe, run_dir, store, workers=workers, progress=progress,
+                              console=console, report=report, t0=t0)
+
+
+@contextmanager
+def writing(run_dir: Path) -> Iterator[None]:
+    """Turn a full disk or an unwritable folder into one :class:`SpikeliteError` line."""
+    try:
+        yield
+    except SpikeliteError:
+        raise
+    except (OSError, sqlite3.Error) as exc:
+        if is_disk_full(exc):
+            raise disk_full_error(run_dir) from None
+        if isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS:
+            where = exc.filename or run_dir
+            raise SpikeliteError(f"cannot write '{where}' ({exc.strerror}); choose another "
+                                 "--out or fix the folder's permissions") from None
+        raise
 
 
 @contextmanager
@@ -243,7 +361,7 @@ def _run_sweep(recipe: Recipe, run_dir: Path, store: Store, *, workers: int, pro
                   f"done, {todo} to run" + (f" on {workers} workers" if workers > 1 else ""))
     base_energy: dict[str, float] = {}
 
-    def report_row(row: dict[str, Any], out: Console) -> None:
+    def report_row(row: dict[str, Any], out: Console, note: str = "") -> None:
         if is_baseline(row):
             base_energy["pj"] = row["energy_pj"]
         ratio = base_energy.get("pj", 0) / row["energy_pj"] if row["energy_pj"] else 0
@@ -251,7 +369,7 @@ def _run_sweep(recipe: Recipe, run_dir: Path, store: Store, *, workers: int, pro
                   f"({0.0 - row['accuracy_drop_pt'] + 0.0:+.2f} pt)  energy "
                   f"{fmt_energy(row['energy_pj'])}"
                   + (f" ({ratio:.1f}× less)" if ratio else "")
-                  + f"  {row['deployed_bytes'] / 1e3:.1f} kB  {row['seconds']:.0f} s")
+                  + f"  {row['deployed_bytes'] / 1e3:.1f} kB  {row['seconds']:.0f} s" + note)
 
     for row in store.results([k for k, p in points if p.schedule == "baseline"]):
         base_energy["pj"] = row["energy_pj"]
@@ -259,60 +377,202 @@ def _run_sweep(recipe: Recipe, run_dir: Path, store: Store, *, workers: int, pro
             TimeElapsedColumn()]
     with Progress(*cols, console=console, disable=not progress) as bar:
         task = bar.add_task("points", total=len(keys), completed=len(done_before))
-        if todo and workers == 1:
-            def on_done(row: dict[str, Any] | None, key: str, point: PointSpec,
-                        error: str | None) -> None:
-                bar.advance(task)
-                if row is not None:
-                    report_row(row, bar.console)
-
-            work(recipe, run_dir, ckpt, base_acc, console=bar.console, on_done=on_done)
-        elif todo:
-            ctx = mp.get_context("spawn")
-            threads = recipe.threads or max(1, (os.cpu_count() or 1) // workers)
-            procs = [ctx.Process(target=_worker_main, args=(
-                recipe.model_dump(mode="json"), str(run_dir), str(ckpt), base_acc, threads, i))
-                for i in range(workers)]
-            for p in procs:
-                p.start()
-            seen = set(done_before)
-            while True:
-                alive = any(p.is_alive() for p in procs)
-                status = {r["key"]: r for r in store.records() if r["status"] != "running"}
-                for k in keys:
-                    if k in status and k not in seen:
-                        seen.add(k)
-                        if status[k]["status"] == "done":
-                            report_row(status[k]["result"], bar.console)
-                        else:
-                            bar.console.print(f"  [red]{status[k]['name']} failed:[/] "
-                                              f"{status[k]['error']}")
-                bar.update(task, completed=len(seen))
-                if not alive:
-                    break
-                time.sleep(0.5)
-            for p in procs:
-                p.join()
-            bad = [p.exitcode for p in procs if p.exitcode != 0]
-            if bad:
-                console.print(f"[yellow]{len(bad)} worker(s) exited abnormally "
-                              f"(codes {bad}); see {run_dir / 'logs'}[/]")
+        driver = _Driver(recipe, run_dir, store, points, ckpt, base_acc, workers=workers,
+                         console=bar.console, report_row=report_row,
+                         advance=lambda n: bar.update(task, completed=n), seen=done_before)
+        if todo:
+            driver.run()
     records = {r["key"]: r for r in store.records()}
     rows = [records[k]["result"] for k in keys
             if k in records and records[k]["status"] == "done"]
-    failed = [{"key": k, "name": records[k]["name"], "error": records[k]["error"]}
-              for k in keys if k in records and records[k]["status"] != "done"]
+    failed = [{"key": k, "name": records[k]["name"] if k in records else driver.names[k],
+               "error": records[k]["error"] if k in records else "never ran"}
+              for k in keys if k not in records or records[k]["status"] != "done"]
+    new = {r["key"] for r in rows} - done_before
+    ran = {k for k in new if records[k]["worker"] in driver.ours}
     baseline = find_baseline(rows)
     add_ratios(rows, baseline)
     result = SweepResult(run_dir=run_dir, rows=rows, baseline=baseline, failed=failed,
-                         ran=len({r["key"] for r in rows} - done_before),
-                         skipped=len(done_before), recosted=recosted,
-                         seconds=time.perf_counter() - t0)
-    result.files["csv"] = write_csv(rows, run_dir / "results.csv")
-    result.files["json"] = write_json(rows, run_dir / "results.json")
-    if report and rows:
-        result.files.update(write_outputs(run_dir, rows, recipe, baseline))
+                         ran=len(ran), skipped=len(done_before), recosted=recosted,
+                         seconds=time.perf_counter() - t0, others=len(new - ran))
+    with _locked(run_dir / ".export.lock"):  # two runs on one folder: one writer at a time
+        result.files["csv"] = write_csv(rows, run_dir / "results.csv")
+        result.files["json"] = write_json(rows, run_dir / "results.json")
+        if report and rows:
+            result.files.update(write_outputs(run_dir, rows, recipe, baseline))
     return result
+
+
+class _Driver:
+    """Runs a sweep's points to the end: in this process or in worker processes, retrying
+    a point whose worker died (:data:`MAX_ATTEMPTS`), and waiting for points another live
+    run on the same folder holds, until every point is done or failed."""
+
+    def __init__(self, recipe: Recipe, run_dir: Path, store: Store,
+                 points: list[tuple[str, PointSpec]], ckpt: Path, acc: float, *,
+                 workers: int, console: Console, report_row: Callable[..., None],
+                 advance: Callable[[int], None], seen: set[str], poll: float = 0.5,
+                 lease_s: float = 300.0) -> None:
+        self.recipe, self.run_dir, self.store = recipe, run_dir, store
+        self.keys = [k for k, _ in points]
+        self.names = {k: p.label for k, p in points}
+        self.ckpt, self.acc, self.workers = ckpt, acc, workers
+        self.console, self.report_row, self.advance = console, report_row, advance
+        self.seen = set(seen)
+        self.poll, self.lease_s = poll, lease_s
+        self.ours = {worker_id()}  # this run's processes (host:pid)
+        self.deaths: dict[str, int] = {}
+        self.started = time.time()
+        self.index = 0
+        self._waiting = ""
+
+    # -- the loop ------------------------------------------------------------------------
+    def run(self) -> None:
+        targets: list[str] | None = None  # first round: every point (failed ones retried)
+        stuck = 0
+        while True:
+            if self.workers == 1:
+                self._inline(targets)
+            else:
+                self._parallel(targets)
+            while True:
+                recs = self._records()
+                pending = [k for k in self.keys
+                           if k not in recs or recs[k]["status"] == "running"]
+                if not pending:
+                    return
+                held = {k: recs[k]["worker"] for k in pending
+                        if k in recs and self._held(recs[k])}
+                claimable = [k for k in pending if k not in held]
+                if claimable:
+                    break
+                self._wait(held)
+            stuck = stuck + 1 if claimable == targets else 0
+            if stuck >= 2:  # nobody could run them twice in a row: report, do not spin
+                self.console.print(f"[red]{len(claimable)} point(s) could not be run: "
+                                   f"{', '.join(self.names[k] for k in claimable)}[/]")
+                return
+            targets = claimable
+
+    def _records(self) -> dict[str, dict[str, Any]]:
+        wanted = set(self.keys)
+        recs = {r["key"]: r for r in self.store.records() if r["key"] in wanted}
+        for k in self.keys:  # report what finished (here or in another run) once
+            r = recs.get(k)
+            if r is None or r["status"] == "running" or k in self.seen:
+                continue
+            if r["status"] == "failed" and (r["finished"] or 0) < self.started:
+                continue  # failed in an earlier run: it is retried now
+            self.seen.add(k)
+            other = "" if r["worker"] in self.ours else " (by another run)"
+            if r["status"] == "done":
+                self.report_row(r["result"], self.console, other)
+            else:
+                self.console.print(f"  [red]{r['name']} failed{other}:[/] {r['error']}",
+                                   highlight=False)
+        self.advance(len(self.seen))
+        return recs
+
+    def _held(self, rec: dict[str, Any]) -> bool:
+        """A running row another live process holds (not one of ours, not stale)."""
+        if rec["status"] != "running" or rec["worker"] in self.ours:
+            return False
+        fresh = time.time() - (rec["heartbeat"] or 0) <= self.lease_s
+        return fresh and _alive(rec["worker"]) is not False
+
+    def _wait(self, held: dict[str, str]) -> None:
+        """Wait until a point held by another run finishes or its holder dies."""
+        pids = sorted({w.rpartition(":")[2] for w in held.values()}, key=str)
+        msg = (f"{len(held)} point(s) held by another run (pid {', '.join(pids)}), waiting "
+               f"for it: {', '.join(self.names[k] for k in held)}")
+        if msg != self._waiting:
+            self.console.print(f"[yellow]{msg}[/]", highlight=False)
+            self._waiting = msg
+        while True:
+            time.sleep(self.poll)
+            recs = self._records()
+            for k, w in held.items():
+                r = recs.get(k)
+                if r is None or r["worker"] != w or not self._held(r):
+                    return
+
+    # -- one round -------------------------------------------------------------------------
+    def _inline(self, targets: list[str] | None) -> None:
+        def on_done(row: dict[str, Any] | None, key: str, point: PointSpec,
+                    error: str | None) -> None:
+            self.seen.add(key)
+            self.advance(len(self.seen))
+            if row is not None:
+                self.report_row(row, self.console)
+
+        work(self.recipe, self.run_dir, self.ckpt, self.acc, console=self.console,
+             on_done=on_done, lease_s=self.lease_s, keys=targets)
+
+    def _parallel(self, targets: list[str] | None) -> None:
+        ctx = mp.get_context("spawn")
+        n = self.workers if targets is None else max(1, min(self.workers, len(targets)))
+        threads = self.recipe.threads or max(1, (os.cpu_count() or 1) // self.workers)
+        host = worker_id().rpartition(":")[0]
+        dump = self.recipe.model_dump(mode="json")
+        procs: list[tuple[Any, int]] = []
+        handled: set[int] = set()
+
+        def start(keys: list[str] | None) -> None:
+            i = self.index
+            self.index += 1
+            p = ctx.Process(target=_worker_main, args=(
+                dump, str(self.run_dir), str(self.ckpt), self.acc, threads, i, os.getpid(),
+                keys))
+            p.start()
+            procs.append((p, i))
+            self.ours.add(f"{host}:{p.pid}")
+
+        for _ in range(n):
+            start(targets)
+        try:
+            while True:
+                self._records()
+                for p, i in list(procs):
+                    if p.pid in handled or p.is_alive():
+                        continue
+                    handled.add(p.pid)
+                    p.join()
+                    if p.exitcode == 0:
+                        continue
+                    if p.exitcode == DISK_FULL_EXIT:
+                        raise disk_full_error(self.run_dir)
+                    self._worker_died(p, i, f"{host}:{p.pid}", start)
+                if len(handled) == len(procs):
+                    return
+                time.sleep(self.poll)
+        finally:
+            for p, _ in procs:  # on an error here (Ctrl-C, a full disk) stop them
+                if p.is_alive():
+                    p.terminate()
+                    p.join()
+
+    def _worker_died(self, p: Any, index: int, wid: str,
+                     start: Callable[[list[str]], None]) -> None:
+        """Retry the points the dead worker held (up to :data:`MAX_ATTEMPTS` in this run),
+        then report them as failed."""
+        recs = self._records()
+        lost = [k for k in self.keys
+                if k in recs and recs[k]["status"] == "running" and recs[k]["worker"] == wid]
+        log = self.run_dir / "logs" / f"worker-{index}.log"
+        self.console.print(
+            f"[yellow]worker {index} (pid {p.pid}) exited with code {p.exitcode}"
+            + (f" while running {', '.join(self.names[k] for k in lost)}" if lost else "")
+            + f"; see {log}[/]", highlight=False)
+        for k in lost:
+            self.deaths[k] = self.deaths.get(k, 0) + 1
+            if self.deaths[k] < MAX_ATTEMPTS:
+                self.console.print(f"  retrying {self.names[k]} (attempt "
+                                   f"{self.deaths[k] + 1} of {MAX_ATTEMPTS})", highlight=False)
+                start([k])
+            else:
+                self.store.abandon(k, wid, f"its worker process died {self.deaths[k]} times "
+                                   f"while running it (last exit code {p.exitcode}); see "
+                                   f"{self.run_dir / 'logs'}")
 
 
 def _recost_stale(recipe: Recipe, store: Store, keys: list[str], run_dir: Path,
