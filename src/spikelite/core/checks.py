@@ -68,11 +68,16 @@ def _negative_variance(name: str, t: torch.Tensor) -> str | None:
 
 
 def _kind(name: str) -> str:
-    """What a state-dict entry is, for the message: weight, BatchNorm statistic, buffer."""
+    """What a state-dict entry is, for the message: weight, BatchNorm statistic, neuron
+    parameter, or (anything else) tensor."""
     leaf = name.rsplit(".", 1)[-1]
     if leaf in ("running_mean", "running_var"):
         return "BatchNorm statistic"
-    return "weight"
+    if leaf in ("weight", "bias", "original", "original0", "original1"):
+        return "weight"
+    if leaf in ("leak", "threshold", "v_reset"):
+        return "neuron parameter"
+    return "tensor"
 
 
 def bad_tensors(named: Iterable[tuple[str, torch.Tensor]]) -> list[str]:
@@ -160,7 +165,7 @@ def layer_name(model: nn.Module, module: nn.Module) -> str | None:
 @contextlib.contextmanager
 def naming_layers(model: nn.Module) -> Iterator[None]:
     """Re-raise a :class:`NonFiniteError` raised by one of ``model``'s layers with the
-    layer's name in front (``"layer 'features.lif1': …"``); free when nothing is raised."""
+    layer's name in front (``"layer 'lif1': LIF input …"``); free when nothing is raised."""
     try:
         yield
     except NonFiniteError as exc:
@@ -169,7 +174,7 @@ def naming_layers(model: nn.Module) -> Iterator[None]:
         name = layer_name(model, exc.module)
         if name is None:
             raise
-        named = NonFiniteError(f"layer '{name}' ({type(exc.module).__name__}): {exc}",
+        named = NonFiniteError(f"layer '{name}': {exc}",
                                exc.module)
         named.named = True  # type: ignore[attr-defined]
         raise named from None

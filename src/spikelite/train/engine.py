@@ -22,6 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from spikelite.core.checks import (
+    NonFiniteError,
     all_finite,
     bad_tensors,
     check_input,
@@ -225,8 +226,14 @@ def fit(
                 x, y = to_time_major(x.to(dev, torch.float32)), y.to(dev)
                 check_batch(x, step, cfg.batch_size, f"training (epoch {epoch + 1})")
                 reset_states(model)
-                with naming_layers(model):
-                    out_t = model(x)
+                try:
+                    with naming_layers(model):
+                        out_t = model(x)
+                except NonFiniteError as exc:
+                    raise NonFiniteError(
+                        f"training stopped at epoch {epoch + 1}, step {step + 1}: {exc}; if "
+                        f"the weights grew, lower the learning rate (lr={cfg.lr}) or enable "
+                        "grad_clip", exc.module) from None
                 loss = loss_fn(out_t, y)
                 if regularizer is not None:
                     loss = loss + regularizer.penalty()
@@ -239,11 +246,19 @@ def fit(
                 loss.backward()
                 if cfg.grad_clip is not None:
                     nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                opt.step()
+                try:
+                    opt.step()
+                except RuntimeError as exc:  # e.g. Adam's lr/(1 − β₁ᵗ) past float32's range
+                    if "overflow" not in str(exc):
+                        raise
+                    raise NonFiniteError(
+                        f"training diverged at epoch {epoch + 1}, step {step + 1}: the "
+                        f"optimizer step overflowed ({exc}); lower the learning rate "
+                        f"(lr={cfg.lr})") from None
                 sched.step()
                 if not all_finite(state):
                     problems = bad_tensors(model.state_dict().items())
-                    raise SpikeliteError(
+                    raise NonFiniteError(
                         f"training diverged at epoch {epoch + 1}, step {step + 1}: after the "
                         f"optimizer step {'; '.join(problems[:3]) or 'a weight is not finite'}"
                         f"; lower the learning rate (lr={cfg.lr}) or enable grad_clip (no "
@@ -262,8 +277,14 @@ def fit(
                 "lr": opt.param_groups[0]["lr"],
             }
             if test is not None:
-                ev = evaluate(model, test, batch_size=cfg.eval_batch_size, loss=cfg.loss,
-                              device=dev)
+                try:
+                    ev = evaluate(model, test, batch_size=cfg.eval_batch_size, loss=cfg.loss,
+                                  device=dev)
+                except NonFiniteError as exc:
+                    raise NonFiniteError(
+                        f"training stopped at epoch {epoch + 1}, evaluating on the test data: "
+                        f"{exc}; if the weights grew, lower the learning rate (lr={cfg.lr}) "
+                        "or enable grad_clip", exc.module) from None
                 rec["test_loss"], rec["test_accuracy"] = ev["loss"], ev["accuracy"]
             result.history.append(rec)
             acc = rec.get("test_accuracy", rec["train_accuracy"])
