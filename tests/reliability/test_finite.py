@@ -135,30 +135,30 @@ def _digits(n: int = 8, T: int = 3) -> TensorDataset:
     return TensorDataset(torch.rand(n, T, 1, 8, 8, generator=g), torch.arange(n) % 10)
 
 
-def _api_evaluate(model: nn.Module) -> None:
+def _api_evaluate(model: nn.Module, tmp: Path) -> None:
     evaluate(model, _digits(), device="cpu")
 
 
-def _api_profile(model: nn.Module) -> None:
+def _api_profile(model: nn.Module, tmp: Path) -> None:
     from spikelite.hardware import profile
 
     profile(model, _digits())
 
 
-def _api_export(model: nn.Module) -> None:
+def _api_export(model: nn.Module, tmp: Path) -> None:
     from spikelite.export import export_model
 
-    export_model(model.eval(), {}, Path("never-written.nir"), to="nir")
+    export_model(model.eval(), {}, tmp / "never-written.nir", to="nir")
 
 
-def _api_compress(model: nn.Module) -> None:
+def _api_compress(model: nn.Module, tmp: Path) -> None:
     from spikelite.compress import CompressionSpec, compress_model
 
     spec = CompressionSpec(schedule="ptq", scheme="duq", bits=4)
     compress_model(model, _digits(), _digits(), spec, device="cpu")
 
 
-def _api_fit(model: nn.Module) -> None:
+def _api_fit(model: nn.Module, tmp: Path) -> None:
     fit(model, _digits(), None, TrainConfig(epochs=1, batch_size=8), device="cpu",
         progress=False)
 
@@ -168,12 +168,12 @@ def _api_fit(model: nn.Module) -> None:
     (_api_export, "the model to export"), (_api_compress, "the model to compress"),
     (_api_fit, "the model to train"),
 ])
-def test_api_refuses_non_finite_weights(api, where: str, good: Path) -> None:
+def test_api_refuses_non_finite_weights(api, where: str, good: Path, tmp_path: Path) -> None:
     with pytest.raises(SpikeliteError) as info:
-        api(_nan_model(good))
+        api(_nan_model(good), tmp_path)
     msg = str(info.value)
     assert msg.startswith(f"{where}: weight 'conv1.module.weight' has 1 NaN value"), msg
-    assert not Path("never-written.nir").exists()
+    assert list(tmp_path.iterdir()) == []
 
 
 # -- NaN/Inf inputs -------------------------------------------------------------------------
