@@ -180,12 +180,31 @@ def test_api_refuses_non_finite_weights(api, where: str, good: Path, tmp_path: P
 
 @pytest.mark.parametrize(("value", "what"), [(NAN, "NaN value"), (INF, "infinite value"),
                                              (-INF, "infinite value")])
+@pytest.mark.parametrize("reset", ["zero", "subtract", "none"])
+@pytest.mark.parametrize("leak", [{"beta": 0.5}, {"tau": 2.0}])
 @pytest.mark.parametrize("fused", [True, False])
-def test_lif_refuses_a_non_finite_input(value: float, what: str, fused: bool) -> None:
-    x = torch.zeros(4, 2, 3)
-    x[1, 0, 2] = value
+def test_lif_refuses_a_non_finite_input(value: float, what: str, reset: str, leak: dict,
+                                        fused: bool) -> None:
+    x = torch.rand(4, 2, 3)
+    x[-1, 0, 2] = value  # at the last step: the check must not miss a late one
+    m = LIF(**leak, reset=reset, fused=fused)
     with pytest.raises(NonFiniteError, match=f"LIF input of shape \\(4, 2, 3\\) has 1 {what}"):
-        LIF(fused=fused)(x)
+        m(x)
+    assert m.mem is None  # no non-finite state carried into the next call
+
+
+@pytest.mark.parametrize("value", [NAN, INF, -INF])
+def test_lif_with_a_fixed_point_membrane_refuses_a_non_finite_input(value: float) -> None:
+    x = torch.rand(4, 2, 3)
+    x[0, 1, 1] = value  # the 8-bit membrane would saturate ±inf to a finite value
+    with pytest.raises(NonFiniteError, match="LIF input of shape"):
+        LIF(state_bits=8)(x)
+
+
+def test_lif_membrane_overflow_on_a_finite_input_is_named() -> None:
+    x = torch.full((4, 1, 2), -3e38)  # no reset below θ: the membrane sums past float32
+    with pytest.raises(NonFiniteError, match="LIF membrane overflowed .* finite input"):
+        LIF(beta=1.0, reset="none")(x)
 
 
 def test_lif_error_names_the_layer_inside_a_zoo_model(good: Path) -> None:

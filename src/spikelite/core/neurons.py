@@ -233,13 +233,6 @@ class LIF(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_time_major(x, type(self).__name__)
-        if not bool(torch.isfinite(x).all()):  # one check per call, none per step
-            raise NonFiniteError(
-                f"{type(self).__name__} input of shape {tuple(x.shape)} has "
-                f"{describe_bad(x)}; a NaN/infinite input current gives no meaningful "
-                "spikes — check the input data and the weights of the layers before it",
-                self,
-            )
         p = self.params_for(x)
         v0 = self._v0(x, p)
         observer = getattr(self, "step_observer", None)  # absent in modules pickled before
@@ -257,8 +250,28 @@ class LIF(nn.Module):
         else:
             fn = lif_multistep_eager if eager else lif_multistep_fused
             spikes, v = fn(x, v0, p) if observer is None else fn(x, v0, p, observer)
+        # A NaN/±inf input current leaves the final membrane non-finite (every reset keeps
+        # it), so checking v_T (1/T of the input) catches it; a fixed-point membrane
+        # saturates ±inf, so there the input itself is checked (its sum: NaN/inf propagate)
+        if not bool(torch.isfinite(v).all()) or (
+                self.state_bits is not None and not bool(torch.isfinite(x.sum()))):
+            self.mem = None
+            self._refuse(x)
         self.mem = v.detach()
         return spikes
+
+    def _refuse(self, x: torch.Tensor) -> None:
+        """Raise :class:`NonFiniteError` for a non-finite input (or membrane)."""
+        bad = describe_bad(x)
+        if bad is not None:
+            raise NonFiniteError(
+                f"{type(self).__name__} input of shape {tuple(x.shape)} has {bad}; a "
+                "NaN/infinite input current gives no meaningful spikes — check the input "
+                "data and the weights of the layers before it", self)
+        raise NonFiniteError(
+            f"{type(self).__name__} membrane overflowed to a non-finite value on a finite "
+            f"input of shape {tuple(x.shape)} (largest |x| = {float(x.abs().max()):.3g}); "
+            "check the weights of the layers before it", self)
 
     def extra_repr(self) -> str:
         leak = self.leak
