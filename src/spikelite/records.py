@@ -50,7 +50,7 @@ class Strict(BaseModel, metaclass=_RecordMeta):
     """Frozen record that rejects unknown keys. Built from Python keywords, a validation
     error is raised as a :class:`SpikeliteError` naming the bad keys."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def renamed_keys(data: Any, renames: Mapping[str, str], where: str) -> Any:

@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 from spikelite.compress.result import CompressionResult
 from spikelite.compress.schedules import SCHEDULES, RunContext
 from spikelite.compress.spec import CompressConfig, CompressionSpec
+from spikelite.core.checks import check_model
 from spikelite.data.spec import DataSpec, load_data
 from spikelite.errors import SpikeliteError
 from spikelite.quant import quant_spec
@@ -48,10 +49,15 @@ def compress_model(
     random masks and calibration batches are reproducible)."""
     ft = spec.finetune or finetune or FinetuneSpec()
     spec.check(ft)
+    check_model(model, "the model to compress")
     if seed is not None:
         seed_everything(seed)
     ctx = RunContext(device=device, progress=progress, console=console)
-    return SCHEDULES.get(spec.schedule).run(model, (train, test), spec, ft, ctx)
+    res = SCHEDULES.get(spec.schedule).run(model, (train, test), spec, ft, ctx)
+    check_model(res.model, f"the model compressed by '{spec.schedule}'",
+                "compression or fine-tuning diverged — lower the fine-tuning learning rate "
+                "(finetune.lr) or check the calibration data")
+    return res
 
 
 @dataclass

@@ -26,9 +26,16 @@ import torch
 from torch import nn
 
 from spikelite._registry import Registry
+from spikelite.core.checks import NonFiniteError, describe_bad
 from spikelite.core.functional import lif_multistep_eager, rest
 from spikelite.core.fused import StepObserver, lif_multistep_fused, lif_multistep_fused_trace
-from spikelite.core.params import LIFParams, check_leak, check_threshold, normalize_reset
+from spikelite.core.params import (
+    LIFParams,
+    check_leak,
+    check_threshold,
+    check_v_reset,
+    normalize_reset,
+)
 from spikelite.core.state_quant import check_state_quant
 from spikelite.core.surrogates import Surrogate, get_surrogate
 from spikelite.errors import SpikeliteError
@@ -42,6 +49,14 @@ def _as_tensor(value: float | torch.Tensor | list[float], name: str) -> torch.Te
     except (TypeError, ValueError) as exc:
         raise SpikeliteError(f"{name} must be a number or a tensor, got {value!r}") from exc
     return t.detach().clone()
+
+
+def _exact(value: float | torch.Tensor | list[float]) -> torch.Tensor:
+    """``value`` in float64 on the CPU: the parameter as given, before any rounding to the
+    module's dtype (restored by :meth:`LIF._apply` when the module becomes float64)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", torch.float64).clone()
+    return torch.as_tensor(value, dtype=torch.float64)
 
 
 def broadcast_param(p: torch.Tensor, x: torch.Tensor, name: str) -> torch.Tensor:
@@ -118,8 +133,15 @@ class LIF(nn.Module):
         th = _as_tensor(threshold, "threshold")
         check_threshold(th)
         vr = _as_tensor(v_reset, "v_reset")
+        check_v_reset(vr)
+        given = {"leak": _exact(tau if tau is not None else (0.5 if beta is None else beta)),
+                 "threshold": _exact(threshold), "v_reset": _exact(v_reset)}
         if channels is not None and leak.dim() == 0:
             leak = leak.repeat(int(channels))
+            given["leak"] = given["leak"].repeat(int(channels))
+        #: the parameters exactly as given (float64, CPU): ``.double()`` restores them, so
+        #: a float64 model computes with β = 1 − 1/3, not its float32 rounding
+        self._given = given
         if learn_leak:
             self.leak = nn.Parameter(leak)
         else:
@@ -180,6 +202,25 @@ class LIF(nn.Module):
             state_max=self.state_max,
         )
 
+    def _apply(self, fn, recurse=True):  # type: ignore[no-untyped-def]
+        """Convert like any module; a parameter still equal to the value given at
+        construction (rounded to its old dtype) becomes exactly that value in float64, so
+        the parameters follow the module's dtype without keeping float32 rounding."""
+        given = getattr(self, "_given", {})
+        untouched = {}
+        for name, exact in given.items():
+            t = getattr(self, name, None)
+            untouched[name] = (isinstance(t, torch.Tensor) and t.is_floating_point()
+                               and t.shape == exact.shape
+                               and torch.equal(t.detach().cpu(), exact.to(t.dtype)))
+        out = super()._apply(fn, recurse)
+        for name, same in untouched.items():
+            t = getattr(self, name)
+            if same and t.dtype == torch.float64:
+                with torch.no_grad():
+                    t.copy_(given[name].to(t.device))
+        return out
+
     # -- state --------------------------------------------------------------------------
     def reset(self) -> None:
         """Forget the membrane state (call between independent samples)."""
@@ -209,8 +250,28 @@ class LIF(nn.Module):
         else:
             fn = lif_multistep_eager if eager else lif_multistep_fused
             spikes, v = fn(x, v0, p) if observer is None else fn(x, v0, p, observer)
+        # A NaN/±inf input current leaves the final membrane non-finite (every reset keeps
+        # it), so checking v_T (1/T of the input) catches it; a fixed-point membrane
+        # saturates ±inf, so there the input itself is checked (its sum: NaN/inf propagate)
+        if not bool(torch.isfinite(v).all()) or (
+                self.state_bits is not None and not bool(torch.isfinite(x.sum()))):
+            self.mem = None
+            self._refuse(x)
         self.mem = v.detach()
         return spikes
+
+    def _refuse(self, x: torch.Tensor) -> None:
+        """Raise :class:`NonFiniteError` for a non-finite input (or membrane)."""
+        bad = describe_bad(x)
+        if bad is not None:
+            raise NonFiniteError(
+                f"{type(self).__name__} input of shape {tuple(x.shape)} has {bad}; a "
+                "NaN/infinite input current gives no meaningful spikes — check the input "
+                "data and the weights of the layers before it", self)
+        raise NonFiniteError(
+            f"{type(self).__name__} membrane overflowed to a non-finite value on a finite "
+            f"input of shape {tuple(x.shape)} (largest |x| = {float(x.abs().max()):.3g}); "
+            "check the weights of the layers before it", self)
 
     def extra_repr(self) -> str:
         leak = self.leak

@@ -61,6 +61,13 @@ def check_threshold(threshold: Scalar) -> None:
         raise SpikeliteError(f"threshold must be a finite number > 0, got {bad}")
 
 
+def check_v_reset(v_reset: Scalar) -> None:
+    """The reset potential must be a finite number (a NaN would silence the neuron)."""
+    bad = _first_bad(v_reset, torch.isfinite)
+    if bad is not None:
+        raise SpikeliteError(f"v_reset must be a finite number, got {bad}")
+
+
 @dataclass(frozen=True)
 class LIFParams:
     """Parameters of a (leaky) integrate-and-fire neuron.
@@ -95,6 +102,7 @@ class LIFParams:
     def __post_init__(self) -> None:
         check_leak(self.form, self.leak)
         check_threshold(self.threshold)
+        check_v_reset(self.v_reset)
         object.__setattr__(self, "reset", normalize_reset(self.reset))
         check_state_quant(self.state_bits, self.state_max)
         if not isinstance(self.surrogate, Surrogate):

@@ -106,9 +106,11 @@ def to_frames(
 
     Bin edge convention (integer arithmetic, no rounding ambiguity), with ``T = n_time_bins``:
 
-    * ``duration_us=None`` (default, like tonic's ``ToFrame(n_time_bins=T)``): the windows
-      cover the sample's own span. With ``t0 = min(t)`` and ``span = max(t) − t0 + 1`` µs,
-      an event goes to bin ``(t − t0)·T // span``; bin ``k`` is the half-open window
+    * ``duration_us=None`` (default): the windows cover the sample's own span (unlike
+      tonic's ``ToFrame(n_time_bins=T)``, which drops the events after ``T`` whole windows
+      of ``(t_last − t_first) // T`` µs, the last one included: see docs/data.md). With
+      ``t0 = min(t)`` and ``span = max(t) − t0 + 1`` µs, an event goes to bin
+      ``(t − t0)·T // span``; bin ``k`` is the half-open window
       ``[t0 + k·span/T, t0 + (k+1)·span/T)``, so the first event is in bin 0 and the last in
       bin ``T − 1``.
     * ``duration_us=D``: fixed windows from the recording origin ``t = 0``; an event goes to

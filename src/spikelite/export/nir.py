@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from spikelite.core import LIF, Flatten, TimeDistributed
+from spikelite.core.checks import check_model
 from spikelite.core.converted import ConvertedIF
 from spikelite.errors import SpikeliteError, require
 from spikelite.export.chain import (
@@ -511,7 +512,10 @@ def read_nir_for_profile(path: str | Path) -> tuple[nn.Sequential, dict[str, Lay
         raise SpikeliteError(f"cannot read the NIR file '{path}': {exc}") from None
     data = (graph.metadata or {}).get("spikelite.data")
     spec = json.loads(str(np.asarray(data))) if data is not None else {}
-    return from_nir(graph).eval(), sidecars_from_nir(graph), spec
+    model = from_nir(graph).eval()
+    check_model(model, f"NIR file '{path}'", "the file is corrupt or was exported from a "
+                "diverged model — export it again from a good checkpoint")
+    return model, sidecars_from_nir(graph), spec
 
 
 @EXPORT_TARGETS.register("nir")

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 from torch import nn
 
 from spikelite._registry import Registry
+from spikelite.core.checks import check_model
 from spikelite.errors import SpikeliteError
 from spikelite.quant import LayerQuant
 
@@ -80,8 +81,11 @@ def export_model(plain: nn.Module, sidecars: Mapping[str, LayerQuant] | None,
                  source: Mapping[str, Any] | None = None, **options: Any) -> Exported:
     """Export ``plain`` (baked: ``plain, sidecars = spikelite.quant.bake(model)``) with the
     target ``to`` and, with ``check``, read it back and compare. ``options`` are the
-    target's own (e.g. ``dt``/``lif_gain`` for ``nir``, ``pack`` for ``package``)."""
+    target's own (e.g. ``dt``/``lif_gain`` for ``nir``, ``pack`` for ``package``). A
+    NaN/infinite weight or a negative BatchNorm variance is refused before anything is
+    written."""
     target = get_target(to)
+    check_model(plain, "the model to export")
     unknown = sorted(set(options) - set(target.options()))
     if unknown:
         raise SpikeliteError(f"export target '{target.name}' has no option "

@@ -17,6 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from spikelite.core import reset_states
+from spikelite.core.checks import check_input, check_model, naming_layers
 from spikelite.errors import SpikeliteError
 from spikelite.hardware.counting import Activity, ActivityRecorder
 from spikelite.hardware.energy import cost, resolve_options
@@ -94,7 +95,10 @@ def record_activity(
     membrane_updates: bool = False,
     device: str | torch.device | None = None,
 ) -> Activity:
-    """Run ``model`` over ``data`` (eval mode, no gradients) and return the exact counts."""
+    """Run ``model`` over ``data`` (eval mode, no gradients) and return the exact counts.
+
+    A NaN/infinite weight, input or output is refused (it would cost as finite energy)."""
+    check_model(model, "the model to profile")
     cl = classified if classified is not None else classify(model, layers)
     dev = torch.device(device) if device is not None else next(
         (p.device for p in itertools.chain(model.parameters(), model.buffers())),
@@ -103,12 +107,16 @@ def record_activity(
     model.eval()
     rec = ActivityRecorder(model, cl.synaptic, cl.neurons, membrane_updates=membrane_updates)
     try:
-        with torch.no_grad(), rec:
-            for x in iter_batches(data, batch_size=batch_size, limit=limit,
-                                  time_major=time_major):
+        with torch.no_grad(), rec, naming_layers(model):
+            for i, x in enumerate(iter_batches(data, batch_size=batch_size, limit=limit,
+                                               time_major=time_major)):
+                check_input(x, f"profile input batch {i + 1}")
                 reset_states(model)
                 rec.batch(x.shape[0], x.shape[1])
-                model(x.to(dev))
+                y = model(x.to(dev))
+                if isinstance(y, torch.Tensor):
+                    check_input(y, f"the model output on profile input batch {i + 1}",
+                                "check the model's weights and the input data")
         reset_states(model)
     finally:
         model.train(was)

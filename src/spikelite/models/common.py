@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from spikelite.core import TimeDistributed, create_neuron, reset_states
+from spikelite.core.checks import naming_layers
 from spikelite.core.traits import DropoutLayer
 from spikelite.errors import SpikeliteError
 
@@ -79,7 +80,8 @@ class SpikingSequential(nn.Sequential):
         self.check_input(x)
         if not self.streaming:
             reset_states(self)
-        return super().forward(x)
+        with naming_layers(self):  # a neuron's NaN-input error gets the layer's name
+            return super().forward(x)
 
 
 def neuron_maker(

@@ -13,8 +13,10 @@ re-selecting the mask by magnitude at each update (pruned weights stay pruned).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 import torch
 from torch import nn
@@ -60,6 +62,12 @@ def _select_layers(
     return [(n, m) for n, m in all_layers if n in set(layers)]
 
 
+def pruned_count(sparsity: float, n: int) -> int:
+    """``k = ⌊p·n⌋`` in exact arithmetic on the decimal ``p`` as written (``repr``), so
+    ``p = 0.29`` of 100 weights prunes 29 — a float product gives 28.999… and floors to 28."""
+    return math.floor(Fraction(repr(float(sparsity))) * int(n))
+
+
 def _prune_lowest(scores: torch.Tensor, k: int) -> torch.Tensor:
     """Boolean keep-mask over a flat ``scores`` vector with the ``k`` lowest removed."""
     keep = torch.ones(scores.numel(), dtype=torch.bool, device=scores.device)
@@ -76,10 +84,10 @@ def _masks_from_scores(
     (``global``) or ``⌊p·N_l⌋`` per layer (``layer``)."""
     if scope == "global":
         flat = torch.cat(scores)
-        keep = _prune_lowest(flat, int(sparsity * flat.numel()))
+        keep = _prune_lowest(flat, pruned_count(sparsity, flat.numel()))
         return [m.view(shape) for m, shape in
                 zip(keep.split([s.numel() for s in scores]), shapes, strict=True)]
-    return [_prune_lowest(s, int(sparsity * s.numel())).view(shape)
+    return [_prune_lowest(s, pruned_count(sparsity, s.numel())).view(shape)
             for s, shape in zip(scores, shapes, strict=True)]
 
 

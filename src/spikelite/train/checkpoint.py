@@ -21,6 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from spikelite.core.checks import CORRUPT_FIX, check_tensors
 from spikelite.errors import SpikeliteError
 
 WEIGHTS = "model.safetensors"
@@ -75,11 +76,13 @@ def read_config(path: str | Path) -> dict[str, Any]:
 
 
 def load_weights(model: nn.Module, path: str | Path, strict: bool = True) -> None:
-    """Load ``model.safetensors`` into ``model`` (shape mismatches raise a clear error)."""
+    """Load ``model.safetensors`` into ``model`` (shape mismatches raise a clear error;
+    a NaN/infinite weight or a negative BatchNorm variance is refused, naming the tensor)."""
     file = Path(path) / WEIGHTS
     if not file.is_file():
         raise SpikeliteError(f"checkpoint '{path}' has no {WEIGHTS}")
     state = load_file(str(file))
+    check_tensors(state, f"checkpoint '{path}'", CORRUPT_FIX)
     try:
         model.load_state_dict(state, strict=strict)
     except RuntimeError as exc:

@@ -21,6 +21,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from spikelite.core.checks import (
+    NonFiniteError,
+    all_finite,
+    bad_tensors,
+    check_input,
+    check_model,
+    naming_layers,
+)
 from spikelite.core.neurons import reset_states
 from spikelite.errors import SpikeliteError
 from spikelite.train.checkpoint import load_trainer_state, load_weights, save_checkpoint
@@ -79,6 +87,24 @@ def _make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
     return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
+def check_batch(x: torch.Tensor, index: int, batch_size: int, split: str) -> None:
+    """Refuse a batch with a NaN/infinite input value, naming the samples it covers."""
+    if not bool(torch.isfinite(x).all()):
+        first = index * batch_size
+        check_input(x, f"{split} batch {index + 1} (samples {first}–{first + x.shape[1] - 1})")
+
+
+def check_output(out: torch.Tensor, model: nn.Module, where: str) -> None:
+    """Refuse a NaN/infinite model output, naming the non-finite weights if any."""
+    if bool(torch.isfinite(out).all()):
+        return
+    weights = bad_tensors(model.state_dict().items())
+    cause = ("; ".join(weights[:3]) + "; ") if weights else ""
+    check_input(out, f"the model output on {where}",
+                f"{cause}the weights are corrupt or training diverged — retrain or load an "
+                "earlier checkpoint")
+
+
 def _progress(console: Console, enabled: bool) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
@@ -104,15 +130,19 @@ def evaluate(
     """Accuracy (argmax of the time-averaged output) and mean loss over ``data``."""
     dev = resolve_device(device)
     model = model.to(dev)
+    check_model(model, "the model to evaluate")
     was_training = model.training
     model.eval()
     loss_fn = LOSSES.get(loss)
     correct = total = 0
     loss_sum = 0.0
-    for x, y in DataLoader(data, batch_size=batch_size, shuffle=False):
+    for i, (x, y) in enumerate(DataLoader(data, batch_size=batch_size, shuffle=False)):
         x, y = to_time_major(x.to(dev, torch.float32)), y.to(dev)
+        check_batch(x, i, batch_size, "evaluation")
         reset_states(model)
-        out = model(x)
+        with naming_layers(model):
+            out = model(x)
+        check_output(out, model, f"evaluation batch {i + 1}")
         loss_sum += float(loss_fn(out, y)) * y.shape[0]
         correct += int((time_mean(out).argmax(-1) == y).sum())
         total += y.shape[0]
@@ -153,6 +183,7 @@ def fit(
     dev = resolve_device(device)
     seed_everything(cfg.seed)
     model = model.to(dev)
+    check_model(model, "the model to train")
     opt = _make_optimizer(model, cfg)
     steps_per_epoch = max(1, -(-len(train) // cfg.batch_size))
     sched = make_scheduler(
@@ -189,24 +220,50 @@ def fit(
             task = bar.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=len(loader), info="")
             seen = correct = 0
             loss_sum = 0.0
-            for x, y in loader:
+            # every weight and buffer, checked finite after every optimizer step
+            state = [*model.parameters(), *model.buffers()]
+            for step, (x, y) in enumerate(loader):
                 x, y = to_time_major(x.to(dev, torch.float32)), y.to(dev)
+                check_batch(x, step, cfg.batch_size, f"training (epoch {epoch + 1})")
                 reset_states(model)
-                out_t = model(x)
+                try:
+                    with naming_layers(model):
+                        out_t = model(x)
+                except NonFiniteError as exc:
+                    raise NonFiniteError(
+                        f"training stopped at epoch {epoch + 1}, step {step + 1}: {exc}; if "
+                        f"the weights grew, lower the learning rate (lr={cfg.lr}) or enable "
+                        "grad_clip", exc.module) from None
                 loss = loss_fn(out_t, y)
                 if regularizer is not None:
                     loss = loss + regularizer.penalty()
                 if not torch.isfinite(loss):
                     raise SpikeliteError(
-                        f"training loss became {float(loss)} at epoch {epoch + 1}; lower the "
-                        f"learning rate (lr={cfg.lr}) or enable grad_clip"
+                        f"training loss became {float(loss)} at epoch {epoch + 1}, step "
+                        f"{step + 1}; lower the learning rate (lr={cfg.lr}) or enable grad_clip"
                     )
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.grad_clip is not None:
                     nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                opt.step()
+                try:
+                    opt.step()
+                except RuntimeError as exc:  # e.g. Adam's lr/(1 − β₁ᵗ) past float32's range
+                    if "overflow" not in str(exc):
+                        raise
+                    raise NonFiniteError(
+                        f"training diverged at epoch {epoch + 1}, step {step + 1}: the "
+                        f"optimizer step overflowed ({exc}); lower the learning rate "
+                        f"(lr={cfg.lr})") from None
                 sched.step()
+                if not all_finite(state):
+                    problems = bad_tensors(model.state_dict().items())
+                    raise NonFiniteError(
+                        f"training diverged at epoch {epoch + 1}, step {step + 1}: after the "
+                        f"optimizer step {'; '.join(problems[:3]) or 'a weight is not finite'}"
+                        f"; lower the learning rate (lr={cfg.lr}) or enable grad_clip (no "
+                        "checkpoint was written from this step)"
+                    )
                 n = y.shape[0]
                 seen += n
                 loss_sum += float(loss.detach()) * n
@@ -220,8 +277,14 @@ def fit(
                 "lr": opt.param_groups[0]["lr"],
             }
             if test is not None:
-                ev = evaluate(model, test, batch_size=cfg.eval_batch_size, loss=cfg.loss,
-                              device=dev)
+                try:
+                    ev = evaluate(model, test, batch_size=cfg.eval_batch_size, loss=cfg.loss,
+                                  device=dev)
+                except NonFiniteError as exc:
+                    raise NonFiniteError(
+                        f"training stopped at epoch {epoch + 1}, evaluating on the test data: "
+                        f"{exc}; if the weights grew, lower the learning rate (lr={cfg.lr}) "
+                        "or enable grad_clip", exc.module) from None
                 rec["test_loss"], rec["test_accuracy"] = ev["loss"], ev["accuracy"]
             result.history.append(rec)
             acc = rec.get("test_accuracy", rec["train_accuracy"])
