@@ -63,6 +63,20 @@ def pareto_table(rows: list[dict[str, Any]], objectives: list[str], title: str) 
     return t
 
 
+#: SQLAlchemy database kinds an Optuna ``RDBStorage`` URL can name (``KIND[+driver]://``)
+STORAGE_SCHEMES = ("sqlite", "postgresql", "mysql", "mariadb", "oracle", "mssql")
+
+
+def check_storage_url(url: str) -> None:
+    """Refuse, before any work, a ``--storage`` URL whose scheme names no database."""
+    scheme, sep, _ = url.partition("://")
+    kind = scheme.split("+", 1)[0].lower()
+    if not sep or kind not in STORAGE_SCHEMES:
+        raise SpikeliteError(f"--storage {url!r} is not a database URL Optuna can use; give "
+                             f"KIND://… with KIND one of {', '.join(STORAGE_SCHEMES)} (e.g. "
+                             "sqlite:///study.db or postgresql://user@host/db)")
+
+
 def sweep_command(
     recipe: Annotated[str, typer.Argument(help="Recipe YAML file or a built-in name (`spikelite recipes`).")],
     workers: Annotated[int, typer.Option(help="Local worker processes sharing the store.")] = 1,
@@ -80,7 +94,12 @@ def sweep_command(
         overrides = parse_key_values(set_, "--set")
         if out_dir is not None:
             overrides["out"] = out_dir
+        if storage is not None:
+            check_storage_url(storage)
         cfg = load_recipe(recipe, overrides)
+        if storage is not None and cfg.search is None:
+            raise SpikeliteError(f"--storage is the Optuna storage of a recipe's `search:`, and "
+                                 f"'{recipe}' has none; drop --storage or add a search")
         _note_deprecated(list(cfg.objectives))
         t0 = time.perf_counter()
         res = run_sweep(cfg, workers=workers, progress=progress, console=err,
@@ -153,6 +172,8 @@ def pareto_command(
 
     with user_errors():
         rows, _ = read_run_dir(run_dir)
+        if not rows:
+            raise SpikeliteError(f"'{run_dir}' has no finished points yet")
         objectives = [y, x] + ([z] if z else [])
         _note_deprecated(objectives)
         out.print(pareto_table(rows, objectives, f"Pareto front: {' / '.join(objectives)}"))
