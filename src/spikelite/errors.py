@@ -80,10 +80,20 @@ def check_output_dir(path: object) -> object:
     if folder.exists() and not folder.is_dir():
         raise SpikeliteError(f"output folder '{folder}' is a file; remove it or choose "
                              "another output folder")
+    created = []  # the folders this check makes, deepest first: removed again on failure
+    probe = folder
+    while not (probe.exists() or probe.is_symlink()) and probe != probe.parent:
+        created.append(probe)
+        probe = probe.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as exc:
+        for made in created:
+            try:
+                made.rmdir()
+            except OSError:
+                break
         raise os_failure(exc, folder) from None
     return folder

@@ -226,7 +226,7 @@ def load_trainer_state(path: str | Path) -> dict[str, Any] | None:
            f"'{file.parent}')")
     try:
         state = torch.load(file, map_location="cpu", weights_only=True)
-    except OSError as exc:
+    except PermissionError as exc:
         raise os_failure(exc, file) from None
     except Exception:  # torch raises many types; its text advises unsafe loading
         raise UnreadableTrainerState(_damaged(
