@@ -808,3 +808,34 @@ def test_the_real_process_prints_a_traceback_only_when_asked(ckpt):
                            env={**env, "SPIKELITE_DEBUG": "1"})
     assert debug.returncode == 1 and "Traceback" in debug.stderr
     assert "SpikeliteError" in debug.stderr
+
+
+# --- options that were already checked: keep them one line -----------------------------
+
+@pytest.mark.parametrize(("args", "needle"), [
+    pytest.param(["profile", "{tmp}/g.nir"], "cannot read the NIR file", id="nir-garbage"),
+    pytest.param(["profile", "{tmp}/z.nir"], "cannot read the NIR file", id="nir-empty"),
+    pytest.param(["profile", "{tmp}/d.nir"], "no NIR file at", id="nir-a-folder"),
+    pytest.param(["profile", "{ck}", "--format", "bogus"], "unknown weight format 'bogus'",
+                 id="profile-format"),
+    pytest.param(["profile", "{ck}", "--preset", "bogus"], "unknown cost preset 'bogus'",
+                 id="profile-preset"),
+    pytest.param(["profile", "{ck}", "--option", "bogus=1"], "unknown cost option(s) bogus",
+                 id="profile-option"),
+    pytest.param(["export", "{ck}", "--out", "{tmp}/x.nir", "--lif-gain", "zzz"],
+                 "lif_gain must be 'r' or 'weights'", id="export-lif-gain"),
+    pytest.param(["export", "{ck}", "--out", "{tmp}/x.nir", "--dt", "0"], "dt must be > 0",
+                 id="export-dt-0"),
+    pytest.param(["export", "{ck}", "--out", "{tmp}/x.nir", "--to", "onnx"],
+                 "--to must be nir or package", id="export-to"),
+    pytest.param(["compress", "{ck}", "--quant", "rescaw:0", "--out", "{tmp}/c"], "quant.bits",
+                 id="compress-bits-0"),
+    pytest.param(["compress", "{ck}", "--prune", "1.5", "--out", "{tmp}/c"], "prune.sparsity",
+                 id="compress-sparsity"),
+])
+def test_checked_options_stay_one_line(ckpt, tmp_path, args, needle):
+    (tmp_path / "g.nir").write_bytes(os.urandom(500))
+    (tmp_path / "z.nir").write_bytes(b"")
+    (tmp_path / "d.nir").mkdir()
+    fails([a.replace("{ck}", str(ckpt)).replace("{tmp}", str(tmp_path)) for a in args], needle)
+    assert not (tmp_path / "x.nir").exists() and not (tmp_path / "c" / "final").exists()
