@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from spikelite.errors import SpikeliteError
+from spikelite.errors import SpikeliteError, os_failure
 
 R = TypeVar("R", bound="Strict")
 
@@ -89,7 +89,14 @@ def parse_key_values(items: list[str] | None, what: str) -> dict[str, Any]:
         if "=" not in item:
             raise SpikeliteError(f"{what} '{item}' must look like key=value")
         key, value = item.split("=", 1)
-        parsed[key.strip()] = yaml.safe_load(value)
+        if not key.strip():
+            raise SpikeliteError(f"{what} '{item}' has no key; it must look like key=value")
+        try:
+            parsed[key.strip()] = _load_bounded(value, f"{what} '{item}'", len(value))
+        except yaml.YAMLError as exc:
+            raise SpikeliteError(f"{what} '{item}': the value is not valid YAML "
+                                 f"({yaml_problem(exc)}); quote a plain string, e.g. "
+                                 f"{key.strip()}='\"...\"'") from None
     return parsed
 
 
@@ -140,15 +147,99 @@ def parse_record(data: dict[str, Any], source: str, kind: type[R]) -> R:
         raise explain(exc, source, kind) from None
 
 
+#: a YAML document may expand through its aliases to at most this many nodes, or to
+#: ``EXPANSION_RATIO`` times its own node count, whichever is larger
+MAX_EXPANDED_NODES = 100_000
+EXPANSION_RATIO = 100
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error in one line: the problem and where (``line L, column C``)."""
+    problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or str(exc)
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    position = getattr(exc, "position", None)
+    if not where and position is not None:
+        where = f" at character {position}"
+    return " ".join(f"{problem}{where}".split())
+
+
+def _expanded_size(root: yaml.Node, source: str) -> tuple[int, int]:
+    """``(expanded, unique)`` node counts of a composed YAML document: ``expanded`` counts
+    every alias as a full copy of its anchor (what a consumer walking the data sees).
+    Memoised by node, so a "billion laughs" document is measured in linear time."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            children = _children(node)
+            sizes[key] = 1 + sum(sizes[id(c)] for c in children)
+            active.discard(key)
+            continue
+        if key in sizes:
+            continue
+        if key in active:
+            raise SpikeliteError(f"{source}: a YAML alias refers to its own anchor (a "
+                                 "recursive structure); write the values out")
+        active.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in _children(node) if id(c) not in sizes)
+    return sizes[id(root)], len(sizes)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def _load_bounded(text: str, source: str, size: int) -> Any:
+    """``yaml.safe_load`` that first measures how far the aliases expand and refuses a
+    document out of proportion to its size (a "billion laughs")."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        expanded, unique = _expanded_size(node, source)
+        limit = max(MAX_EXPANDED_NODES, EXPANSION_RATIO * unique)
+        if expanded > limit:
+            raise SpikeliteError(
+                f"{source}: its YAML aliases expand too far ({expanded:,} values from "
+                f"{unique:,} written, {size:,} bytes; at most {limit:,}); write the values "
+                "out instead of nesting aliases")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping with clear errors for a missing file or bad syntax."""
+    """Read a YAML mapping with clear errors for a missing file, a file that is not UTF-8
+    text, bad syntax or aliases that expand out of proportion (a "billion laughs")."""
     path = Path(path)
+    if path.is_dir():
+        raise SpikeliteError(f"config file '{path}' is a folder; name a YAML file")
     if not path.is_file():
         raise SpikeliteError(f"config file '{path}' does not exist")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        data = path.read_bytes()
+    except OSError as exc:
+        raise os_failure(exc, path) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpikeliteError(f"'{path}' is not UTF-8 text (byte 0x{data[exc.start]:02x} at "
+                             f"offset {exc.start}); a config file is YAML text: save it as "
+                             "UTF-8") from None
+    try:
+        raw = _load_bounded(text, f"'{path}'", len(data)) or {}
     except yaml.YAMLError as exc:
-        raise SpikeliteError(f"'{path}' is not valid YAML: {exc}") from None
+        raise SpikeliteError(f"'{path}' is not valid YAML: {yaml_problem(exc)}") from None
     if not isinstance(raw, dict):
         raise SpikeliteError(f"'{path}' must contain a YAML mapping of keys to values")
     return raw

@@ -8,9 +8,11 @@ lives in the module of its subject (:mod:`.train`, :mod:`.compress`, :mod:`.prof
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-from spikelite.cli import catalog, compress, export, profile, sweep, train
+from spikelite.cli import catalog, compress, console, export, profile, sweep, train
 
 app = typer.Typer(
     help="spikelite: train, compress and measure spiking neural networks.",
@@ -18,6 +20,17 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _options(
+    debug: Annotated[bool, typer.Option(
+        "--debug", help="On an error, show the full traceback instead of one line (also: "
+        "environment variable SPIKELITE_DEBUG=1).")] = False,
+) -> None:
+    """spikelite: train, compress and measure spiking neural networks."""
+    console.set_debug(debug)
+
 
 app.command("train")(train.train_command)
 app.command("eval")(train.eval_command)

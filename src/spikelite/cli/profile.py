@@ -44,7 +44,14 @@ def profile_command(
         from spikelite.quant import bake
         from spikelite.records import parse_key_values
         from spikelite.train import load_model
+        from spikelite.train.engine import resolve_device
 
+        if batch_size < 1:
+            raise SpikeliteError(f"--batch-size must be >= 1, got {batch_size}")
+        if limit is not None and limit < 1:
+            raise SpikeliteError(f"--limit must be >= 1 (the number of test samples to "
+                                 f"profile), got {limit}")
+        device = str(resolve_device(device))
         opts = parse_key_values(option, "--option")
         if checkpoint.suffix == ".nir":
             from spikelite.export.nir import read_nir_for_profile

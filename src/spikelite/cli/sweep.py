@@ -73,22 +73,21 @@ def sweep_command(
     progress: Annotated[bool, typer.Option(help="Show progress.")] = True,
 ) -> None:
     """Run a recipe's points (resuming: finished points are skipped), then its search."""
-    from spikelite.sweep.recipe import load_recipe
+    from spikelite.sweep.recipe import check_storage_url, load_recipe
     from spikelite.sweep.sweep import run_sweep
 
     with user_errors():
         overrides = parse_key_values(set_, "--set")
         if out_dir is not None:
             overrides["out"] = out_dir
-        cfg = load_recipe(recipe, overrides)
-        _note_deprecated(list(cfg.objectives))
-        if storage is not None and cfg.search is None:
-            raise SpikeliteError("--storage is the Optuna storage of a recipe's `search:` "
-                                 "section, and this recipe has none; drop --storage")
         if storage is not None:
-            from spikelite.sweep.recipe import check_storage_url
-
             check_storage_url(storage)
+        cfg = load_recipe(recipe, overrides)
+        if storage is not None and cfg.search is None:
+            raise SpikeliteError(f"--storage is the Optuna storage of a recipe's `search:` "
+                                 f"section, and this recipe has none ('{recipe}'); drop "
+                                 "--storage or add a search")
+        _note_deprecated(list(cfg.objectives))
         from spikelite.sweep.preflight import preflight
 
         preflight(cfg, storage=storage)  # everything checkable before any training
@@ -165,6 +164,8 @@ def pareto_command(
 
     with user_errors():
         rows, _ = read_run_dir(run_dir)
+        if not rows:
+            raise SpikeliteError(f"'{run_dir}' has no finished points yet")
         objectives = [y, x] + ([z] if z else [])
         _note_deprecated(objectives)
         out.print(pareto_table(rows, objectives, f"Pareto front: {' / '.join(objectives)}"))

@@ -34,6 +34,9 @@ def train_command(
     regularizer: Annotated[str | None, typer.Option(help="Activity regularizer NAME:WEIGHT, e.g. hoyer:1e-3 (l1, l2, hoyer, hoyer_square, synops, target_rate).")] = None,
     regularizer_source: Annotated[str | None, typer.Option(help="What the regularizer sees: spikes (default) or membrane (pre-reset membrane; l1, l2, hoyer, hoyer_square).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/last.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace checkpoints of another run in OUT "
+                                            "(files spikelite did not write are never "
+                                            "deleted).")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Train a model; checkpoints go to OUT/best and OUT/last."""
@@ -66,7 +69,8 @@ def train_command(
                                      "--regularizer NAME:WEIGHT")
             overrides["regularizer.source"] = regularizer_source
         cfg = merge(cfg, overrides)
-        res = run_training(cfg, resume=resume, progress=progress, console=err)
+        res = run_training(cfg, resume=resume, progress=progress, console=err,
+                           overwrite=overwrite)
         Path(cfg.out).mkdir(parents=True, exist_ok=True)
         (Path(cfg.out) / "run.yaml").write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
         out.print(

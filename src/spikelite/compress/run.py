@@ -24,11 +24,13 @@ from spikelite.compress.schedules import SCHEDULES, RunContext
 from spikelite.compress.spec import CompressConfig, CompressionSpec
 from spikelite.core.checks import check_model
 from spikelite.data.spec import DataSpec, load_data
-from spikelite.errors import SpikeliteError
+from spikelite.errors import SpikeliteError, check_output_dir
 from spikelite.quant import quant_spec
 from spikelite.quant.structure import describe
 from spikelite.train import evaluate, load_model, save_checkpoint, seed_everything
+from spikelite.train.checkpoint import check_replaceable
 from spikelite.train.config import FinetuneSpec
+from spikelite.train.engine import resolve_device
 
 
 def compress_model(
@@ -78,10 +80,14 @@ class CompressOutcome:
 def compress_checkpoint(
     cfg: CompressConfig, *, progress: bool = True, console: Console | None = None
 ) -> CompressOutcome:
-    """Run the compression job ``cfg`` on ``cfg.checkpoint`` and save ``cfg.out/final``."""
+    """Run the compression job ``cfg`` on ``cfg.checkpoint`` and save ``cfg.out/final``
+    (the output folder is checked before any work)."""
     console = console or Console(stderr=True)
     t0 = time.perf_counter()
     spec = cfg.spec()
+    check_output_dir(cfg.out)
+    check_replaceable(Path(cfg.out) / "final")
+    resolve_device(cfg.device)
     model, ck = load_model(cfg.checkpoint)
     if "data" not in ck:
         raise SpikeliteError(f"checkpoint '{cfg.checkpoint}' names no dataset in config.json")

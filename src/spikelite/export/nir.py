@@ -28,9 +28,9 @@ convention (no batch or time axis).
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
-import os
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -44,7 +44,7 @@ from torch import nn
 from spikelite.core import LIF, Flatten, TimeDistributed
 from spikelite.core.checks import check_model
 from spikelite.core.converted import ConvertedIF
-from spikelite.errors import SpikeliteError, require
+from spikelite.errors import SpikeliteError, check_output_dir, require
 from spikelite.export.chain import (
     EXPORT_SYNAPTIC,
     FlattenStep,
@@ -54,7 +54,7 @@ from spikelite.export.chain import (
     on_cpu,
     walk_chain,
 )
-from spikelite.export.targets import EXPORT_TARGETS, ExportTarget
+from spikelite.export.targets import EXPORT_TARGETS, ExportTarget, write_atomic
 from spikelite.quant import LayerQuant
 
 DEFAULT_DT = 1e-4
@@ -454,15 +454,13 @@ def write_nir(graph: Any, path: str | Path) -> Path:
     """Write ``graph`` to ``path`` (HDF5, NIR's format); the folder is created."""
     nir = _nir()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    check_output_dir(path.parent)
+    buf = io.BytesIO()  # HDF5 is built in memory: a full disk never fails inside h5py
     try:
-        nir.write(str(tmp), graph)
-        os.replace(tmp, path)  # never a half-written file under the final name
+        nir.write(buf, graph)
     except (OSError, TypeError, ValueError) as exc:
         raise SpikeliteError(f"cannot write the NIR file '{path}': {exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic({path: buf.getvalue()})  # never a half-written file under any name
     return path
 
 

@@ -32,7 +32,7 @@ and ``tensors.safetensors`` (``<layer>.weight`` as int8/int16/int32 or float32,
 from __future__ import annotations
 
 import json
-import os
+import shutil
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -45,7 +45,7 @@ from torch import nn
 
 from spikelite.core import LIF, Flatten, TimeDistributed
 from spikelite.core.converted import PrechargedLIF
-from spikelite.errors import SpikeliteError
+from spikelite.errors import SpikeliteError, check_output_dir
 from spikelite.export.chain import (
     FlattenStep,
     NeuronStep,
@@ -54,7 +54,7 @@ from spikelite.export.chain import (
     on_cpu,
     walk_chain,
 )
-from spikelite.export.targets import EXPORT_TARGETS, ExportTarget
+from spikelite.export.targets import EXPORT_TARGETS, ExportTarget, write_atomic
 from spikelite.quant import LayerQuant
 
 FORMAT = "spikelite-integer-package"
@@ -154,7 +154,7 @@ def export_package(model: nn.Module, sidecars: Mapping[str, LayerQuant], out: st
     ``pack``: store quantized weights as their codes bit-packed at their bit width
     (``<layer>.codes_packed``, plus ``<layer>.mask_packed`` when a pruned weight has no
     code of its own) instead of int8/16/32 containers."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     chain = walk_chain(model, input_shape, label="integer-package export", refuse=_refuse)
     chain.model.eval()
@@ -244,12 +244,15 @@ def export_package(model: nn.Module, sidecars: Mapping[str, LayerQuant], out: st
         **dict(extra or {}),
     }
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp_t, tmp_m = out / ".tensors.safetensors.tmp", out / ".manifest.json.tmp"
-    save_file(tensors, str(tmp_t))
-    tmp_m.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp_t, out / "tensors.safetensors")
-    os.replace(tmp_m, out / "manifest.json")
+    created = not out.exists()
+    check_output_dir(out)
+    try:  # each file through a temporary name; a failure leaves no new folder behind
+        write_atomic({out / "tensors.safetensors": save(tensors),
+                      out / "manifest.json": json.dumps(manifest, indent=1).encode()})
+    except SpikeliteError:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     return manifest
 
 

@@ -11,6 +11,7 @@ read its file back to compare it with the model. ``spikelite export --to NAME`` 
 from __future__ import annotations
 
 import inspect
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from torch import nn
 
 from spikelite._registry import Registry
 from spikelite.core.checks import check_model
-from spikelite.errors import SpikeliteError
+from spikelite.errors import SpikeliteError, os_failure
 from spikelite.quant import LayerQuant
 
 
@@ -57,6 +58,31 @@ class ExportTarget(ABC):
                      if p.kind is p.KEYWORD_ONLY and p.name != "source")
 
 
+def write_atomic(files: Mapping[Path, bytes]) -> None:
+    """Write each ``{path: data}`` through a temporary file in its folder, then rename them
+    all: no partial file is ever left under any name, and existing files are replaced only
+    once every new one is complete. An operating-system error (a full disk: ``no space
+    left on device while writing 'PATH'``) raises a :class:`SpikeliteError`; the temporary
+    files are removed."""
+    tmps = {path: path.with_name(f".{path.name}.tmp") for path in files}
+    current = next(iter(files), Path("."))
+    try:
+        for path, data in files.items():
+            current = path
+            with open(tmps[path], "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        for path, tmp in tmps.items():
+            current = path
+            os.replace(tmp, path)
+    except OSError as exc:
+        raise os_failure(exc, current) from None
+    finally:
+        for tmp in tmps.values():
+            tmp.unlink(missing_ok=True)
+
+
 EXPORT_TARGETS: Registry[type[ExportTarget]] = Registry("export target")
 
 
@@ -76,6 +102,20 @@ class Exported:
     agreement: float | None
 
 
+def _check_output(path: Path, target: ExportTarget) -> None:
+    """Refuse, before any work, an output path of the wrong kind (a folder for a file
+    target, a file for a folder target) or in a folder that cannot be written."""
+    from spikelite.errors import check_output_dir
+
+    if target.suffix and path.is_dir():
+        raise SpikeliteError(f"--out '{path}' is a folder; --to {target.name} writes a file: "
+                             f"name one, e.g. '{path / ('model' + target.suffix)}'")
+    if not target.suffix and path.exists() and not path.is_dir():
+        raise SpikeliteError(f"--out '{path}' is a file; --to {target.name} writes a folder: "
+                             "remove the file or choose another path")
+    check_output_dir(path if path.is_dir() else path.parent)  # creates no new output
+
+
 def export_model(plain: nn.Module, sidecars: Mapping[str, LayerQuant] | None,
                  path: str | Path, *, to: str = "nir", check: bool = True,
                  source: Mapping[str, Any] | None = None, **options: Any) -> Exported:
@@ -92,6 +132,7 @@ def export_model(plain: nn.Module, sidecars: Mapping[str, LayerQuant] | None,
                              f"{', '.join(unknown)}; its options: "
                              f"{', '.join(target.options()) or 'none'}")
     path = Path(path)
+    _check_output(path, target)
     summary = target.export(plain, dict(sidecars or {}), path, source=source, **options)
     agreement = target.check(plain, path) if check else None
     return Exported(target.name, path, summary, agreement)

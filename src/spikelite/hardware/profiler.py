@@ -200,6 +200,18 @@ def profile(
       ``membrane``, ``state_bits``, ``acc_bits``, ``spike_io``, ``dram_fill``,
       ``temporal_reuse``, ``static_power_mw``, …).
     """
+    if batch_size < 1:
+        raise SpikeliteError(f"batch size must be >= 1 (samples per profiling batch), got "
+                             f"{batch_size}")
+    if limit is not None and limit < 1:
+        raise SpikeliteError(f"limit must be >= 1 (the number of samples to profile; None: "
+                             f"all), got {limit}")
+    if device is not None:
+        try:
+            torch.device(device)
+        except (RuntimeError, TypeError, ValueError):
+            raise SpikeliteError(f"unknown device {str(device)!r}; use cpu, cuda or cuda:N"
+                                 ) from None
     p = get_preset(preset)
     get_format(weight_format)
     opt = resolve_options(p, options)  # fail before the (possibly long) run

@@ -314,7 +314,8 @@ def check_storage_url(url: str, what: str = "--storage") -> str:
     scheme, rest = m.group(1).lower(), m.group(3)
     if scheme not in STORAGE_SCHEMES:
         raise SpikeliteError(
-            f"{what} {url!r}: unknown database '{scheme}'; Optuna storages are "
+            f"{what} {url!r} is not a database URL Optuna can use: unknown database "
+            f"'{scheme}'; Optuna storages are "
             f"{', '.join(s + '://' for s in STORAGE_SCHEMES)}")
     if scheme == "sqlite" and rest.strip("/") == "":
         raise SpikeliteError(f"{what} {url!r} names no file; write "

@@ -3,11 +3,12 @@ checkpoint (used by ``spikelite report``/``pareto``/``export`` and from Python).
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 from spikelite.errors import SpikeliteError
-from spikelite.records import read_yaml
+from spikelite.records import parse_record, read_yaml
 from spikelite.sweep.columns import add_ratios, find_baseline
 from spikelite.sweep.recipe import Recipe, run_key
 from spikelite.sweep.store import STORE, Store
@@ -26,9 +27,14 @@ def read_run_dir(run_dir: Path) -> tuple[list[dict[str, Any]], Any]:
         raise SpikeliteError(f"'{run_dir}' holds no sweep results ({STORE} is missing); run "
                              "`spikelite sweep RECIPE --out DIR` first")
     recipe_file = run_dir / "recipe.yaml"
-    recipe = Recipe.model_validate(read_yaml(recipe_file)) if recipe_file.is_file() else None
-    store = Store(db)
-    done = {r["key"]: r["result"] for r in store.records("done")}
+    recipe = (parse_record(read_yaml(recipe_file), str(recipe_file), Recipe)
+              if recipe_file.is_file() else None)
+    try:
+        done = {r["key"]: r["result"] for r in Store(db).records("done")}
+    except sqlite3.DatabaseError as exc:
+        raise SpikeliteError(f"'{db}' is not a readable results store ({exc}): it is damaged "
+                             "or truncated; restore it, or move it away and run the sweep "
+                             "again (its points are recomputed)") from None
     keys = [run_key(recipe, p) for p in recipe.expand()] if recipe is not None else []
     rows = [done.pop(k) for k in keys if k in done]
     rows += [r for r in done.values() if str(r.get("source", "")).startswith("search")]
@@ -46,7 +52,7 @@ def point_checkpoint(run_dir: Path, name: str | None) -> Path:
     row = next((r for r in rows if r.get("name") == name), None)
     if row is None:
         raise SpikeliteError(f"no finished point named {name!r} in '{run_dir}'; finished "
-                             f"points: {', '.join(names)}")
+                             f"points: {', '.join(names) or 'none'}")
     ckpt = run_dir / str(row.get("artifacts", "")) / "model"
     if not (ckpt / "model.safetensors").is_file():
         raise SpikeliteError(f"point {name!r} has no checkpoint at '{ckpt}' (its artifacts "

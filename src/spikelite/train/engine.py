@@ -7,6 +7,7 @@ schedule, per-epoch evaluation, best/last checkpoints, resume, fixed seeds.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable
@@ -30,8 +31,14 @@ from spikelite.core.checks import (
     naming_layers,
 )
 from spikelite.core.neurons import reset_states
-from spikelite.errors import SpikeliteError
-from spikelite.train.checkpoint import load_trainer_state, load_weights, save_checkpoint
+from spikelite.errors import SpikeliteError, check_output_dir
+from spikelite.train.checkpoint import (
+    check_replaceable,
+    load_trainer_state,
+    load_weights,
+    read_config,
+    save_checkpoint,
+)
 from spikelite.train.config import OPTIMIZERS, TrainConfig  # noqa: F401  (re-exported)
 from spikelite.train.losses import LOSSES, time_mean
 from spikelite.train.schedule import make_scheduler
@@ -57,14 +64,65 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+#: device types accepted by :func:`resolve_device`
+DEVICES = "auto, cpu, cuda or cuda:N"
+
+
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``"auto"``/``None`` → CUDA when available, else CPU."""
+    """``"auto"``/``None`` → CUDA when available, else CPU. An unknown or unavailable
+    device raises a :class:`SpikeliteError` naming the valid ones."""
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise SpikeliteError("device 'cuda' was requested but CUDA is not available; use 'cpu'")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise SpikeliteError(f"unknown device {str(device)!r}; use {DEVICES}") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise SpikeliteError(f"device '{device}' was requested but CUDA is not available; "
+                                 "use 'cpu'")
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            raise SpikeliteError(f"device '{device}' does not exist: this machine has {count} "
+                                 f"CUDA device(s), cuda:0 to cuda:{count - 1}")
+    elif dev.type == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise SpikeliteError(f"device '{device}' was requested but MPS is not available; "
+                                 "use 'cpu'")
+    elif dev.type != "cpu":
+        raise SpikeliteError(f"device '{device}' is not supported; use {DEVICES}")
     return dev
+
+
+def _float_dtype(model: nn.Module) -> torch.dtype:
+    """The floating dtype of ``model``'s parameters (float32 when it has none)."""
+    return next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+
+
+def _batch(x: torch.Tensor, y: torch.Tensor, dev: torch.device,
+           dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """A collated batch on ``dev``: inputs time-major in the model's dtype (any real
+    dtype — float64, int64, bool — is converted), labels integer class indices."""
+    if x.is_complex():
+        raise SpikeliteError(f"dataset inputs are {x.dtype}; spikelite models take real "
+                             "numbers (float, int or bool): convert the dataset")
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise SpikeliteError(f"dataset labels are {y.dtype}; they must be integer class "
+                             "indices (0 … classes−1): convert them, e.g. y.long()")
+    if y.dim() != 1:
+        raise SpikeliteError(f"dataset labels must be one class index per sample (a batch of "
+                             f"shape [B]); got shape {tuple(y.shape)}")
+    return to_time_major(x.to(dev, dtype)), y.to(dev, torch.long)
+
+
+def _check_labels(y: torch.Tensor, out: torch.Tensor) -> None:
+    """Labels must index the model's outputs: ``0 ≤ y < classes``."""
+    classes = int(out.shape[-1])
+    bad = y[(y < 0) | (y >= classes)]
+    if bad.numel():
+        raise SpikeliteError(f"label {int(bad[0])} is out of range for the model's {classes} "
+                             f"outputs (labels must be 0 … {classes - 1}); the dataset has "
+                             "more classes than the model: set the model's num_classes")
 
 
 def to_time_major(x: torch.Tensor) -> torch.Tensor:
@@ -75,6 +133,29 @@ def to_time_major(x: torch.Tensor) -> torch.Tensor:
             f"batch of shape {tuple(x.shape)}. Encode static inputs over time first"
         )
     return x.transpose(0, 1).contiguous()
+
+
+def _check_own_checkpoints(out: Path, meta: dict[str, Any], *, overwrite: bool) -> None:
+    """Before any training: refuse to replace ``out/best`` or ``out/last`` unless they are
+    this run's own (written with the same configuration ``meta``) or ``overwrite``; never
+    when they hold files spikelite did not write."""
+    same = json.loads(json.dumps(meta, sort_keys=True, default=str))
+    for name in ("best", "last"):
+        ckpt = out / name
+        if not (ckpt.exists() or ckpt.is_symlink()):
+            continue
+        check_replaceable(ckpt)
+        if overwrite:
+            continue
+        try:
+            saved = read_config(ckpt)
+        except SpikeliteError:
+            saved = None
+        if saved is not None and {k: v for k, v in saved.items() if k in same} == same:
+            continue  # this configuration's own checkpoint: a rerun writes the same weights
+        raise SpikeliteError(
+            f"'{ckpt}' holds a checkpoint of another run; pass --overwrite (Python: "
+            "overwrite=True) to replace it, --resume to continue it, or choose another --out")
 
 
 def _make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -136,13 +217,17 @@ def evaluate(
     loss_fn = LOSSES.get(loss)
     correct = total = 0
     loss_sum = 0.0
+    if batch_size < 1:
+        raise SpikeliteError(f"batch_size must be >= 1, got {batch_size}")
+    dtype = _float_dtype(model)
     for i, (x, y) in enumerate(DataLoader(data, batch_size=batch_size, shuffle=False)):
-        x, y = to_time_major(x.to(dev, torch.float32)), y.to(dev)
+        x, y = _batch(x, y, dev, dtype)
         check_batch(x, i, batch_size, "evaluation")
         reset_states(model)
         with naming_layers(model):
             out = model(x)
         check_output(out, model, f"evaluation batch {i + 1}")
+        _check_labels(y, out)
         loss_sum += float(loss_fn(out, y)) * y.shape[0]
         correct += int((time_mean(out).argmax(-1) == y).sum())
         total += y.shape[0]
@@ -167,6 +252,7 @@ def fit(
     checkpoint_config: dict[str, Any] | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     regularizer: Any | None = None,
+    overwrite: bool = False,
 ) -> FitResult:
     """Train ``model`` and evaluate on ``test`` after every epoch.
 
@@ -177,6 +263,12 @@ def fit(
     ``checkpoint_config`` is stored in ``config.json`` (model/data specs for rebuilding).
     ``regularizer`` (an :class:`spikelite.regularize.ActivityRegularizer`) adds its
     activity penalty to every training loss.
+
+    Existing ``best``/``last`` checkpoints under ``out_dir`` are replaced only when they are
+    this run's own (resumed, or written with the same configuration) or with
+    ``overwrite=True``; a checkpoint folder holding files spikelite did not write is never
+    replaced. Inputs of any real dtype are converted to the model's; a label outside the
+    model's outputs raises a :class:`SpikeliteError`.
     """
     cfg = config or TrainConfig()
     console = console or Console(stderr=True)
@@ -194,20 +286,34 @@ def fit(
     start_epoch = 0
     out = Path(out_dir) if out_dir is not None else None
     meta = {**(checkpoint_config or {}), "train": cfg.model_dump()}
-    if resume:
-        if out is None:
-            raise SpikeliteError("resume=True needs out_dir (where the checkpoints are)")
+    dtype = _float_dtype(model)
+    resumed = False
+    if resume and out is None:
+        raise SpikeliteError("resume=True needs out_dir (where the checkpoints are)")
+    if out is not None:
+        check_output_dir(out)
+    if resume and out is not None:
         state = load_trainer_state(out / "last") if (out / "last").is_dir() else None
         if state is not None:
             load_weights(model, out / "last")
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            torch.set_rng_state(state["rng"])
-            start_epoch = int(state["epoch"]) + 1
-            result.history = [dict(h) for h in state["history"]]
-            result.best_accuracy = float(state["best_accuracy"])
-            result.best_epoch = int(state["best_epoch"])
+            try:
+                opt.load_state_dict(state["optimizer"])
+                sched.load_state_dict(state["scheduler"])
+                torch.set_rng_state(state["rng"])
+                start_epoch = int(state["epoch"]) + 1
+                result.history = [dict(h) for h in state["history"]]
+                result.best_accuracy = float(state["best_accuracy"])
+                result.best_epoch = int(state["best_epoch"])
+            except (ValueError, TypeError, KeyError, RuntimeError, IndexError) as exc:
+                raise SpikeliteError(
+                    f"the trainer state in '{out / 'last'}' does not fit this run "
+                    f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); it was "
+                    "written by another configuration: train without --resume and with "
+                    "--overwrite to start over") from None
+            resumed = True
             console.print(f"resuming from {out / 'last'} at epoch {start_epoch + 1}/{cfg.epochs}")
+    if out is not None:
+        _check_own_checkpoints(out, meta, overwrite=overwrite or resumed)
     t0 = time.perf_counter()
     with _progress(console, progress) as bar:
         for epoch in range(start_epoch, cfg.epochs):
@@ -223,7 +329,7 @@ def fit(
             # every weight and buffer, checked finite after every optimizer step
             state = [*model.parameters(), *model.buffers()]
             for step, (x, y) in enumerate(loader):
-                x, y = to_time_major(x.to(dev, torch.float32)), y.to(dev)
+                x, y = _batch(x, y, dev, dtype)
                 check_batch(x, step, cfg.batch_size, f"training (epoch {epoch + 1})")
                 reset_states(model)
                 try:
@@ -234,6 +340,7 @@ def fit(
                         f"training stopped at epoch {epoch + 1}, step {step + 1}: {exc}; if "
                         f"the weights grew, lower the learning rate (lr={cfg.lr}) or enable "
                         "grad_clip", exc.module) from None
+                _check_labels(y, out_t)
                 loss = loss_fn(out_t, y)
                 if regularizer is not None:
                     loss = loss + regularizer.penalty()

@@ -14,12 +14,12 @@ from rich.console import Console
 from torch import nn
 
 from spikelite.data.spec import DataSpec, load_data
-from spikelite.errors import SpikeliteError
+from spikelite.errors import SpikeliteError, check_output_dir
 from spikelite.models.spec import ModelSpec, build_model
 from spikelite.records import Strict, parse_record, read_yaml
 from spikelite.regularize import RegularizerSpec, regularizer_from_spec
 from spikelite.train.config import TrainSpec
-from spikelite.train.engine import fit, seed_everything
+from spikelite.train.engine import fit, resolve_device, seed_everything
 
 
 class RunConfig(Strict):
@@ -63,9 +63,14 @@ def run_training(
     resume: bool = False,
     progress: bool = True,
     console: Console | None = None,
+    overwrite: bool = False,
 ) -> TrainOutcome:
-    """Load data, build the model, train it with checkpoints under ``cfg.out``."""
+    """Load data, build the model, train it with checkpoints under ``cfg.out``. Checkpoints
+    of another run there are replaced only with ``overwrite`` (see :func:`fit`); the output
+    folder is checked before the data is loaded."""
     console = console or Console(stderr=True)
+    check_output_dir(cfg.out)
+    resolve_device(cfg.device)
     t0 = time.perf_counter()
     with console.status(f"loading dataset '{cfg.data.name}'", spinner="dots"):
         train, test = load_data(cfg.data)
@@ -97,6 +102,7 @@ def run_training(
         console=console,
         checkpoint_config={"model": spec, "data": cfg.data.model_dump(), "run": cfg.model_dump()},
         regularizer=reg,
+        overwrite=overwrite,
     )
     if reg is not None:
         reg.remove()
@@ -127,6 +133,9 @@ def evaluate_checkpoint(
     from spikelite.train.checkpoint import load_model
     from spikelite.train.engine import evaluate
 
+    resolve_device(device)  # before any loading
+    if limit is not None and limit < 1:
+        raise SpikeliteError(f"limit must be >= 1 (the number of test samples), got {limit}")
     model, cfg = load_model(path)
     data: dict[str, object] = dict(cfg.get("data") or {})
     for k, v in {"name": dataset, "root": root, "limit": limit}.items():
@@ -134,7 +143,8 @@ def evaluate_checkpoint(
             data[k] = v
     if "name" not in data:
         raise SpikeliteError("the checkpoint names no dataset; pass --dataset")
-    _, test = load_data(DataSpec(**data))
+    source = f"the data of {Path(path) / 'config.json'} with the options given"
+    _, test = load_data(parse_record(data, source, DataSpec))
     res = evaluate(model, test, loss=cfg.get("train", {}).get("loss", "ce"), device=device)
     res["samples"] = len(test)
     return res, data
