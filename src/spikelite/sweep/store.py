@@ -117,7 +117,9 @@ class Store:
                     raise disk_full_error(self.path) from None
                 if "locked" not in str(exc) and "busy" not in str(exc):
                     raise SpikeliteError(
-                        f"cannot initialise the results store '{self.path}': {exc}") from None
+                        f"'{self.path}' is not a readable results store ({exc}): it is "
+                        "damaged or truncated; restore it, or move it away and run the sweep "
+                        "again (its points are recomputed)") from None
                 if attempt == attempts - 1:
                     raise SpikeliteError(
                         f"the results store '{self.path}' stayed locked while opening it "

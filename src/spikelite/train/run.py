@@ -5,6 +5,7 @@ Used by ``spikelite train``, ``spikelite demo`` and sweeps' baselines, and from 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,11 +70,18 @@ def run_training(
     of another run there are replaced only with ``overwrite`` (see :func:`fit`); the output
     folder is checked before the data is loaded."""
     console = console or Console(stderr=True)
+    fresh = not Path(cfg.out).exists()
     check_output_dir(cfg.out)
-    resolve_device(cfg.device)
-    t0 = time.perf_counter()
-    with console.status(f"loading dataset '{cfg.data.name}'", spinner="dots"):
-        train, test = load_data(cfg.data)
+    try:
+        resolve_device(cfg.device)
+        t0 = time.perf_counter()
+        with console.status(f"loading dataset '{cfg.data.name}'", spinner="dots"):
+            train, test = load_data(cfg.data)
+    except BaseException:
+        if fresh:  # a run that fails before any work leaves no empty output folder behind
+            with contextlib.suppress(OSError):
+                Path(cfg.out).rmdir()
+        raise
     data_seconds = time.perf_counter() - t0
     console.print(
         f"data '{cfg.data.name}': {len(train)} train / {len(test)} test samples, "
