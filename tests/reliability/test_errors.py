@@ -839,3 +839,20 @@ def test_checked_options_stay_one_line(ckpt, tmp_path, args, needle):
     (tmp_path / "d.nir").mkdir()
     fails([a.replace("{ck}", str(ckpt)).replace("{tmp}", str(tmp_path)) for a in args], needle)
     assert not (tmp_path / "x.nir").exists() and not (tmp_path / "c" / "final").exists()
+
+
+@pytest.mark.parametrize("command", ["report", "pareto"])
+def test_a_store_row_with_invalid_json_is_one_line(tmp_path, command):
+    import sqlite3
+
+    from spikelite.sweep.store import STORE, Store
+
+    run = tmp_path / "sw"
+    run.mkdir()
+    Store(run / STORE)  # creates the schema
+    con = sqlite3.connect(run / STORE)
+    con.execute("INSERT INTO runs (key, name, status, config, result, attempts, started) "
+                "VALUES ('k1', 'p', 'done', '{}', '{not json', 1, 0.0)")
+    con.commit()
+    con.close()
+    fails([command, run], "holds invalid JSON")

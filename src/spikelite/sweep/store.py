@@ -242,8 +242,14 @@ class Store:
         out = []
         for r in rows:
             d = dict(r)
-            d["config"] = json.loads(d["config"])
-            d["result"] = upgrade_row(json.loads(d["result"])) if d["result"] else None
+            try:
+                d["config"] = json.loads(d["config"])
+                d["result"] = upgrade_row(json.loads(d["result"])) if d["result"] else None
+            except (TypeError, ValueError) as exc:
+                raise SpikeliteError(
+                    f"'{self.path}': the row of run {d.get('key')!r} holds invalid JSON "
+                    f"({exc}); the store was edited or damaged: restore it, or move it away "
+                    "and run the sweep again (its points are recomputed)") from None
             out.append(d)
         return out
 
