@@ -41,12 +41,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from spikelite.core import LIF, Flatten, TimeDistributed
-from spikelite.core.checks import check_model
-from spikelite.core.converted import ConvertedIF
+from spikelite.core import LIF
 from spikelite.errors import SpikeliteError, check_output_dir, require
 from spikelite.export.chain import (
-    EXPORT_SYNAPTIC,
     FlattenStep,
     NeuronStep,
     PoolStep,
@@ -54,10 +51,19 @@ from spikelite.export.chain import (
     on_cpu,
     walk_chain,
 )
+from spikelite.export.nir_read import (  # noqa: F401  (the reader; old names stay here)
+    DEFAULT_DT,
+    Heaviside,
+    SumPool2d,
+    _chain,
+    _neuron_from_nir,
+    _scalar_or_tensor,
+    from_nir,
+    read_nir_for_profile,
+    sidecars_from_nir,
+)
 from spikelite.export.targets import EXPORT_TARGETS, ExportTarget, write_atomic
 from spikelite.quant import LayerQuant
-
-DEFAULT_DT = 1e-4
 
 
 def _nir() -> Any:
@@ -220,183 +226,6 @@ def to_nir(model: nn.Module, *, input_shape: Sequence[int] | None = None,
                                   **dict(metadata or {})})
 
 
-# -- import ---------------------------------------------------------------------------------
-class SumPool2d(nn.Module):
-    """``nir.SumPool2d``: the sum over each window (average pooling × window area)."""
-
-    def __init__(self, kernel_size: Sequence[int], stride: Sequence[int],
-                 padding: Sequence[int]) -> None:
-        super().__init__()
-        self.kernel_size = tuple(int(k) for k in kernel_size)
-        self.stride = tuple(int(k) for k in stride)
-        self.padding = tuple(int(k) for k in padding)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.avg_pool2d(x, self.kernel_size, self.stride, self.padding,
-                                        divisor_override=1)
-
-
-class Heaviside(nn.Module):
-    """``nir.Threshold``: ``H(x − θ)`` (1 where ``x ≥ θ``)."""
-
-    def __init__(self, threshold: torch.Tensor) -> None:
-        super().__init__()
-        self.register_buffer("threshold", threshold)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x >= self.threshold).to(x.dtype)
-
-
-def _scalar_or_tensor(a: np.ndarray) -> float | torch.Tensor:
-    a = np.asarray(a, dtype=np.float64)
-    return float(a.flat[0]) if a.size and np.all(a == a.flat[0]) else torch.as_tensor(a)
-
-
-def _chain(graph: Any) -> list[str]:
-    succ: dict[str, list[str]] = {}
-    for a, b in graph.edges:
-        succ.setdefault(a, []).append(b)
-    starts = [k for k, n in graph.nodes.items() if type(n).__name__ == "Input"]
-    if len(starts) != 1 or any(len(v) != 1 for v in succ.values()):
-        raise SpikeliteError("spikelite imports NIR chains (one input, each node feeding the "
-                             "next); this graph branches or has several inputs")
-    order = [starts[0]]
-    while order[-1] in succ:
-        order.append(succ[order[-1]][0])
-        if len(order) > len(graph.nodes):
-            raise SpikeliteError("the NIR graph has a cycle (recurrence is not importable)")
-    return order
-
-
-def _neuron_from_nir(nir: Any, node: Any, dt: float, key: str,
-                     prev: nn.Module | None = None) -> LIF:
-    """The spikelite neuron for a NIR ``LIF``/``IF`` node. A β-form LIF whose input gain
-    ``(dt/τ)·r`` is not 1 has it folded into ``prev`` (the conv/linear feeding it), per
-    output channel — exact, since the gain only scales that layer's output."""
-    meta = dict(getattr(node, "metadata", {}) or {})
-    kw: dict[str, Any] = {
-        "threshold": _scalar_or_tensor(node.v_threshold),
-        "v_reset": _scalar_or_tensor(node.v_reset if node.v_reset is not None
-                                     else np.zeros_like(node.v_threshold)),
-        "reset": str(meta.get("spikelite.reset", "zero")),
-        "strict": bool(meta.get("spikelite.strict_threshold", False)),
-    }
-    if meta.get("spikelite.state_bits") is not None:
-        kw["state_bits"] = int(meta["spikelite.state_bits"])
-        kw["state_max"] = float(meta["spikelite.state_max"])
-    if isinstance(node, nir.IF):
-        if not np.allclose(np.asarray(node.r) * dt, 1.0, rtol=1e-6):
-            raise SpikeliteError(f"node '{key}': IF with r·dt ≠ 1 (input gain) has no "
-                                 f"spikelite equivalent at dt={dt}")
-        if meta.get("spikelite.v_init") is not None and kw["reset"] == "subtract":
-            return ConvertedIF(kw["threshold"], v_init=float(meta["spikelite.v_init"]))
-        return LIF(beta=1.0, **kw)
-    tau, r, v_leak = (np.asarray(a, dtype=np.float64) for a in (node.tau, node.r, node.v_leak))
-    gain = dt / tau * r
-    if np.allclose(r, 1.0) and np.allclose(v_leak, node.v_reset if node.v_reset is not None
-                                           else 0.0) and meta.get("spikelite.form") == "tau":
-        return LIF(tau=_scalar_or_tensor(tau / dt), **kw)
-    if not np.allclose(v_leak, 0.0):
-        raise SpikeliteError(
-            f"node '{key}': a LIF with v_leak = {float(np.mean(v_leak)):g} ≠ v_reset has no "
-            "spikelite equivalent (the β-form leaks towards 0, the τ-form towards v_reset)")
-    if not np.allclose(gain, 1.0, rtol=1e-6):
-        per_c = gain.reshape(gain.shape[0], -1) if gain.ndim else gain.reshape(1, 1)
-        lin = getattr(prev, "module", None)
-        if not isinstance(lin, EXPORT_SYNAPTIC) or not np.allclose(per_c, per_c[:, :1]):
-            raise SpikeliteError(
-                f"node '{key}': a LIF with input gain (dt/τ)·r = {float(np.mean(gain)):g} at "
-                f"dt={dt} needs a conv/linear right before it (with one gain per channel) to "
-                "take the gain; check dt")
-        g = torch.as_tensor(per_c[:, 0], dtype=lin.weight.dtype)
-        with torch.no_grad():
-            lin.weight.mul_(g.view(-1, *([1] * (lin.weight.dim() - 1))))
-            if lin.bias is not None:
-                lin.bias.mul_(g)
-    return LIF(beta=_scalar_or_tensor(1.0 - dt / tau), **kw)
-
-
-def from_nir(graph: Any, *, dt: float | None = None) -> nn.Sequential:
-    """A NIR chain graph → a time-major spikelite model (the inverse of :func:`to_nir`).
-
-    ``dt``: the discretization step (default: the graph's ``spikelite.dt`` metadata, else
-    :data:`DEFAULT_DT`). Accepts ``Affine``, ``Linear``, ``Conv2d``, ``LIF``, ``IF``,
-    ``SumPool2d`` (+ ``Threshold`` → max-pool when spikelite wrote the pair),
-    ``AvgPool2d``, ``Flatten`` and ``Threshold``; anything else is refused by name.
-    """
-    nir = _nir()
-    from spikelite.models.common import SpikingSequential
-
-    if isinstance(graph, (str, bytes)) or hasattr(graph, "__fspath__"):
-        graph = nir.read(graph)
-    dt = float(dt if dt is not None else (graph.metadata or {}).get("spikelite.dt", DEFAULT_DT))
-    order = _chain(graph)
-    layers: OrderedDict[str, nn.Module] = OrderedDict()
-    in_shape = tuple(int(v) for v in np.asarray(graph.nodes[order[0]].input_type["input"]))
-    out_shape: tuple[int, ...] = in_shape
-    skip_next = False
-    for pos, key in enumerate(order):
-        node = graph.nodes[key]
-        kind = type(node).__name__
-        if skip_next:
-            skip_next = False
-            continue
-        if kind in ("Input", "Output"):
-            if kind == "Output":
-                out_shape = tuple(int(v) for v in np.asarray(node.output_type["output"]))
-            continue
-        meta = dict(getattr(node, "metadata", {}) or {})
-        if kind in ("Affine", "Linear"):
-            w = torch.as_tensor(np.asarray(node.weight, dtype=np.float32))
-            lin = nn.Linear(w.shape[1], w.shape[0], bias=kind == "Affine")
-            lin.weight.data.copy_(w)
-            if kind == "Affine":
-                lin.bias.data.copy_(torch.as_tensor(np.asarray(node.bias, dtype=np.float32)))
-            layers[key] = TimeDistributed(lin)
-        elif kind == "Conv2d":
-            w = torch.as_tensor(np.asarray(node.weight, dtype=np.float32))
-            pad = node.padding if isinstance(node.padding, str) else tuple(
-                int(v) for v in np.atleast_1d(node.padding))
-            conv = nn.Conv2d(w.shape[1] * int(node.groups), w.shape[0], tuple(w.shape[-2:]),
-                             stride=tuple(int(v) for v in np.atleast_1d(node.stride)),
-                             padding=pad,
-                             dilation=tuple(int(v) for v in np.atleast_1d(node.dilation)),
-                             groups=int(node.groups))
-            conv.weight.data.copy_(w)
-            conv.bias.data.copy_(torch.as_tensor(np.asarray(node.bias, dtype=np.float32)))
-            layers[key] = TimeDistributed(conv)
-        elif kind in ("LIF", "IF"):
-            prev = layers[next(reversed(layers))] if layers else None
-            layers[key] = _neuron_from_nir(nir, node, dt, key, prev)
-        elif kind == "SumPool2d":
-            nxt = graph.nodes[order[pos + 1]] if pos + 1 < len(order) else None
-            if meta.get("spikelite.maxpool") and type(nxt).__name__ == "Threshold":
-                layers[key] = TimeDistributed(nn.MaxPool2d(
-                    tuple(int(v) for v in node.kernel_size), tuple(int(v) for v in node.stride)))
-                skip_next = True
-            else:
-                layers[key] = TimeDistributed(SumPool2d(node.kernel_size, node.stride,
-                                                        node.padding))
-        elif kind == "AvgPool2d":
-            layers[key] = TimeDistributed(nn.AvgPool2d(
-                tuple(int(v) for v in node.kernel_size), tuple(int(v) for v in node.stride),
-                tuple(int(v) for v in node.padding)))
-        elif kind == "Threshold":
-            layers[key] = TimeDistributed(Heaviside(
-                torch.as_tensor(np.asarray(node.threshold, dtype=np.float32))))
-        elif kind == "Flatten":
-            if (node.start_dim, node.end_dim) != (0, -1):
-                raise SpikeliteError(f"node '{key}': only a full flatten (start_dim 0, "
-                                     "end_dim −1 of one sample) is importable")
-            layers[key] = Flatten()
-        else:
-            raise SpikeliteError(
-                f"node '{key}' ({kind}) has no spikelite import; supported: Affine, Linear, "
-                "Conv2d, LIF, IF, SumPool2d, AvgPool2d, Flatten, Threshold")
-    n_out = int(np.prod(out_shape)) if out_shape else 0
-    return SpikingSequential(layers, num_classes=n_out, input_shape=in_shape)
-
-
 def _fold_lif_gains(nir: Any, nodes: Mapping[str, Any]) -> None:
     """Move each β-form LIF's input gain ``r = 1/(1 − β)`` into the weights before it."""
     keys = list(nodes)
@@ -421,33 +250,6 @@ def _fold_lif_gains(nir: Any, nodes: Mapping[str, Any]) -> None:
         prev.metadata["spikelite.input_gain"] = g.astype(np.float64)
         node.r = np.ones_like(r)
         node.metadata["spikelite.lif_gain"] = "weights"
-
-
-def sidecars_from_nir(graph: Any) -> dict[str, LayerQuant]:
-    """The :class:`LayerQuant` sidecars that spikelite wrote into a graph's node metadata,
-    keyed by the module names of :func:`from_nir`'s model (``"<node>.module"``): bits,
-    codes, scale and zero point, so that a profile of the imported model counts the
-    deployed bit widths. Nodes without them (FP32, or graphs from other tools) are absent."""
-    out: dict[str, LayerQuant] = {}
-    for key, node in graph.nodes.items():
-        meta = dict(getattr(node, "metadata", {}) or {})
-        if "spikelite.codes" not in meta or "spikelite.bits" not in meta:
-            continue
-        codes = torch.as_tensor(np.asarray(meta["spikelite.codes"]).astype(np.int32))
-        scale = torch.as_tensor(np.asarray(meta.get("spikelite.scale", 1.0),
-                                           dtype=np.float32))
-        mask = meta.get("spikelite.mask")
-        name = f"{key}.module"
-        out[name] = LayerQuant(
-            name=name, weight_shape=tuple(codes.shape),
-            scheme=str(np.asarray(meta.get("spikelite.scheme", "uniform"))),
-            bits=int(np.asarray(meta["spikelite.bits"])), codes=codes, scale=scale,
-            zero_point=float(np.asarray(meta.get("spikelite.zero_point", 0.0))),
-            mask=None if mask is None else torch.as_tensor(np.asarray(mask) != 0),
-            mask_order=None if mask is None else str(  # type: ignore[arg-type]
-                np.asarray(meta.get("spikelite.mask_order", "after_quant"))),
-            bias_bits=32 if type(node).__name__ in ("Affine", "Conv2d") else None)
-    return out
 
 
 def write_nir(graph: Any, path: str | Path) -> Path:
@@ -492,28 +294,6 @@ def check_roundtrip(model: nn.Module, path: str | Path, *, time_steps: int = 8,
         raise SpikeliteError(f"the NIR graph read back gives outputs of shape "
                              f"{tuple(got.shape)}, the model {tuple(ref.shape)}")
     return float(torch.isclose(ref, got, rtol=1e-4, atol=1e-5).float().mean())
-
-
-def read_nir_for_profile(path: str | Path) -> tuple[nn.Sequential, dict[str, LayerQuant],
-                                                    dict[str, Any]]:
-    """A NIR graph file as ``(model, sidecars, data spec)`` for profiling: the model
-    :func:`from_nir` builds (in evaluation mode), the bit widths/codes spikelite stored in
-    the node metadata (:func:`sidecars_from_nir`) and the dataset spec it recorded (``{}``
-    when none)."""
-    nir = require("nir", "nir", "profiling NIR graphs")
-    path = Path(path)
-    if not path.is_file():
-        raise SpikeliteError(f"no NIR file at '{path}'")
-    try:
-        graph = nir.read(str(path))
-    except (OSError, KeyError, ValueError) as exc:
-        raise SpikeliteError(f"cannot read the NIR file '{path}': {exc}") from None
-    data = (graph.metadata or {}).get("spikelite.data")
-    spec = json.loads(str(np.asarray(data))) if data is not None else {}
-    model = from_nir(graph).eval()
-    check_model(model, f"NIR file '{path}'", "the file is corrupt or was exported from a "
-                "diverged model — export it again from a good checkpoint")
-    return model, sidecars_from_nir(graph), spec
 
 
 @EXPORT_TARGETS.register("nir")
