@@ -193,15 +193,15 @@ def _chain(graph: Any) -> list[str]:
     if len(starts) != 1:
         raise SpikeliteError(f"spikelite reads NIR graphs with one Input node; this one has "
                              f"{len(starts)} ({', '.join(starts) or 'none'})")
+    for k, n in npred.items():
+        if n != 1:
+            raise SpikeliteError(f"node '{k}' ({type(nodes[k]).__name__}) has {n} inputs; "
+                                 "spikelite reads chains, not merges or recurrence")
     for k, v in succ.items():
         if len(v) != 1:
             raise SpikeliteError(f"node '{k}' ({type(nodes[k]).__name__}) feeds {len(v)} "
                                  f"nodes ({', '.join(v)}); spikelite reads chains (each node "
                                  "feeding the next), not branches or skip connections")
-    for k, n in npred.items():
-        if n != 1:
-            raise SpikeliteError(f"node '{k}' ({type(nodes[k]).__name__}) has {n} inputs; "
-                                 "spikelite reads chains, not merges or recurrence")
     order = [starts[0]]
     while order[-1] in succ:
         order.append(succ[order[-1]][0])
