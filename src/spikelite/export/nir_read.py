@@ -374,74 +374,81 @@ def from_nir(graph: Any, *, dt: float | None = None,
         if skip_next or kind in ("Input", "Output"):
             skip_next = False
             continue
-        meta = dict(getattr(node, "metadata", {}) or {})
-        prev = layers[next(reversed(layers))] if layers else None
-        if kind in ("Affine", "Linear"):
-            w = _f32(node.weight)
-            if w.dim() != 2:
-                raise SpikeliteError(f"node '{key}' ({kind}): weight of shape "
-                                     f"{tuple(w.shape)} is not 2-D")
-            lin = nn.Linear(w.shape[1], w.shape[0], bias=kind == "Affine")
-            lin.weight.data.copy_(w)
-            if kind == "Affine":
-                lin.bias.data.copy_(_f32(node.bias).reshape(-1))
-            layers[key] = TimeDistributed(lin)
-            shape = (*shape[:-1], w.shape[0]) if shape else (w.shape[0],)
-        elif kind == "Conv2d":
-            w = _f32(node.weight)
-            if w.dim() != 4:
-                raise SpikeliteError(f"node '{key}' (Conv2d): weight of shape "
-                                     f"{tuple(w.shape)} is not [out, in/groups, kh, kw]")
-            groups = int(np.asarray(node.groups))
-            pad = (str(node.padding) if isinstance(node.padding, str)
-                   else _ints(node.padding, 2, "padding", key))
-            conv = nn.Conv2d(w.shape[1] * groups, w.shape[0], tuple(w.shape[-2:]),
-                             stride=_ints(node.stride, 2, "stride", key), padding=pad,
-                             dilation=_ints(node.dilation, 2, "dilation", key),
-                             groups=groups, bias=True)
-            conv.weight.data.copy_(w)
-            bias = node.bias if node.bias is not None else np.zeros(w.shape[0])
-            conv.bias.data.copy_(_f32(bias).reshape(-1))
-            layers[key] = TimeDistributed(conv)
-            shape = _conv_out(conv, shape)
-        elif kind in ("LIF", "IF"):
-            layers[key] = _neuron_from_nir(nir, node, dt, key, prev, strict)
-        elif kind == "CubaLIF":
-            cur, lif = _cuba_from_nir(node, dt, key, strict)
-            layers[f"{key}_current"] = cur
-            layers[key] = lif
-        elif kind == "LI":
-            tau, r, v_leak = (_arr(a) for a in (node.tau, node.r, node.v_leak))
-            _check_steps(tau / dt, key, dt)
-            layers[key] = LeakyIntegrator(_f32(tau / dt), _f32(r), _f32(v_leak))
-        elif kind in ("SumPool2d", "AvgPool2d"):
-            k = _ints(node.kernel_size, 2, "kernel_size", key)
-            s = _ints(node.stride if node.stride is not None else node.kernel_size, 2,
-                      "stride", key)
-            p = _ints(node.padding if node.padding is not None else 0, 2, "padding", key)
-            nxt = graph.nodes[order[pos + 1]] if pos + 1 < len(order) else None
-            if kind == "SumPool2d" and meta.get("spikelite.maxpool") and \
-                    type(nxt).__name__ == "Threshold":
-                pool: nn.Module = nn.MaxPool2d(k, s)
-                skip_next = True
-            elif kind == "SumPool2d":
-                pool = SumPool2d(k, s, p)
+        try:
+            meta = dict(getattr(node, "metadata", {}) or {})
+            prev = layers[next(reversed(layers))] if layers else None
+            if kind in ("Affine", "Linear"):
+                w = _f32(node.weight)
+                if w.dim() != 2:
+                    raise SpikeliteError(f"node '{key}' ({kind}): weight of shape "
+                                         f"{tuple(w.shape)} is not 2-D")
+                lin = nn.Linear(w.shape[1], w.shape[0], bias=kind == "Affine")
+                lin.weight.data.copy_(w)
+                if kind == "Affine":
+                    lin.bias.data.copy_(_f32(node.bias).reshape(-1))
+                layers[key] = TimeDistributed(lin)
+                shape = (*shape[:-1], w.shape[0]) if shape else (w.shape[0],)
+            elif kind == "Conv2d":
+                w = _f32(node.weight)
+                if w.dim() != 4:
+                    raise SpikeliteError(f"node '{key}' (Conv2d): weight of shape "
+                                         f"{tuple(w.shape)} is not [out, in/groups, kh, kw]")
+                groups = int(np.asarray(node.groups))
+                pad = (str(node.padding) if isinstance(node.padding, str)
+                       else _ints(node.padding, 2, "padding", key))
+                conv = nn.Conv2d(w.shape[1] * groups, w.shape[0], tuple(w.shape[-2:]),
+                                 stride=_ints(node.stride, 2, "stride", key), padding=pad,
+                                 dilation=_ints(node.dilation, 2, "dilation", key),
+                                 groups=groups, bias=True)
+                conv.weight.data.copy_(w)
+                bias = node.bias if node.bias is not None else np.zeros(w.shape[0])
+                conv.bias.data.copy_(_f32(bias).reshape(-1))
+                layers[key] = TimeDistributed(conv)
+                shape = _conv_out(conv, shape)
+            elif kind in ("LIF", "IF"):
+                layers[key] = _neuron_from_nir(nir, node, dt, key, prev, strict)
+            elif kind == "CubaLIF":
+                cur, lif = _cuba_from_nir(node, dt, key, strict)
+                layers[f"{key}_current"] = cur
+                layers[key] = lif
+            elif kind == "LI":
+                tau, r, v_leak = (_arr(a) for a in (node.tau, node.r, node.v_leak))
+                _check_steps(tau / dt, key, dt)
+                layers[key] = LeakyIntegrator(_f32(tau / dt), _f32(r), _f32(v_leak))
+            elif kind in ("SumPool2d", "AvgPool2d"):
+                k = _ints(node.kernel_size, 2, "kernel_size", key)
+                s = _ints(node.stride if node.stride is not None else node.kernel_size, 2,
+                          "stride", key)
+                p = _ints(node.padding if node.padding is not None else 0, 2, "padding", key)
+                nxt = graph.nodes[order[pos + 1]] if pos + 1 < len(order) else None
+                if kind == "SumPool2d" and meta.get("spikelite.maxpool") and \
+                        type(nxt).__name__ == "Threshold":
+                    pool: nn.Module = nn.MaxPool2d(k, s)
+                    skip_next = True
+                elif kind == "SumPool2d":
+                    pool = SumPool2d(k, s, p)
+                else:
+                    pool = nn.AvgPool2d(k, s, p)
+                layers[key] = TimeDistributed(pool)
+                if len(shape) == 3:
+                    shape = (shape[0], *((shape[i + 1] + 2 * p[i] - k[i]) // s[i] + 1
+                                         for i in range(2)))
+            elif kind == "Threshold":
+                layers[key] = TimeDistributed(Heaviside(_f32(node.threshold)))
+            elif kind == "Scale":
+                layers[key] = Scale(_f32(node.scale))
+            elif kind == "Flatten":
+                layers[key] = _flatten(node, key, shape)
+                shape = (int(np.prod(shape)),) if shape else shape
             else:
-                pool = nn.AvgPool2d(k, s, p)
-            layers[key] = TimeDistributed(pool)
-            if len(shape) == 3:
-                shape = (shape[0], *((shape[i + 1] + 2 * p[i] - k[i]) // s[i] + 1
-                                     for i in range(2)))
-        elif kind == "Threshold":
-            layers[key] = TimeDistributed(Heaviside(_f32(node.threshold)))
-        elif kind == "Scale":
-            layers[key] = Scale(_f32(node.scale))
-        elif kind == "Flatten":
-            layers[key] = _flatten(node, key, shape)
-            shape = (int(np.prod(shape)),) if shape else shape
-        else:
-            raise SpikeliteError(f"node '{key}' ({kind}) has no spikelite import; supported: "
-                                 f"{_SUPPORTED_TEXT}")
+                raise SpikeliteError(f"node '{key}' ({kind}) has no spikelite import; supported: "
+                                     f"{_SUPPORTED_TEXT}")
+        except SpikeliteError:
+            raise
+        except (TypeError, ValueError, AttributeError, IndexError, KeyError,
+                RuntimeError) as exc:  # a malformed node: one line naming it
+            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise SpikeliteError(f"node '{key}' ({kind}) cannot be read: {msg}") from None
     out_node = graph.nodes[order[-1]]
     out_shape = _shape(out_node.output_type.get("output")) if \
         type(out_node).__name__ == "Output" else shape
