@@ -205,6 +205,26 @@ def test_spikingjelly_networks_read_back_spike_for_spike(name, tmp_path):
         assert not torch.equal(_ours(from_nir(str(tmp_path / "g.nir")), x), theirs)
 
 
+def test_spikingjelly_cubalif_reads_as_current_then_lif():
+    functional, layer, neuron, export_to_nir = _sj()
+    torch.manual_seed(0)
+    net = nn.Sequential(layer.Linear(12, 6), neuron.CUBALIFNode(c_decay=0.5, v_decay=0.75,
+                                                                v_threshold=0.5))
+    _grid(net, 2.0)
+    x = spikes(8, 3, 12, rate=0.4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        graph = export_to_nir(net, x[0])  # CUBALIFNode is built single-step
+    assert type(graph.nodes["_1"]).__name__ == "CubaLIF"
+    functional.set_step_mode(net, "m")
+    functional.reset_net(net)
+    with torch.no_grad():
+        theirs = net(x)
+    ours = _ours(from_nir(graph, strict=False).eval(), x)
+    assert float(theirs.sum()) > 5
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
+
+
 # -- Norse ---------------------------------------------------------------------------------
 def _norse_run(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     state, outs = None, []
