@@ -147,16 +147,17 @@ class _StepLayerHook(LayerHook):
 class SpikeliteModel(NeuroBenchModel):
     """A spikelite model (time-major ``[T, B, ...] → [T, B, C]``) as a NeuroBench model.
 
-    ``__call__(batch)`` takes NeuroBench's batch-major ``[B, T, ...]`` (``time_major=True``:
-    ``[T, B, ...]``), converts it to the model's float dtype and device, resets every
-    neuron state, runs the model once without gradients and returns :func:`read_out`.
-    spikelite neurons (:class:`~spikelite.core.LIF` and its subclasses) are activation
-    modules; Linear/Conv layers are NeuroBench's connection layers. ``sidecars``: the
+    ``__call__(batch)`` takes NeuroBench's batch-major ``[B, T, ...]`` (its ``Benchmark``
+    takes ``batch.size(0)`` as the batch size), converts it to the model's float dtype and
+    device, resets every neuron state, runs the model once without gradients and returns
+    :func:`read_out`. spikelite neurons (:class:`~spikelite.core.LIF` and its subclasses)
+    are activation modules; Linear/Conv layers are NeuroBench's connection layers.
+    ``sidecars``: the
     :class:`~spikelite.quant.LayerQuant` of each layer when the model was baked for
     NeuroBench (``None`` otherwise).
     """
 
-    def __init__(self, net: nn.Module, *, readout: Readout = "mean", time_major: bool = False,
+    def __init__(self, net: nn.Module, *, readout: Readout = "mean",
                  sidecars: dict[str, Any] | None = None) -> None:
         super().__init__()
         if not callable(readout) and readout not in READOUTS:
@@ -165,7 +166,6 @@ class SpikeliteModel(NeuroBenchModel):
         self.net = net
         self.net.eval()
         self.readout = readout
-        self.time_major = bool(time_major)
         self.sidecars = sidecars
         self._steps = _Steps()
         self.add_activation_module(LIF)
@@ -185,7 +185,7 @@ class SpikeliteModel(NeuroBenchModel):
             raise SpikeliteError(
                 f"a NeuroBench batch must be a tensor [B, T, ...] with at least 3 dims, got "
                 f"{got}; give the data a time axis (spikelite's datasets do)")
-        x = batch if self.time_major else batch.transpose(0, 1)
+        x = batch.transpose(0, 1)
         dtype, device = self._dtype_device()
         x = x.to(device=device, dtype=dtype)
         self._steps.T, self._steps.B = int(x.shape[0]), int(x.shape[1])

@@ -46,17 +46,16 @@ def to_neurobench(
     model: nn.Module,
     *,
     readout: str | Callable[[torch.Tensor], torch.Tensor] = "mean",
-    time_major: bool = False,
     bake_weights: bool = True,
 ) -> Any:
     """``model`` as a NeuroBench model (``neurobench.models.NeuroBenchModel``).
 
     ``readout``: ``mean`` (arg-max of the time-mean output, spikelite's evaluation
     read-out), ``sum``, ``last``, ``none`` (batch-major output ``[B, T, ...]`` for
-    NeuroBench post-processors) or a callable on the time-major output. ``time_major``:
-    the batches are already ``[T, B, ...]``. ``bake_weights``: run a model with
-    parametrized weights as its baked copy (the wrapper's ``sidecars`` then hold the
-    :class:`~spikelite.quant.LayerQuant` per layer; ``model`` is not changed).
+    NeuroBench post-processors) or a callable on the time-major output. ``bake_weights``:
+    run a model with parametrized weights as its baked copy (the wrapper's ``sidecars``
+    then hold the :class:`~spikelite.quant.LayerQuant` per layer; ``model`` is not
+    changed).
     """
     _require()
     from spikelite.hardware._neurobench_model import SpikeliteModel
@@ -68,7 +67,7 @@ def to_neurobench(
         from spikelite.quant import bake
 
         model, sidecars = bake(model)
-    return SpikeliteModel(model, readout=readout, time_major=time_major, sidecars=sidecars)
+    return SpikeliteModel(model, readout=readout, sidecars=sidecars)
 
 
 def _metric_classes(metrics: Sequence[Any] | None) -> tuple[list[type], list[type]]:
