@@ -213,3 +213,33 @@ def test_errors_name_the_problem(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "neurobench.models", None)
     with pytest.raises(MissingExtraError, match=r"spikelite\[neurobench\]"):
         to_neurobench(model)
+
+
+@pytest.mark.parametrize("graph", [False, True])
+def test_converted_model_equals_profile(graph: bool) -> None:
+    """ANN→SNN conversions (IF neurons with a charged start; the graph converter runs its
+    layers on folded ``[T·B, ...]`` tensors) with direct, graded input: MACs at the first
+    layer, ACs after."""
+    from torch import nn
+
+    from spikelite.convert import ann_to_snn
+    from spikelite.convert.graph import ann_to_snn_graph
+
+    torch.manual_seed(0)
+    ann = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                        nn.Linear(4 * 6 * 6, 5))
+    snn = (ann_to_snn_graph if graph else ann_to_snn)(ann, torch.rand(16, 1, 6, 6),
+                                                       time_steps=T)
+    g = torch.Generator().manual_seed(1)
+    data = TensorDataset(torch.rand(N, T, 1, 6, 6, generator=g),
+                         torch.randint(0, 5, (N,), generator=g))
+    nb = neurobench_benchmark(snn, data, batch_size=BATCH)
+    rep = profile(snn, data, batch_size=BATCH, membrane_updates=True).neurobench
+    acc = evaluate(snn, data, batch_size=BATCH, device="cpu")["accuracy"]
+    assert nb["SynapticOperations"] == rep["SynapticOperations"]
+    assert rep["SynapticOperations"]["Effective_MACs"] > 0
+    assert rep["SynapticOperations"]["Effective_ACs"] > 0
+    for key in ("MembraneUpdates", "ConnectionSparsity", "Footprint", "ParameterCount"):
+        assert nb[key] == rep[key], key
+    assert nb["ActivationSparsity"] == pytest.approx(rep["ActivationSparsity"], rel=1e-12)
+    assert nb["ClassificationAccuracy"] == pytest.approx(acc, rel=1e-12)
