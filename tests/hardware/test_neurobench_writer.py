@@ -30,7 +30,7 @@ def _app() -> typer.Typer:
 
 
 def test_cli_writes_neurobench_layout(tmp_path) -> None:
-    model = create("csnn", input_size=34, widths=(4, 6))
+    model = create("mlp", input_shape=(2, 34, 34), hidden=(16,))
     data = {"name": "digits-dvs", "limit": 20}
     save_checkpoint(tmp_path / "ck", model, {"model": model.spikelite_config, "data": data})
     out = tmp_path / "nb.json"
