@@ -18,7 +18,8 @@ $(VENV)/.core: pyproject.toml | $(BIN)/python
 
 # Test extras, and the peers for the equivalence/parity tests and benchmarks. The peers are
 # installed with --no-deps: their declared dependencies pull torchvision/torchaudio and a
-# multi-GB torch.
+# multi-GB torch. (The `neurobench` extra, spikelite[neurobench], declares neurobench plus what
+# its import needs, snntorch and tqdm; here it is one of the peers, installed --no-deps.)
 $(VENV)/.dev: $(VENV)/.core
 	$(BIN)/pip install -q -e ".[dev,mnist,search]"
 	$(BIN)/pip install -q --no-deps $(PEERS)

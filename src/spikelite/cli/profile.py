@@ -35,6 +35,10 @@ def profile_command(
     membrane_updates: Annotated[bool, typer.Option(
         "--membrane-updates", help="Also count NeuroBench's MembraneUpdates (~5 % more "
         "time; implied by --option neuron_mode=on_update).")] = False,
+    neurobench: Annotated[Path | None, typer.Option(
+        "--neurobench", help="Also write the NeuroBench-named metrics to this JSON file in "
+        "the layout of NeuroBench's Benchmark.run() results (implies --membrane-updates; "
+        "adds ClassificationAccuracy from one more pass over the same samples).")] = None,
 ) -> None:
     """Count a checkpoint's exact activity on its test data and cost it on hardware."""
     out = wide_out(200)  # a pipe or file gets the full table width
@@ -66,9 +70,21 @@ def profile_command(
         if "name" not in data:
             raise SpikeliteError(f"'{checkpoint}' names no dataset; pass --dataset")
         _, test = load_data(DataSpec(**data))
+        if neurobench is not None:
+            membrane_updates = True
         report = profile(model.to(device), test, preset, weight_format,
                          layers=sidecars, limit=limit, batch_size=batch_size,
                          device=device, membrane_updates=membrane_updates or None, **opts)
+        if neurobench is not None:
+            from torch.utils.data import Subset
+
+            from spikelite.hardware.neurobench import write_neurobench_json
+            from spikelite.train.engine import evaluate
+
+            n = len(test) if limit is None else min(limit, len(test))
+            acc = evaluate(model, Subset(test, range(n)), batch_size=batch_size,
+                           device=device)["accuracy"]
+            write_neurobench_json(report, neurobench, accuracy=acc)
     if json_out:
         out.print_json(json.dumps(report.to_dict(), default=float))
     else:

@@ -15,7 +15,13 @@ from spikelite.hardware.counting import Activity, ActivityRecorder, NeuronActivi
 from spikelite.hardware.energy import CostOptions, LayerCost, ops_energy, resolve_options
 from spikelite.hardware.formats import FORMATS, FiberCost, WeightFormat, get_format, list_formats
 from spikelite.hardware.layers import SynapticSpec, classify
-from spikelite.hardware.neurobench import footprint_bytes, neurobench_metrics
+from spikelite.hardware.neurobench import (
+    footprint_bytes,
+    neurobench_metrics,
+    neurobench_results,
+    write_neurobench_json,
+)
+from spikelite.hardware.neurobench_adapter import neurobench_benchmark, to_neurobench
 from spikelite.hardware.presets import PRESETS, CostPreset, MemoryLevel, get_preset, list_presets
 from spikelite.hardware.profiler import cost_activity, iter_batches, profile, record_activity
 from spikelite.hardware.report import Report
@@ -26,7 +32,9 @@ __all__ = [
     "FiberCost", "LayerCost", "MemoryLevel", "NeuronActivity", "Report", "SizeReport",
     "SynapticActivity", "SynapticSpec", "WeightFormat", "classify", "cost_activity",
     "footprint_bytes", "get_format", "get_preset", "iter_batches", "layer_storage",
-    "list_formats", "list_presets", "model_size", "neurobench_metrics", "neuron_counts",
+    "list_formats", "list_presets", "model_size", "neurobench_benchmark", "neurobench_metrics",
+    "neurobench_results", "neuron_counts",
     "ops_energy",
-    "profile", "record_activity", "resolve_options",
+    "profile", "record_activity", "resolve_options", "to_neurobench",
+    "write_neurobench_json",
 ]

@@ -17,14 +17,21 @@ run (spikelite neurons, parametrized weights) — but with NeuroBench's semantic
 * ``Footprint``: Σ ``numel × element_size`` of parameters **and buffers** in bytes — the
   framework's storage, not the deployed size (a 4-bit weight stored as float32 counts
   4 bytes; see :func:`spikelite.hardware.model_size` for deployed bits).
+
+:func:`neurobench_results` / :func:`write_neurobench_json` give the block in the layout of
+NeuroBench's ``Benchmark.run()`` results (what its ``save_benchmark_results`` writes).
 """
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from typing import Any
 
 from torch import nn
 
+from spikelite.errors import SpikeliteError, os_failure
 from spikelite.hardware.counting import Activity
 from spikelite.hardware.layers import SynapticSpec
 
@@ -63,3 +70,53 @@ def neurobench_metrics(
         "MembraneUpdates": (sum(a.membrane_updates for a in neu) / n
                             if activity.membrane_updates_counted else None),
     }
+
+
+#: NeuroBench's result keys in the order ``Benchmark.run()`` returns them for the default
+#: metric lists (static metrics first, then workload metrics).
+RESULT_KEYS = ("Footprint", "ConnectionSparsity", "ParameterCount", "ClassificationAccuracy",
+               "ActivationSparsity", "SynapticOperations", "MembraneUpdates")
+
+
+def neurobench_results(source: Any, *, accuracy: float | None = None) -> dict[str, Any]:
+    """spikelite's NeuroBench-named block in the layout of NeuroBench's ``Benchmark.run()``.
+
+    ``source``: a :class:`~spikelite.hardware.Report` or its ``neurobench`` dict. The result
+    is flat, keyed by NeuroBench's metric class names, with ``SynapticOperations`` nested as
+    ``{"Effective_MACs", "Effective_ACs", "Dense"}`` (NeuroBench 2.3,
+    ``benchmarks/benchmark.py``, ``metrics/workload/synaptic_operations.py``).
+    ``ClassificationAccuracy`` (a fraction in [0, 1]) is included when ``accuracy`` is
+    given, ``MembraneUpdates`` when it was counted.
+    """
+    block = getattr(source, "neurobench", source)
+    if not isinstance(block, dict) or "SynapticOperations" not in block:
+        raise SpikeliteError("neurobench_results needs a profile Report or its .neurobench "
+                             f"dict, got {type(source).__name__}")
+    if accuracy is not None and not 0.0 <= float(accuracy) <= 1.0:
+        raise SpikeliteError(f"accuracy must be a fraction in [0, 1] (NeuroBench's "
+                             f"ClassificationAccuracy), got {accuracy}")
+    values = dict(block)
+    values["ClassificationAccuracy"] = None if accuracy is None else float(accuracy)
+    so = values["SynapticOperations"]
+    values["SynapticOperations"] = {k: so[k] for k in ("Effective_MACs", "Effective_ACs",
+                                                       "Dense")}
+    return {k: values[k] for k in RESULT_KEYS if values.get(k) is not None}
+
+
+def write_neurobench_json(source: Any, path: str | Path, *,
+                          accuracy: float | None = None) -> Path:
+    """Write :func:`neurobench_results` as JSON, as NeuroBench's
+    ``Benchmark.save_benchmark_results(..., "json")`` does (``json.dump(results,
+    indent=4)``), through a temporary file renamed into place. Returns the path."""
+    results = neurobench_results(source, accuracy=accuracy)
+    out = Path(path)
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        with open(tmp, "w") as f:
+            json.dump(results, f, indent=4)
+        os.replace(tmp, out)
+    except OSError as exc:
+        raise os_failure(exc, out) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
