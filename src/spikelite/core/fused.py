@@ -30,8 +30,8 @@ autograd through :func:`spikelite.core.functional.lif_multistep_eager` up to rou
 
 from __future__ import annotations
 
-import math
 import dataclasses
+import math
 from collections.abc import Callable
 from typing import Any
 

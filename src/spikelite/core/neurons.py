@@ -32,8 +32,8 @@ from spikelite.core.fused import StepObserver, lif_multistep_fused, lif_multiste
 from spikelite.core.params import (
     LIFParams,
     check_leak,
-    check_timing,
     check_threshold,
+    check_timing,
     check_v_reset,
     normalize_reset,
 )
