@@ -81,7 +81,7 @@ def _snntorch(beta: float | torch.Tensor, theta: float, reset: str, delay: bool,
     leaky = snn.Leaky(beta=beta, threshold=theta, reset_mechanism=reset, reset_delay=delay,
                       **kw)
     b = leaky.beta.detach().clamp(0, 1).double()
-    th = float(leaky.threshold)
+    th = float(leaky.threshold.detach())
 
     def inverse(v: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         r = (v > th).double() if reset != "none" else torch.zeros_like(v)
@@ -121,7 +121,7 @@ def test_snntorch_learnable_tensor_beta_threshold_clamped():
     lif = lif_from_snntorch(leaky)
     assert isinstance(lif.leak, torch.nn.Parameter) and lif.leak.shape == (300,)
     assert isinstance(lif.threshold, torch.nn.Parameter)
-    assert float(lif.leak.max()) == pytest.approx(1.2)
+    assert float(lif.leak.detach().max()) == pytest.approx(1.2)
     _check(lif, x, s, v)
 
 
@@ -220,7 +220,7 @@ def _norse(tau_mem_inv: float, dt: float, v_leak: float, v_reset: float, subtrac
         return z, state[0].v
 
     x, s, v = _drive(step, torch.full(SHAPE, vl, dtype=dtype),
-                     lambda v, h: (h - v) / k + v - vl, 0.7, dtype)
+                     lambda v, h: (h - v) / k + v - vl, float(p.v_th), dtype)
     return cell, x, s, v
 
 
