@@ -14,7 +14,7 @@ from spikelite.errors import SpikeliteError
 from spikelite.models import SpikingSequential
 
 pytest.importorskip("nir")
-from spikelite.export import to_nir  # noqa: E402
+from spikelite.export import to_nir
 
 
 def _model(neuron: LIF) -> SpikingSequential:
