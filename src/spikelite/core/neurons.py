@@ -4,18 +4,34 @@ Input and output are time-major ``[T, B, ...]``. The module keeps the final post
 membrane in ``mem`` (detached: gradients do not cross calls) so a stream can be fed in
 chunks; :meth:`reset` clears it. ``forward`` always returns the spike tensor.
 
-Equivalent settings in the peer libraries (spikes bit-identical, tested):
+Equivalent settings in the peer libraries — spikes and membranes bit-identical for any
+parameter value, float32 and float64, eager and fused (``tests/core/test_peers.py``, on
+inputs whose membrane lands within an ulp of θ); :mod:`spikelite.core.peers` builds them
+from the peer's module:
 
-* snnTorch ``Leaky(beta=β, threshold=θ, reset_mechanism="zero")`` ≡
-  ``LIF(beta=β, threshold=θ, reset="zero", strict=True)``. (snnTorch's default
-  ``"subtract"`` subtracts θ one step late, *after* the decay: ``h_t = β·h_{t−1} + x_t −
-  θ·s_{t−1}``; our ``subtract`` is the textbook ``h_t = β·(h_{t−1} − θ·s_{t−1}) + x_t``.)
-* SpikingJelly ``LIFNode(tau=τ, v_reset=v_r)`` (multi-step, ``decay_input=True``) ≡
-  ``LIF(tau=τ, v_reset=v_r, reset="zero")``; ``LIFNode(tau=τ, decay_input=False,
-  v_reset=None)`` ≡ ``LIF(beta=1 − 1/τ, reset="subtract")``.
-* Norse ``LIFBoxCell(LIFBoxParameters(tau_mem_inv=k, v_leak=0, v_reset=v_r, v_th=θ), dt)``
-  ≡ ``LIF(tau=1/(dt·k), v_reset=v_r, threshold=θ, reset="zero", strict=True)`` when
-  ``v_leak = v_reset = 0``.
+==================================================  ======================================
+peer                                                LIF
+==================================================  ======================================
+snnTorch ``Leaky(beta=β, threshold=θ)`` (default    ``LIF(beta=β, threshold=θ,
+``reset_mechanism="subtract"``, ``reset_delay=      reset="subtract", strict=True,
+True``: ``h_t = (β·h_{t−1} + x_t) − θ·s_{t−1}``)    reset_timing="delayed")``
+snnTorch ``Leaky(..., reset_mechanism="zero")``     ``LIF(beta=β, threshold=θ,
+                                                    reset="zero", strict=True,
+                                                    reset_timing="delayed")`` (the same
+                                                    spikes as ``reset_timing="immediate"``;
+                                                    ``mem`` then holds the post-reset value)
+snnTorch ``Leaky(..., reset_delay=False)``          ``reset_timing="mixed"``
+snnTorch ``Leaky(..., reset_mechanism="none")``     ``LIF(beta=β, reset="none", strict=True)``
+SpikingJelly ``LIFNode(tau=τ, v_reset=v_r)``        ``LIF(tau=τ, v_reset=v_r, reset="zero")``
+SpikingJelly ``LIFNode(tau=τ, decay_input=False,    ``LIF(tau=τ, decay_input=False,
+v_reset=None)``                                     reset="subtract")`` (not β = 1 − 1/τ:
+                                                    SpikingJelly computes v − v/τ + x)
+SpikingJelly ``IFNode(v_reset=v_r)``                ``LIF(beta=1, v_reset=v_r, v_start=v_r)``
+SpikingJelly ``ParametricLIFNode``                  ``LIF(tau_inv=sigmoid(w), ...)``
+Norse ``LIFBoxCell(LIFBoxParameters(tau_mem_inv,    ``LIF(tau_inv=dt·tau_mem_inv, form="box",
+v_leak, v_th, v_reset), dt)``                       v_leak=v_leak, v_reset=v_reset,
+                                                    threshold=v_th, strict=True)``
+==================================================  ======================================
 """
 
 from __future__ import annotations
@@ -121,6 +137,12 @@ class LIF(nn.Module):
     (:mod:`spikelite.core.fused`); ``False`` the eager reference. ``state_bits`` (opt-in)
     stores the membrane in ``state_bits``-bit fixed point saturating at ±``state_max``
     (default 2θ); it runs on the eager path.
+
+    Peer-exact settings (see the table above and :class:`LIFParams`): ``tau_inv`` (1/τ,
+    multiplied; ``form="box"`` for Norse's order), ``decay_input=False`` (τ-forms: the
+    input is not divided by τ), ``v_leak`` (the τ-forms' decay target, default
+    ``v_reset``), ``v_start`` (the initial membrane) and ``reset_timing``
+    (``"immediate"``; snnTorch's ``"delayed"`` and ``"mixed"``, β-form only).
     """
 
     def __init__(
