@@ -1,4 +1,4 @@
-"""NIR export of the peer-exact LIF settings: the equation when NIR can express it, a clear
+"""NIR (and package) export of the peer-exact LIF settings: the equation when NIR can express it, a clear
 refusal when it cannot (snnTorch's delayed reset, a membrane that starts away from rest)."""
 
 from __future__ import annotations
@@ -46,3 +46,11 @@ def test_tau_forms_map_onto_the_euler_step(kw, k, r, v_leak):
     np.testing.assert_allclose(dt / node.tau, k, rtol=1e-6)
     np.testing.assert_allclose(node.r, r, rtol=1e-6)
     np.testing.assert_allclose(node.v_leak, v_leak, rtol=1e-6)
+
+
+def test_package_export_refuses_peer_exact_settings(tmp_path):
+    from spikelite.export.package import export_package
+
+    with pytest.raises(SpikeliteError, match="package's LIF equations.*cannot express"):
+        export_package(_model(LIF(beta=0.9, reset="zero", reset_timing="delayed")), {},
+                       tmp_path / "pkg")
