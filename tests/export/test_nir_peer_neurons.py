@@ -1,5 +1,6 @@
-"""NIR (and package) export of the peer-exact LIF settings: the equation when NIR can express it, a clear
-refusal when it cannot (snnTorch's delayed reset, a membrane that starts away from rest)."""
+"""NIR (and package) export of the peer-exact LIF settings: the equation when NIR can
+express it, a clear refusal when it cannot (snnTorch's delayed reset, a membrane that starts
+away from rest)."""
 
 from __future__ import annotations
 
