@@ -31,6 +31,14 @@ CONFIGS: dict[str, dict[str, object]] = {
     "per-neuron-threshold": dict(beta=0.9, threshold=torch.linspace(0.5, 1.5, C * 5).view(C, 5)),
     "state-bits": dict(beta=0.9, state_bits=6),
     "state-bits-subtract": dict(beta=0.9, reset="subtract", state_bits=4, state_max=2.0),
+    "snntorch-delayed-subtract": dict(beta=0.8, reset="subtract", reset_timing="delayed",
+                                      strict=True),
+    "snntorch-delayed-zero": dict(beta=0.8, reset_timing="delayed", strict=True),
+    "snntorch-mixed-subtract": dict(beta=0.8, reset="subtract", reset_timing="mixed",
+                                    threshold=0.3, strict=True),
+    "tau-no-decay-input": dict(tau=3.0, decay_input=False, reset="subtract"),
+    "tau-inv": dict(tau_inv=0.3, v_reset=-0.1, v_leak=0.05),
+    "box": dict(tau_inv=0.7, form="box", v_leak=0.1, v_reset=-0.2, strict=True),
 }
 
 

@@ -30,13 +30,19 @@ autograd through :func:`spikelite.core.functional.lif_multistep_eager` up to rou
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from spikelite.core.functional import rest
+from spikelite.core.functional import (
+    leak_target,
+    lif_multistep_eager,
+    reset_flag,
+    rest,
+)
 from spikelite.core.params import LIFParams
 from spikelite.core.surrogates import ATan, FastSigmoid, Rectangular, Sigmoid, Triangle
 
@@ -65,6 +71,14 @@ def _spikes(h: torch.Tensor, p: LIFParams, out: torch.Tensor | None = None) -> t
     if p.strict:
         return torch.gt(h, p.threshold, out=out) if out is not None else h > p.threshold
     return torch.ge(h, p.threshold, out=out) if out is not None else h >= p.threshold
+
+
+def _sub_scaled(h: torch.Tensor, s: torch.Tensor, thr: torch.Tensor | float) -> None:
+    """``h −= s·θ`` in place (``s`` 0/1: the product is exact)."""
+    if isinstance(thr, torch.Tensor):
+        h.sub_(s * thr)
+    else:
+        h.sub_(s, alpha=thr)
 
 
 def _post_reset(h: torch.Tensor, s: torch.Tensor, p: LIFParams) -> torch.Tensor:
@@ -155,25 +169,59 @@ def _forward(
         pair = [torch.empty(x.shape[1:], dtype=x.dtype, device=x.device) for _ in range(2)]
         hs = [pair[t % 2] for t in range(T)]
     v = v0.clone(memory_format=torch.contiguous_format)
-    tau_form = p.form == "tau"
+    form, timing = p.form, p.reset_timing
     v_r = p.v_reset
     v_r_zero = not isinstance(v_r, torch.Tensor) and v_r == 0.0
+    v_l = leak_target(p)
+    v_l_zero = not isinstance(v_l, torch.Tensor) and v_l == 0.0
     lk = leak if leak.dim() > 0 else leak.item()
     thr = p.threshold
+    # snnTorch's reset flag r_t = H(v_{t−1} − θ): for "delayed" the previous step's spike
+    # (the state is the pre-reset membrane), for "mixed" recomputed from the state
+    flag = reset_flag(v, p) if timing != "immediate" and p.reset != "none" else None
     h_prev: torch.Tensor | None = None
     for t, (xt, h, st) in enumerate(zip(x.unbind(0), hs, s_all.unbind(0), strict=True)):
-        if tau_form:  # h = v + (x − (v − v_reset)) / τ, in SpikingJelly's operation order
-            if v_r_zero:
+        if form == "beta":  # snnTorch's operation order
+            if flag is not None and p.reset == "zero":  # β·((1 − r)·v) + x
+                torch.addcmul(v, v, flag, value=-1, out=h).mul_(lk).add_(xt)
+            else:  # β·v + x (− r·θ)
+                torch.mul(v, lk, out=h).add_(xt)
+                if flag is not None:
+                    _sub_scaled(h, flag, thr)
+        elif form == "box":  # Norse: v + k·((x + v_leak) − v)
+            if v_l_zero:
                 torch.sub(xt, v, out=h)
             else:
-                torch.sub(v, v_r, out=h)
-                torch.sub(xt, h, out=h)
-            h.div_(lk).add_(v)
-        else:  # h = β·v + x, in snnTorch's operation order
-            torch.mul(v, lk, out=h).add_(xt)
+                torch.add(xt, v_l, out=h).sub_(v)
+            h.mul_(lk).add_(v)
+        else:  # SpikingJelly: x − (v − v_leak), or −(v − v_leak) without decay_input
+            if v_l_zero:
+                torch.sub(xt, v, out=h) if p.decay_input else torch.neg(v, out=h)
+            else:
+                torch.sub(v, v_l, out=h)
+                torch.sub(xt, h, out=h) if p.decay_input else h.neg_()
+            # v + (x − (v − v_leak))/τ ; v − (v − v_leak)/τ + x (a − b = a + (−b) exactly)
+            h.div_(lk) if form == "tau" else h.mul_(lk)
+            h.add_(v)
+            if not p.decay_input:
+                h.add_(xt)
         _spikes(h, p, out=st)  # float 0/1 directly
         # the reset as arithmetic on the 0/1 spikes (exact; torch.where is ~10x slower)
-        if p.reset == "zero":  # v = h − h·s (+ v_reset·s)
+        if timing == "delayed":
+            v.copy_(h)
+            if flag is not None:
+                flag = st
+        elif timing == "mixed":  # v = h − (s − r)·θ  or  h − (s − r)·h
+            d = torch.sub(st, flag) if flag is not None else st
+            if p.reset == "zero":
+                torch.addcmul(h, d, h, value=-1, out=v)
+            elif p.reset == "subtract":
+                torch.sub(h, d * thr, out=v)
+            else:
+                v.copy_(h)
+            if flag is not None:
+                flag = reset_flag(v, p)
+        elif p.reset == "zero":  # v = h − h·s (+ v_reset·s)
             torch.addcmul(h, h, st, value=-1, out=v)
             if isinstance(v_r, torch.Tensor):
                 v.addcmul_(st, v_r)
@@ -238,14 +286,35 @@ def _grad_times_surrogate(
     torch.mul(g_s[t0:t1], _surrogate_grad(hb, p, ws), out=out)
 
 
+def _coefficients(leak: torch.Tensor, p: LIFParams
+                  ) -> tuple[torch.Tensor | float, torch.Tensor | float | None]:
+    """``(a, b) = (∂h/∂v_{t−1}, ∂h/∂x_t)`` of the charge (``b = None``: 1)."""
+    if p.form == "beta":
+        return _scalar(leak), None
+    k = 1 / leak if p.form == "tau" else leak
+    return _scalar(1 - k), (_scalar(k) if p.decay_input else None)
+
+
+def _leak_derivative(x: torch.Tensor, v_prev: torch.Tensor, leak: torch.Tensor,
+                     p: LIFParams) -> torch.Tensor:
+    """``∂h_t/∂leak`` of every step from the input and the state ``v_{t−1}``."""
+    if p.form == "beta":  # h = β·v + x
+        return v_prev
+    vl = leak_target(p)
+    if p.form == "box":  # h = v + k·((x + v_leak) − v)
+        return (x + vl) - v_prev
+    d = x - (v_prev - vl) if p.decay_input else -(v_prev - vl)
+    return d if p.form == "tau_inv" else -d / (leak * leak)  # τ: h = v + d/τ
+
+
 class FusedLIF(torch.autograd.Function):
     """``(x [T, B, ...], v0 [B, ...], leak) → (spikes [T, B, ...], v_T)``."""
 
     @staticmethod
     def forward(ctx, x, v0, leak, p: LIFParams, observer: StepObserver | None = None):
-        s_all, v, h_blocks = _forward(x, v0, leak, p, save=True, observer=observer)
+        s_all, v, h_blocks = _forward(x, v0, leak, p, save=_saves_h(p), observer=observer)
         ctx.p = p
-        ctx.save_for_backward(s_all, v0, leak, *h_blocks)
+        ctx.save_for_backward(_saved_input(x, leak, p), s_all, v0, leak, *h_blocks)
         return s_all, v
 
     @staticmethod
@@ -259,30 +328,83 @@ class FusedLIFTrace(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, v0, leak, p: LIFParams, observer: StepObserver | None = None):
-        s_all, v, h_blocks = _forward(x, v0, leak, p, save=True, observer=observer)
+        s_all, v, h_blocks = _forward(x, v0, leak, p, save=_saves_h(p), observer=observer)
         ctx.p = p
-        ctx.save_for_backward(s_all, v0, leak, *h_blocks)
-        return s_all, v, torch.cat(h_blocks)
+        ctx.save_for_backward(_saved_input(x, leak, p), s_all, v0, leak, *h_blocks)
+        return s_all, v, _membrane(x, v0, leak, p, h_blocks)
 
     @staticmethod
     def backward(ctx, g_s, g_vT, g_h_out):
         return _backward(ctx, g_s, g_vT, g_h_out)
 
 
+def _saves_h(p: LIFParams) -> bool:
+    """The hand-written backward needs ``h``; snnTorch's ``"mixed"`` timing recomputes."""
+    return p.reset_timing != "mixed"
+
+
+def _saved_input(x: torch.Tensor, leak: torch.Tensor, p: LIFParams) -> torch.Tensor:
+    """``x`` when the backward needs it (a learnable leak, or a recomputed backward)."""
+    if leak.requires_grad or not _saves_h(p):
+        return x
+    return x.new_empty(0)
+
+
+def _membrane(x: torch.Tensor, v0: torch.Tensor, leak: torch.Tensor, p: LIFParams,
+              h_blocks: list[torch.Tensor]) -> torch.Tensor:
+    """``h [T, B, ...]``; for the recomputed timing, from the eager reference."""
+    if h_blocks:
+        return torch.cat(h_blocks)
+    trace: list[torch.Tensor] = []
+    lif_multistep_eager(x, v0, _with_leak(p, leak), trace=trace)
+    return torch.stack(trace)
+
+
+def _with_leak(p: LIFParams, leak: torch.Tensor) -> LIFParams:
+    return dataclasses.replace(p, leak=leak if leak.dim() > 0 or leak.requires_grad
+                               else leak.item())
+
+
+def _recompute_backward(ctx: Any, g_s: torch.Tensor | None, g_vT: torch.Tensor | None,
+                        g_h_out: torch.Tensor | None) -> tuple[Any, ...]:
+    """Backward by autograd through the eager reference, recomputed from ``(x, v0, leak)``
+    (snnTorch's ``"mixed"`` timing, whose flag depends on the post-reset state)."""
+    x, _s, v0, leak, *_ = ctx.saved_tensors
+    p: LIFParams = ctx.p
+    need = ctx.needs_input_grad[:3]
+    with torch.enable_grad():
+        xs = x.detach().requires_grad_(need[0])
+        v0s = v0.detach().requires_grad_(need[1])
+        lk = leak.detach().requires_grad_(need[2])
+        trace: list[torch.Tensor] = []
+        s_all, v = lif_multistep_eager(xs, v0s, _with_leak(p, lk), trace=trace)
+        outs, grads = [], []
+        for out, g in ((s_all, g_s), (v, g_vT),
+                       (torch.stack(trace) if trace else None, g_h_out)):
+            if g is not None and out is not None and out.requires_grad:
+                outs.append(out)
+                grads.append(g)
+        inputs = [t for t, n in zip((xs, v0s, lk), need, strict=True) if n]
+        got = iter(torch.autograd.grad(outs, inputs, grads, allow_unused=True)
+                   if outs and inputs else [None] * len(inputs))
+    res = [next(got) if n else None for n in need]
+    return (*res, None, None)
+
+
 def _backward(ctx: Any, g_s: torch.Tensor | None, g_vT: torch.Tensor | None,
               g_h_out: torch.Tensor | None) -> tuple[Any, ...]:
     """BPTT through the LIF recursion; ``g_h_out``: an external gradient on every ``h_t``
     (added before it propagates back through ``v_{t−1}``)."""
-    s_all, v0, leak, *h_blocks = ctx.saved_tensors
     p: LIFParams = ctx.p
+    if not _saves_h(p):
+        return _recompute_backward(ctx, g_s, g_vT, g_h_out)
+    x, s_all, v0, leak, *h_blocks = ctx.saved_tensors
     T = s_all.shape[0]
     if T == 0:  # v_T = v0
         g_leak = torch.zeros_like(leak) if ctx.needs_input_grad[2] else None
         return torch.zeros_like(s_all), g_vT, g_leak, None, None
-    if p.form == "beta":
-        a, b = _scalar(leak), None
-    else:
-        a, b = _scalar(1 - 1 / leak), _scalar(1 / leak)
+    a, b = _coefficients(leak, p)
+    delayed = p.reset_timing == "delayed"
     need_leak = ctx.needs_input_grad[2]
     # g_h is computed in place of g_x; the τ-form's factor b is applied per block unless
     # the leak gradient needs the unscaled g_h afterwards
@@ -293,7 +415,9 @@ def _backward(ctx: Any, g_s: torch.Tensor | None, g_vT: torch.Tensor | None,
     ws_sg, ws_r = torch.empty_like(h_blocks[0]), torch.empty_like(h_blocks[0])
     # R independent of σ' (reset path detached, or no reset): only g_s·σ' is needed,
     # and the recursion masks g_h[t+1] with the spikes instead of building a·R
-    simple = p.detach_reset or p.reset == "none"
+    # (snnTorch's delayed reset: the state is h itself, R = 1, and the recursion masks with
+    # the detached flag r_{t+1} = s_t for the zero reset)
+    simple = p.detach_reset or p.reset == "none" or delayed
     mask = p.reset == "zero"  # R = 1 − s (simple), else R = 1
     nxt = None  # unscaled g_h at the first step of the block after this one
     nxt_buf = torch.empty_like(s_all[0]) if scale_now else None
@@ -305,7 +429,7 @@ def _backward(ctx: Any, g_s: torch.Tensor | None, g_vT: torch.Tensor | None,
             if g_h_out is not None:
                 gb.add_(g_h_out[t0:t1])
             if t1 == T and g_vT is not None:  # g_v[T−1] = g_vT
-                gb[-1].add_(_masked(g_vT, sb[-1], ws_r[0]) if mask else g_vT)
+                gb[-1].add_(_masked(g_vT, sb[-1], ws_r[0]) if mask and not delayed else g_vT)
             for j in range(n - 1, -1, -1):
                 if t0 + j == T - 1:
                     continue
@@ -337,16 +461,18 @@ def _backward(ctx: Any, g_s: torch.Tensor | None, g_vT: torch.Tensor | None,
         else:
             nxt = gb[0]
     g_x = g_h if b is None or scale_now else g_h * b
-    g_v0 = nxt * a if ctx.needs_input_grad[1] else None
+    flag0 = reset_flag(v0, p) if delayed and p.reset == "zero" else None
+    g_v0 = None
+    if ctx.needs_input_grad[1]:
+        g_v0 = nxt * a if flag0 is None else _masked(nxt, flag0, torch.empty_like(nxt)) * a
     g_leak = None
     if need_leak:
         h_all = torch.cat(h_blocks)
-        v_all = _post_reset(h_all, s_all, p)
+        v_all = h_all if delayed else _post_reset(h_all, s_all, p)
         v_prev = torch.cat([v0.unsqueeze(0), v_all[:-1]])
-        if p.form == "beta":  # ∂h/∂β = v_{t−1}
-            g_leak = _sum_to(g_h * v_prev, leak)
-        else:  # ∂h/∂τ = −(h − v_{t−1})/τ
-            g_leak = _sum_to(-g_h * (h_all - v_prev) / leak, leak)
+        if flag0 is not None:  # β·((1 − r_t)·v_{t−1}): r_t = s_{t−1}, r_0 from v0
+            v_prev = v_prev * (1 - torch.cat([flag0.unsqueeze(0), s_all[:-1]]))
+        g_leak = _sum_to(g_h * _leak_derivative(x, v_prev, leak, p), leak)
     return g_x, g_v0, g_leak, None, None
 
 
@@ -388,6 +514,6 @@ def lif_multistep_fused_trace(
     ``[T, B, ...]`` with gradients: ``(spikes, v_T, h)`` (one extra ``[T, B, ...]`` copy)."""
     x, v0, leak, track = _inputs(x, v0, p)
     if not track:
-        s_all, v, h_blocks = _forward(x, v0, leak, p, save=True, observer=observer)
-        return s_all, v, torch.cat(h_blocks)
+        s_all, v, h_blocks = _forward(x, v0, leak, p, save=_saves_h(p), observer=observer)
+        return s_all, v, _membrane(x, v0, leak, p, h_blocks)
     return FusedLIFTrace.apply(x, v0, leak, p, observer)

@@ -4,18 +4,34 @@ Input and output are time-major ``[T, B, ...]``. The module keeps the final post
 membrane in ``mem`` (detached: gradients do not cross calls) so a stream can be fed in
 chunks; :meth:`reset` clears it. ``forward`` always returns the spike tensor.
 
-Equivalent settings in the peer libraries (spikes bit-identical, tested):
+Equivalent settings in the peer libraries — spikes and membranes bit-identical for any
+parameter value, float32 and float64, eager and fused (``tests/core/test_peers.py``, on
+inputs whose membrane lands within an ulp of θ); :mod:`spikelite.core.peers` builds them
+from the peer's module:
 
-* snnTorch ``Leaky(beta=β, threshold=θ, reset_mechanism="zero")`` ≡
-  ``LIF(beta=β, threshold=θ, reset="zero", strict=True)``. (snnTorch's default
-  ``"subtract"`` subtracts θ one step late, *after* the decay: ``h_t = β·h_{t−1} + x_t −
-  θ·s_{t−1}``; our ``subtract`` is the textbook ``h_t = β·(h_{t−1} − θ·s_{t−1}) + x_t``.)
-* SpikingJelly ``LIFNode(tau=τ, v_reset=v_r)`` (multi-step, ``decay_input=True``) ≡
-  ``LIF(tau=τ, v_reset=v_r, reset="zero")``; ``LIFNode(tau=τ, decay_input=False,
-  v_reset=None)`` ≡ ``LIF(beta=1 − 1/τ, reset="subtract")``.
-* Norse ``LIFBoxCell(LIFBoxParameters(tau_mem_inv=k, v_leak=0, v_reset=v_r, v_th=θ), dt)``
-  ≡ ``LIF(tau=1/(dt·k), v_reset=v_r, threshold=θ, reset="zero", strict=True)`` when
-  ``v_leak = v_reset = 0``.
+==================================================  ======================================
+peer                                                LIF
+==================================================  ======================================
+snnTorch ``Leaky(beta=β, threshold=θ)`` (default    ``LIF(beta=β, threshold=θ,
+``reset_mechanism="subtract"``, ``reset_delay=      reset="subtract", strict=True,
+True``: ``h_t = (β·h_{t−1} + x_t) − θ·s_{t−1}``)    reset_timing="delayed")``
+snnTorch ``Leaky(..., reset_mechanism="zero")``     ``LIF(beta=β, threshold=θ,
+                                                    reset="zero", strict=True,
+                                                    reset_timing="delayed")`` (the same
+                                                    spikes as ``reset_timing="immediate"``;
+                                                    ``mem`` then holds the post-reset value)
+snnTorch ``Leaky(..., reset_delay=False)``          ``reset_timing="mixed"``
+snnTorch ``Leaky(..., reset_mechanism="none")``     ``LIF(beta=β, reset="none", strict=True)``
+SpikingJelly ``LIFNode(tau=τ, v_reset=v_r)``        ``LIF(tau=τ, v_reset=v_r, reset="zero")``
+SpikingJelly ``LIFNode(tau=τ, decay_input=False,    ``LIF(tau=τ, decay_input=False,
+v_reset=None)``                                     reset="subtract")`` (not β = 1 − 1/τ:
+                                                    SpikingJelly computes v − v/τ + x)
+SpikingJelly ``IFNode(v_reset=v_r)``                ``LIF(beta=1, v_reset=v_r, v_start=v_r)``
+SpikingJelly ``ParametricLIFNode``                  ``LIF(tau_inv=sigmoid(w), ...)``
+Norse ``LIFBoxCell(LIFBoxParameters(tau_mem_inv,    ``LIF(tau_inv=dt·tau_mem_inv, form="box",
+v_leak, v_th, v_reset), dt)``                       v_leak=v_leak, v_reset=v_reset,
+                                                    threshold=v_th, strict=True)``
+==================================================  ======================================
 """
 
 from __future__ import annotations
@@ -33,6 +49,7 @@ from spikelite.core.params import (
     LIFParams,
     check_leak,
     check_threshold,
+    check_timing,
     check_v_reset,
     normalize_reset,
 )
@@ -79,6 +96,24 @@ def broadcast_param(p: torch.Tensor, x: torch.Tensor, name: str) -> torch.Tensor
     )
 
 
+def _pick_form(tau: object, tau_inv: object, form: str | None) -> str:
+    """The leak form from which of beta/tau/tau_inv was given (``form``: ``box`` for
+    Norse's operation order with ``tau_inv``)."""
+    inferred = "tau" if tau is not None else "tau_inv" if tau_inv is not None else "beta"
+    if form is None or form == inferred:
+        return inferred
+    if form == "box" and inferred == "tau_inv":
+        return "box"
+    raise SpikeliteError(
+        f"form={form!r} does not fit the leak given ({inferred}); give beta for 'beta', tau "
+        "for 'tau', tau_inv for 'tau_inv' or 'box'")
+
+
+def _check_finite(t: torch.Tensor, name: str) -> None:
+    if not bool(torch.isfinite(t).all()):
+        raise SpikeliteError(f"{name} must be a finite number, got {t.tolist()!r}")
+
+
 def check_time_major(x: torch.Tensor, who: str) -> None:
     if not isinstance(x, torch.Tensor):
         raise SpikeliteError(f"{who} expects a tensor [T, B, ...], got {type(x).__name__}")
@@ -102,6 +137,12 @@ class LIF(nn.Module):
     (:mod:`spikelite.core.fused`); ``False`` the eager reference. ``state_bits`` (opt-in)
     stores the membrane in ``state_bits``-bit fixed point saturating at ±``state_max``
     (default 2θ); it runs on the eager path.
+
+    Peer-exact settings (see the table above and :class:`LIFParams`): ``tau_inv`` (1/τ,
+    multiplied; ``form="box"`` for Norse's order), ``decay_input=False`` (τ-forms: the
+    input is not divided by τ), ``v_leak`` (the τ-forms' decay target, default
+    ``v_reset``), ``v_start`` (the initial membrane) and ``reset_timing``
+    (``"immediate"``; snnTorch's ``"delayed"`` and ``"mixed"``, β-form only).
     """
 
     def __init__(
@@ -109,6 +150,12 @@ class LIF(nn.Module):
         beta: float | torch.Tensor | None = None,
         *,
         tau: float | torch.Tensor | None = None,
+        tau_inv: float | torch.Tensor | None = None,
+        form: str | None = None,
+        decay_input: bool = True,
+        v_leak: float | torch.Tensor | None = None,
+        v_start: float | torch.Tensor | None = None,
+        reset_timing: str = "immediate",
         threshold: float | torch.Tensor = 1.0,
         v_reset: float | torch.Tensor = 0.0,
         reset: str = "zero",
@@ -123,19 +170,22 @@ class LIF(nn.Module):
         state_max: float | None = None,
     ) -> None:
         super().__init__()
-        if beta is not None and tau is not None:
+        if sum(v is not None for v in (beta, tau, tau_inv)) > 1:
             raise SpikeliteError(
-                "give either beta (h = β·v + x) or tau (SpikingJelly form), not both"
+                "give either beta (h = β·v + x), tau (SpikingJelly form) or tau_inv (1/τ, "
+                "multiplied), not several"
             )
-        self.form = "tau" if tau is not None else "beta"
-        leak = _as_tensor(tau if tau is not None else (0.5 if beta is None else beta), self.form)
+        self.form = _pick_form(tau, tau_inv, form)
+        value = tau if tau is not None else tau_inv if tau_inv is not None else (
+            0.5 if beta is None else beta)
+        leak = _as_tensor(value, self.form)
         check_leak(self.form, leak)
         th = _as_tensor(threshold, "threshold")
         check_threshold(th)
         vr = _as_tensor(v_reset, "v_reset")
         check_v_reset(vr)
-        given = {"leak": _exact(tau if tau is not None else (0.5 if beta is None else beta)),
-                 "threshold": _exact(threshold), "v_reset": _exact(v_reset)}
+        given = {"leak": _exact(value), "threshold": _exact(threshold),
+                 "v_reset": _exact(v_reset)}
         if channels is not None and leak.dim() == 0:
             leak = leak.repeat(int(channels))
             given["leak"] = given["leak"].repeat(int(channels))
@@ -148,6 +198,15 @@ class LIF(nn.Module):
             self.register_buffer("leak", leak)
         self.register_buffer("threshold", th)
         self.register_buffer("v_reset", vr)
+        for name, val in (("v_leak", v_leak), ("v_start", v_start)):
+            t = None if val is None else _as_tensor(val, name)
+            if t is not None:
+                _check_finite(t, name)
+                given[name] = _exact(val)  # type: ignore[arg-type]
+            self.register_buffer(name, t)
+        self.decay_input = bool(decay_input)
+        self.reset_timing = str(reset_timing)
+        check_timing(self.form, self.reset_timing, vr, self.decay_input)
         self.reset_mode = normalize_reset(reset)
         self.surrogate = get_surrogate(surrogate, **(surrogate_params or {}))
         self.detach_reset = bool(detach_reset)
@@ -171,8 +230,10 @@ class LIF(nn.Module):
     # -- parameters -------------------------------------------------------------------
     @property
     def beta(self) -> torch.Tensor:
-        """The multiplicative leak (for the τ-form: the equivalent 1 − 1/τ)."""
-        return self.leak if self.form == "beta" else 1 - 1 / self.leak
+        """The multiplicative leak (for the τ-forms: the equivalent 1 − 1/τ)."""
+        if self.form == "beta":
+            return self.leak
+        return 1 - 1 / self.leak if self.form == "tau" else 1 - self.leak
 
     def params_for(self, x: torch.Tensor) -> LIFParams:
         """The :class:`LIFParams` record with tensors viewed for input ``x``.
@@ -188,7 +249,10 @@ class LIF(nn.Module):
 
         leak = self.leak
         if leak.requires_grad:
-            leak = leak.clamp(0.0, 1.0) if self.form == "beta" else leak.clamp_min(1e-3)
+            leak = (leak.clamp(0.0, 1.0) if self.form == "beta" else
+                    leak.clamp_min(1e-3) if self.form == "tau" else leak.clamp(1e-6, 1.0))
+        extra = {name: prep(t, name) for name in ("v_leak", "v_start")
+                 if (t := getattr(self, name, None)) is not None}
         return LIFParams(
             form=self.form,  # type: ignore[arg-type]
             leak=prep(leak, self.form),
@@ -200,6 +264,9 @@ class LIF(nn.Module):
             strict=self.strict,
             state_bits=self.state_bits,
             state_max=self.state_max,
+            decay_input=getattr(self, "decay_input", True),
+            reset_timing=getattr(self, "reset_timing", "immediate"),  # type: ignore[arg-type]
+            **extra,
         )
 
     def _apply(self, fn, recurse=True):  # type: ignore[no-untyped-def]
@@ -220,6 +287,11 @@ class LIF(nn.Module):
                 with torch.no_grad():
                     t.copy_(given[name].to(t.device))
         return out
+
+    @property
+    def snntorch_timing(self) -> bool:
+        """Whether the reset follows snnTorch's delayed/mixed timing (state = ``h``)."""
+        return getattr(self, "reset_timing", "immediate") != "immediate"
 
     # -- state --------------------------------------------------------------------------
     def reset(self) -> None:
@@ -281,6 +353,8 @@ class LIF(nn.Module):
             f"{self.form}={lk}, threshold={float(th) if th.numel() == 1 else list(th.shape)}, "
             f"reset={self.reset_mode}, surrogate={self.surrogate}"
             + (", strict" if self.strict else "")
+            + ("" if getattr(self, "decay_input", True) else ", decay_input=False")
+            + (f", reset_timing={self.reset_timing}" if self.snntorch_timing else "")
             + (", detach_reset" if self.detach_reset else "")
         )
 

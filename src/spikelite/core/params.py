@@ -12,8 +12,11 @@ from spikelite.core.state_quant import check_state_quant
 from spikelite.core.surrogates import ATan, Surrogate
 from spikelite.errors import SpikeliteError
 
-LeakForm = Literal["beta", "tau"]
+LeakForm = Literal["beta", "tau", "tau_inv", "box"]
 ResetMode = Literal["zero", "subtract", "none"]
+ResetTiming = Literal["immediate", "delayed", "mixed"]
+_FORMS = ("beta", "tau", "tau_inv", "box")
+_TIMINGS = ("immediate", "delayed", "mixed")
 Scalar = float | torch.Tensor
 
 _RESET_ALIASES = {"zero": "zero", "hard": "zero", "subtract": "subtract", "soft": "subtract",
@@ -40,8 +43,15 @@ def _first_bad(p: Scalar, ok: Callable[[torch.Tensor], torch.Tensor]) -> float |
 
 
 def check_leak(form: LeakForm, leak: Scalar) -> None:
-    """β must lie in [0, 1]; τ must be > 0 (errors name the offending value)."""
-    if form == "beta":
+    """β must lie in [0, 1]; τ must be > 0; 1/τ in (0, 1] (errors name the offending value)."""
+    if form in ("tau_inv", "box"):
+        bad = _first_bad(leak, lambda t: (t > 0) & (t <= 1))
+        if bad is not None:
+            raise SpikeliteError(
+                f"1/tau must lie in (0, 1] (the fraction of the way to v_leak per step), "
+                f"got {bad}"
+            )
+    elif form == "beta":
         bad = _first_bad(leak, lambda t: (t >= 0) & (t <= 1))
         if bad is not None:
             raise SpikeliteError(
@@ -52,7 +62,7 @@ def check_leak(form: LeakForm, leak: Scalar) -> None:
         if bad is not None:
             raise SpikeliteError(f"tau must be a finite number > 0, got {bad}")
     else:
-        raise SpikeliteError(f"unknown leak form '{form}'. Valid: beta, tau")
+        raise SpikeliteError(f"unknown leak form '{form}'. Valid: {', '.join(_FORMS)}")
 
 
 def check_threshold(threshold: Scalar) -> None:
@@ -68,6 +78,26 @@ def check_v_reset(v_reset: Scalar) -> None:
         raise SpikeliteError(f"v_reset must be a finite number, got {bad}")
 
 
+def _is_zero(value: Scalar) -> bool:
+    return _first_bad(value, lambda t: t == 0) is None
+
+
+def check_timing(form: str, timing: str, v_reset: Scalar, decay_input: bool) -> None:
+    """``reset_timing`` is one of immediate/delayed/mixed; the snnTorch timings need the
+    β-form with ``v_reset = 0``; ``decay_input=False`` needs a τ-form other than ``box``."""
+    if timing not in _TIMINGS:
+        raise SpikeliteError(
+            f"unknown reset_timing '{timing}'. Valid: {', '.join(_TIMINGS)}")
+    if timing != "immediate" and (form != "beta" or not _is_zero(v_reset)):
+        raise SpikeliteError(
+            f"reset_timing='{timing}' (snnTorch's reset) needs the beta form with "
+            "v_reset = 0; use reset_timing='immediate' for the tau forms")
+    if not decay_input and form in ("beta", "box"):
+        raise SpikeliteError(
+            f"decay_input=False applies to the tau and tau_inv forms, not '{form}' "
+            "(its input is never scaled); drop decay_input")
+
+
 @dataclass(frozen=True)
 class LIFParams:
     """Parameters of a (leaky) integrate-and-fire neuron.
@@ -76,13 +106,33 @@ class LIFParams:
 
     * ``form="beta"``: ``h_t = β·v_{t−1} + x_t`` (snnTorch ``Leaky``; QP-SNN Eq. 1 with β=0.5).
       β = 1 is the IF neuron.
-    * ``form="tau"``: ``h_t = v_{t−1} + (x_t − (v_{t−1} − v_reset))/τ`` (SpikingJelly
-      ``LIFNode(decay_input=True)``; Schaefer et al./TCJA with τ = 2).
+    * ``form="tau"``: ``h_t = v_{t−1} + (x_t − (v_{t−1} − v_leak))/τ`` (SpikingJelly
+      ``LIFNode(decay_input=True)``; Schaefer et al./TCJA with τ = 2); with
+      ``decay_input=False``: ``h_t = v_{t−1} − (v_{t−1} − v_leak)/τ + x_t``.
+    * ``form="tau_inv"`` (leak = k = 1/τ, multiplied): ``h_t = v + (x − (v − v_leak))·k``,
+      without ``decay_input``: ``v − (v − v_leak)·k + x`` (SpikingJelly
+      ``ParametricLIFNode``, k = sigmoid(w)).
+    * ``form="box"`` (leak = k): ``h_t = v + k·((x + v_leak) − v)`` (Norse ``LIFBoxCell``,
+      k = dt·τ_mem_inv).
+
+    Each formula is evaluated in exactly the written operation order (the peers' order),
+    so spikes are bit-identical to the peer for any parameter value. ``v_leak`` (the
+    potential the τ-forms decay toward) defaults to ``v_reset``.
 
     Fire: ``s_t = H(h_t − θ)`` with ``h ≥ θ`` (default) or ``h > θ`` when ``strict``.
     Reset: ``zero`` → ``v_t = v_reset`` where ``s_t = 1`` else ``h_t``; ``subtract`` →
     ``v_t = h_t − θ·s_t``; ``none`` → ``v_t = h_t``. ``detach_reset`` stops the gradient
     through the reset path (snnTorch does, SpikingJelly and Norse do not by default).
+
+    ``reset_timing`` (β-form only, ``v_reset = 0``) follows snnTorch ``Leaky``: with
+    ``"delayed"`` (``reset_delay=True``, its default) the state is the pre-reset membrane
+    and the reset of step t−1 acts at step t after the decay, from the flag
+    ``r_t = H(v_{t−1} − θ)`` recomputed from the state: ``subtract`` → ``h_t = (β·v_{t−1} +
+    x_t) − θ·r_t``, ``zero`` → ``h_t = β·((1 − r_t)·v_{t−1}) + x_t``; ``v_t = h_t``. With
+    ``"mixed"`` (``reset_delay=False``) the flag is applied the same way and the new spike
+    too, minus the flag: ``v_t = h_t − (s_t − r_t)·θ`` (zero: ``h_t − (s_t − r_t)·h_t``).
+    The flag ``r`` never carries a gradient (snnTorch detaches it). ``v_start`` (optional)
+    is the initial membrane (default: 0 for the β-form, ``v_leak`` for the τ-forms).
     ``leak``, ``threshold`` and ``v_reset`` may be tensors broadcastable to one time step.
     ``state_bits``/``state_max`` (opt-in) store the post-reset membrane in fixed point
     (:mod:`spikelite.core.state_quant`).
@@ -98,12 +148,21 @@ class LIFParams:
     strict: bool = False
     state_bits: int | None = None
     state_max: float | None = None
+    decay_input: bool = True
+    v_leak: Scalar | None = None
+    v_start: Scalar | None = None
+    reset_timing: ResetTiming = "immediate"
 
     def __post_init__(self) -> None:
         check_leak(self.form, self.leak)
         check_threshold(self.threshold)
         check_v_reset(self.v_reset)
         object.__setattr__(self, "reset", normalize_reset(self.reset))
+        for name in ("v_leak", "v_start"):
+            value = getattr(self, name)
+            if value is not None and _first_bad(value, torch.isfinite) is not None:
+                raise SpikeliteError(f"{name} must be a finite number, got {value!r}")
+        check_timing(self.form, self.reset_timing, self.v_reset, self.decay_input)
         check_state_quant(self.state_bits, self.state_max)
         if not isinstance(self.surrogate, Surrogate):
             raise SpikeliteError(

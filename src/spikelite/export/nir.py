@@ -121,7 +121,32 @@ def _neuron_node(nir: Any, m: LIF, shape: tuple[int, ...], dt: float,
             "(a subtractive reset is lost by importers; snnTorch's exporter does so "
             "silently). Train with reset='zero', or export with allow_reset_mismatch=True "
             "(--allow-reset-mismatch) to keep the reset only in the node metadata.")
+    v_start = getattr(m, "v_start", None)
+    if v_start is not None and bool((v_start != (0.0 if m.form == "beta" else (
+            m.v_reset if getattr(m, "v_leak", None) is None else m.v_leak))).any()):
+        raise SpikeliteError(
+            f"layer '{name}' starts its membrane at v_start, not at rest, which NIR cannot "
+            "express (its neurons start at rest); build it without v_start to export")
+    timing = getattr(m, "reset_timing", "immediate")
+    if timing != "immediate":
+        raise SpikeliteError(
+            f"layer '{name}' resets with snnTorch's {timing!r} timing (the reset acts a "
+            "step late, after the decay), which NIR's LIF/IF cannot express; build it with "
+            "reset_timing='immediate' (snnTorch: reset_mechanism='zero' gives the same "
+            "spikes) to export")
     theta, v_reset = full(m.threshold), full(m.v_reset)
+    form = m.form
+    if form in ("tau_inv", "box") or not getattr(m, "decay_input", True) or \
+            getattr(m, "v_leak", None) is not None:
+        # Euler v + (dt/τ)(v_leak − v + r·x): 1/τ_s = dt/τ, input gain r·dt/τ (1 without
+        # decay_input: r = τ/dt); equal in exact arithmetic, not in the peers' rounding
+        k = full(m.leak) if form in ("tau_inv", "box") else 1.0 / full(m.leak)
+        v_leak = v_reset if getattr(m, "v_leak", None) is None else full(m.v_leak)
+        meta["spikelite.decay_input"] = bool(getattr(m, "decay_input", True))
+        tau = dt / k
+        return nir.LIF(tau=tau, r=np.ones(shape) if meta["spikelite.decay_input"]
+                       else tau / dt, v_leak=v_leak, v_threshold=theta, v_reset=v_reset,
+                       metadata=meta)
     if m.form == "tau":
         tau_s = full(m.leak)
         return nir.LIF(tau=tau_s * dt, r=np.ones(shape), v_leak=v_reset, v_threshold=theta,

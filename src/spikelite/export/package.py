@@ -208,6 +208,13 @@ def export_package(model: nn.Module, sidecars: Mapping[str, LayerQuant], out: st
                 tensors[f"{syn}.offset_acc"] = (tensors[f"{syn}.offset"] / k).contiguous()
             else:
                 k = torch.ones(c, dtype=torch.float64)
+            if neuron.form not in ("beta", "tau") or not getattr(neuron, "decay_input", True) \
+                    or any(getattr(neuron, a, None) is not None for a in ("v_leak", "v_start")) \
+                    or getattr(neuron, "reset_timing", "immediate") != "immediate":
+                raise SpikeliteError(
+                    f"layer '{name}': the package's LIF equations (lif_beta, lif_tau) cannot "
+                    "express this neuron's peer-exact settings (form, decay_input, v_leak, "
+                    "v_start or reset_timing); build it with the defaults to export")
             theta = _per_channel(neuron.threshold, c, name, "thresholds")
             v_reset = _per_channel(neuron.v_reset, c, name, "reset values")
             leak = _per_channel(neuron.leak if neuron.form == "tau" else neuron.beta, c, name,

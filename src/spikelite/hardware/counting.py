@@ -371,7 +371,7 @@ class _NeuronCounter:
             h = charge(x[t], v, p)
             if h_prev is not None:
                 updates += int(torch.count_nonzero(torch.ne(h, h_prev)))
-            v, h_prev = reset(h, s[t], p), h
+            v, h_prev = reset(h, s[t], p, v), h
             if p.state_bits is not None:
                 v = quantize_state(v, p.state_bits, p.state_max)  # type: ignore[arg-type]
         return updates

@@ -333,10 +333,10 @@ class _Costing:
         beta = getattr(module, "beta", None)
         if isinstance(beta, torch.Tensor) and bool((beta == 1).all()):
             return "none"  # IF: no leak
-        if getattr(module, "form", None) == "tau":
-            tau = module.leak.detach()
+        if getattr(module, "form", None) in ("tau", "tau_inv", "box"):
+            tau = module.leak.detach()  # τ, or 1/τ for tau_inv/box
             if bool(((torch.log2(tau) % 1) == 0).all()):
-                return "shift"  # (x − v)/τ with τ = 2^k is a shift
+                return "shift"  # (x − v)/τ with τ = 2^k (or ·2^−k) is a shift
         return "mul"
 
 
