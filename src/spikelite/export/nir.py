@@ -54,6 +54,7 @@ from spikelite.export.chain import (
     on_cpu,
     walk_chain,
 )
+from spikelite.export.peers import NirPeer, get_peer
 from spikelite.export.targets import EXPORT_TARGETS, ExportTarget, write_atomic
 from spikelite.quant import LayerQuant
 
@@ -149,7 +150,8 @@ def _refuse(name: str, m: nn.Module, spikes_in: bool) -> None:
 def to_nir(model: nn.Module, *, input_shape: Sequence[int] | None = None,
            dt: float = DEFAULT_DT, sidecars: Mapping[str, LayerQuant] | None = None,
            allow_reset_mismatch: bool = False,
-           metadata: Mapping[str, Any] | None = None, lif_gain: str = "r") -> Any:
+           metadata: Mapping[str, Any] | None = None, lif_gain: str | None = None,
+           peer: str | None = None) -> Any:
     """``model`` (a sequential spikelite SNN, e.g. a zoo model or a baked checkpoint) as a
     ``nir.NIRGraph`` — a chain ``input → layers → output`` (see the module docstring).
 
@@ -163,13 +165,26 @@ def to_nir(model: nn.Module, *, input_shape: Sequence[int] | None = None,
     ``lif_gain``: where a β-form LIF's input gain ``1/(1 − β)`` goes — ``"r"`` (default,
     ``r = τ/dt``, snnTorch's and SpikingJelly's convention) or ``"weights"`` (``r = 1``
     and the preceding conv/linear's weights and bias multiplied by ``1/(1 − β)`` per output
-    channel; equally exact, and what importers that ignore ``r``, such as Norse's, need).
+    channel; equally exact, and what importers that ignore ``r``, such as Norse's, need);
+    ``None``: ``"r"``, or what ``peer`` needs.
+    ``peer``: write for one library's importer (``"snntorch"``, ``"spikingjelly"``,
+    ``"norse"``; :mod:`spikelite.export.peers`): a max-pool of spikes becomes the pool node
+    it maps + a neuron that fires iff the window holds a spike (:func:`_maxpool_nodes`),
+    ``Flatten`` gets a negative ``start_dim`` where its importer would flatten the batch
+    axis, and the LIF gain goes where it reads it. Every pattern computes the same
+    function, and :func:`from_nir` reads each back as the max-pool.
     """
     nir = _nir()
     if dt <= 0:
         raise SpikeliteError(f"dt must be > 0, got {dt}")
+    target = _peer(peer)
+    if lif_gain is None:
+        lif_gain = target.lif_gain if target is not None else "r"
     if lif_gain not in ("r", "weights"):
         raise SpikeliteError(f"lif_gain must be 'r' or 'weights', got {lif_gain!r}")
+    if target is not None and target.lif_gain == "weights" and lif_gain != "weights":
+        raise SpikeliteError(f"{target.label} ignores a LIF's r: export for it with "
+                             "lif_gain='weights' (the default with peer)")
     chain = walk_chain(model, input_shape, label="NIR export", refuse=_refuse)
     nodes: OrderedDict[str, Any] = OrderedDict()
     nodes["input"] = nir.Input(input_type={"input": np.array(chain.input_shape)})
@@ -195,19 +210,16 @@ def to_nir(model: nn.Module, *, input_shape: Sequence[int] | None = None,
         elif isinstance(step, PoolStep) and step.kind == "max":
             k = _pair(m.kernel_size)
             s = _pair(m.stride if m.stride is not None else m.kernel_size)
-            meta = {"spikelite.layer": name, "spikelite.maxpool": True}
-            nodes[key] = nir.SumPool2d(kernel_size=k, stride=s, padding=np.zeros(2, int),
-                                       metadata=meta)
-            nodes[f"{key}_threshold"] = nir.Threshold(threshold=np.full(step.out_shape, 0.5),
-                                                      metadata=meta)
+            nodes.update(_maxpool_nodes(nir, key, name, k, s, step.out_shape, dt, target))
         elif isinstance(step, PoolStep):
             nodes[key] = nir.AvgPool2d(kernel_size=_pair(m.kernel_size),
                                        stride=_pair(m.stride or m.kernel_size),
                                        padding=_pair(m.padding),
                                        metadata={"spikelite.layer": name})
         elif isinstance(step, FlattenStep):
+            start = -len(step.in_shape) if target and target.flatten_negative else 0
             nodes[key] = nir.Flatten(input_type={"input": np.array(step.in_shape)},
-                                     start_dim=0, end_dim=-1,
+                                     start_dim=start, end_dim=-1,
                                      metadata={"spikelite.layer": name})
         else:  # pragma: no cover - walk_chain yields only the steps above
             raise SpikeliteError(f"internal: unexpected export step {type(step).__name__}")
@@ -217,7 +229,44 @@ def to_nir(model: nn.Module, *, input_shape: Sequence[int] | None = None,
     edges = list(itertools.pairwise(nodes))
     return nir.NIRGraph(nodes=dict(nodes), edges=edges,
                         metadata={"spikelite.dt": dt, "spikelite.time_major": True,
+                                  **({"spikelite.peer": target.name} if target else {}),
                                   **dict(metadata or {})})
+
+
+def _peer(peer: str | None) -> NirPeer | None:
+    return None if peer is None else get_peer(peer)
+
+
+def _maxpool_nodes(nir: Any, key: str, name: str, k: np.ndarray, s: np.ndarray,
+                   out_shape: tuple[int, ...], dt: float,
+                   target: NirPeer | None) -> dict[str, Any]:
+    """A max-pool of binary spikes as two NIR nodes: it is 1 iff the window's sum is ≥ 1,
+    i.e. its mean ≥ 1/area. Default: ``SumPool2d`` + ``Threshold(0.5)``. For a peer: its
+    pool node, then a neuron with threshold 0.5 (sum) or 0.5/area (mean) that forgets its
+    membrane every step — a LIF with τ = dt (β = 0, ``r = 1``: ``h = x``) or an IF
+    (``r = 1/dt``) with reset to 0, whose membrane is 0 at every step's start on
+    non-negative pooled spikes (it fired and reset, or got 0)."""
+    meta = {"spikelite.layer": name, "spikelite.maxpool": True}
+    area = float(np.prod(k))
+    pad = np.zeros(2, dtype=np.int64)
+    if target is None:
+        return {key: nir.SumPool2d(kernel_size=k, stride=s, padding=pad, metadata=meta),
+                f"{key}_threshold": nir.Threshold(threshold=np.full(out_shape, 0.5),
+                                                  metadata=dict(meta))}
+    if target.pool == "sum":
+        pool, theta = nir.SumPool2d(kernel_size=k, stride=s, padding=pad, metadata=meta), 0.5
+    else:
+        pool = nir.AvgPool2d(kernel_size=k, stride=s, padding=pad, metadata=meta)
+        theta = 0.5 / area
+    full = lambda v: np.full(out_shape, v, dtype=np.float64)  # noqa: E731
+    nmeta = {**meta, "spikelite.reset": "zero", "spikelite.strict_threshold": False}
+    if target.pool_neuron == "if":
+        neuron = nir.IF(r=full(1.0 / dt), v_threshold=full(theta), v_reset=full(0.0),
+                        metadata=nmeta)
+    else:
+        neuron = nir.LIF(tau=full(dt), r=full(1.0), v_leak=full(0.0), v_threshold=full(theta),
+                         v_reset=full(0.0), metadata=nmeta)
+    return {key: pool, f"{key}_or": neuron}
 
 
 # -- import ---------------------------------------------------------------------------------
@@ -316,6 +365,17 @@ def _neuron_from_nir(nir: Any, node: Any, dt: float, key: str,
     return LIF(beta=_scalar_or_tensor(1.0 - dt / tau), **kw)
 
 
+def _is_maxpool(graph: Any, order: Sequence[str], pos: int) -> bool:
+    """Whether the pool at ``order[pos]`` and the node after it are a max-pool spikelite
+    wrote (``spikelite.maxpool`` on both: pool + Threshold, or pool + OR neuron)."""
+    if pos + 1 >= len(order):
+        return False
+    pair = (graph.nodes[order[pos]], graph.nodes[order[pos + 1]])
+    return (type(pair[1]).__name__ in ("Threshold", "LIF", "IF")
+            and all((getattr(n, "metadata", None) or {}).get("spikelite.maxpool")
+                    for n in pair))
+
+
 def from_nir(graph: Any, *, dt: float | None = None) -> nn.Sequential:
     """A NIR chain graph → a time-major spikelite model (the inverse of :func:`to_nir`).
 
@@ -345,7 +405,6 @@ def from_nir(graph: Any, *, dt: float | None = None) -> nn.Sequential:
             if kind == "Output":
                 out_shape = tuple(int(v) for v in np.asarray(node.output_type["output"]))
             continue
-        meta = dict(getattr(node, "metadata", {}) or {})
         if kind in ("Affine", "Linear"):
             w = torch.as_tensor(np.asarray(node.weight, dtype=np.float32))
             lin = nn.Linear(w.shape[1], w.shape[0], bias=kind == "Affine")
@@ -368,15 +427,13 @@ def from_nir(graph: Any, *, dt: float | None = None) -> nn.Sequential:
         elif kind in ("LIF", "IF"):
             prev = layers[next(reversed(layers))] if layers else None
             layers[key] = _neuron_from_nir(nir, node, dt, key, prev)
+        elif kind in ("SumPool2d", "AvgPool2d") and _is_maxpool(graph, order, pos):
+            layers[key] = TimeDistributed(nn.MaxPool2d(
+                tuple(int(v) for v in node.kernel_size), tuple(int(v) for v in node.stride)))
+            skip_next = True
         elif kind == "SumPool2d":
-            nxt = graph.nodes[order[pos + 1]] if pos + 1 < len(order) else None
-            if meta.get("spikelite.maxpool") and type(nxt).__name__ == "Threshold":
-                layers[key] = TimeDistributed(nn.MaxPool2d(
-                    tuple(int(v) for v in node.kernel_size), tuple(int(v) for v in node.stride)))
-                skip_next = True
-            else:
-                layers[key] = TimeDistributed(SumPool2d(node.kernel_size, node.stride,
-                                                        node.padding))
+            layers[key] = TimeDistributed(SumPool2d(node.kernel_size, node.stride,
+                                                    node.padding))
         elif kind == "AvgPool2d":
             layers[key] = TimeDistributed(nn.AvgPool2d(
                 tuple(int(v) for v in node.kernel_size), tuple(int(v) for v in node.stride),
@@ -385,7 +442,8 @@ def from_nir(graph: Any, *, dt: float | None = None) -> nn.Sequential:
             layers[key] = TimeDistributed(Heaviside(
                 torch.as_tensor(np.asarray(node.threshold, dtype=np.float32))))
         elif kind == "Flatten":
-            if (node.start_dim, node.end_dim) != (0, -1):
+            ndim = len(np.asarray(node.input_type["input"]))  # −ndim: the same, batch-safe
+            if (node.start_dim, node.end_dim) not in ((0, -1), (-ndim, -1)):
                 raise SpikeliteError(f"node '{key}': only a full flatten (start_dim 0, "
                                      "end_dim −1 of one sample) is importable")
             layers[key] = Flatten()
