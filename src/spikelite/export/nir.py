@@ -54,7 +54,7 @@ from spikelite.export.chain import (
     on_cpu,
     walk_chain,
 )
-from spikelite.export.peers import NirPeer, get_peer
+from spikelite.export.peers import NirPeer, check_in_peer, export_notes, get_peer
 from spikelite.export.targets import EXPORT_TARGETS, ExportTarget, write_atomic
 from spikelite.quant import LayerQuant
 
@@ -586,16 +586,48 @@ class NirTarget(ExportTarget):
 
     def export(self, plain: nn.Module, sidecars: Mapping[str, LayerQuant], path: Path, *,
                source: Mapping[str, Any] | None = None, dt: float = DEFAULT_DT,
-               lif_gain: str = "r", allow_reset_mismatch: bool = False) -> str:
+               lif_gain: str | None = None, allow_reset_mismatch: bool = False,
+               peer: str | None = None) -> str:
         """:func:`to_nir` + :func:`write_nir`; the source's dataset goes into the graph
-        metadata (``spikelite.data``, read back by :func:`read_nir_for_profile`)."""
+        metadata (``spikelite.data``, read back by :func:`read_nir_for_profile`). With
+        ``peer`` (installed), the written file is then loaded there and compared."""
         data = (source or {}).get("data")
         meta = {"spikelite.data": json.dumps(data)} if data else {}
         graph = to_nir(plain, dt=dt, sidecars=sidecars,
                        allow_reset_mismatch=allow_reset_mismatch, metadata=meta,
-                       lif_gain=lif_gain)
+                       lif_gain=lif_gain, peer=peer)
         write_nir(graph, path)
-        return f"wrote {path} ({len(graph.nodes)} nodes, dt={dt:g})"
+        msg = f"wrote {path} ({len(graph.nodes)} nodes, dt={dt:g})"
+        return msg if peer is None else f"{msg}; {peer_load_summary(plain, path, peer, dt)}"
+
+    def notes(self, plain: nn.Module, *, dt: float = DEFAULT_DT, lif_gain: str | None = None,
+              allow_reset_mismatch: bool = False, peer: str | None = None,
+              **_: Any) -> list[str]:
+        """:func:`spikelite.export.peers.export_notes` on the graph about to be written."""
+        graph = to_nir(plain, dt=dt, allow_reset_mismatch=allow_reset_mismatch,
+                       lif_gain=lif_gain, peer=peer)
+        return export_notes(graph, dt, peer)
 
     def check(self, plain: nn.Module, path: Path) -> float:
         return check_roundtrip(plain, path)
+
+
+def peer_load_summary(model: nn.Module, path: str | Path, peer: str, dt: float, *,
+                      time_steps: int = 8, batch: int = 4, seed: int = 0) -> str:
+    """Load the file at ``path`` in ``peer`` and compare it with ``model`` on random spikes:
+    one line for the CLI (``"loads in snnTorch 1.0.0: outputs equal, batched"``)."""
+    target = get_peer(peer)
+    if not target.installed():
+        return f"{target.label} is not installed here: its load was not checked"
+    graph = _nir().read(str(path))
+    shape = tuple(int(v) for v in np.asarray(graph.nodes[_chain(graph)[0]].input_type["input"]))
+    g = torch.Generator().manual_seed(seed)
+    x = (torch.rand(time_steps, batch, *shape, generator=g) < 0.2).float()
+    res = check_in_peer(on_cpu(model), graph, peer, x, dt=dt)
+    where = f"{target.label} {target.version()}"
+    if not res.loads:
+        return f"does NOT load in {where}: {res.error}"
+    if not res.equal:
+        return f"loads in {where} but its outputs differ ({res.cell()})"
+    return f"loads in {where}: outputs equal" + (", batched" if res.batched
+                                                 else " (one sample at a time)")

@@ -110,31 +110,67 @@ def _layer(key: str, node: Any) -> str:
     return str((getattr(node, "metadata", None) or {}).get("spikelite.layer", key))
 
 
-def peer_problems(graph: Any, peer: NirPeer, dt: float) -> list[str]:
-    """Why ``peer`` would not load ``graph`` exactly, one line per node (empty: it loads;
-    the rules are the module docstring's)."""
-    out: list[str] = []
+def peer_problems(graph: Any, peer: NirPeer, dt: float) -> list[tuple[str, str]]:
+    """Why ``peer`` would not load ``graph`` exactly: ``(layer, problem)`` pairs (empty: it
+    loads; the rules are the module docstring's, each measured)."""
+    out: list[tuple[str, str]] = []
     for key, node in graph.nodes.items():
         kind = type(node).__name__
-        where = f"node '{key}' (layer '{_layer(key, node)}')"
+        where = _layer(key, node)
         if kind == "Threshold":
-            maxpool = (node.metadata or {}).get("spikelite.maxpool")
-            out.append(f"{where}: {peer.label} has no nir.Threshold"
-                       + (" (the second half of a max-pool)" if maxpool else ""))
+            out.append((where, f"{peer.label} has no nir.Threshold"))
         elif kind == "SumPool2d" and peer.name == "spikingjelly":
-            out.append(f"{where}: SpikingJelly reads nir.SumPool2d as a plain LPPool2d, "
-                       "which runs only step by step (step_mode='s'), not on a sequence")
+            out.append((where, "SpikingJelly reads nir.SumPool2d as a plain LPPool2d, which "
+                               "runs only step by step (step_mode='s'), not on a sequence"))
         elif kind == "AvgPool2d" and peer.pool != "avg":
-            out.append(f"{where}: {peer.label} has no nir.AvgPool2d")
+            out.append((where, f"{peer.label} has no nir.AvgPool2d"))
         elif kind == "Flatten" and peer.flatten_negative and node.start_dim >= 0:
-            out.append(f"{where}: {peer.label} flattens the batch axis with start_dim "
-                       f"{node.start_dim} (it loads one sample at a time)")
+            out.append((where, f"{peer.label} flattens the batch axis too (start_dim "
+                               f"{node.start_dim}), so it runs one sample at a time"))
         elif kind in ("LIF", "IF"):
-            out.extend(f"{where}: {p}" for p in _neuron_problems(node, kind, peer, dt))
+            out.extend((where, p) for p in _neuron_problems(node, kind, peer, dt))
     if peer.fixed_dt is not None and not np.isclose(dt, peer.fixed_dt):
-        out.append(f"{peer.label}'s importer assumes dt = {peer.fixed_dt:g}, the graph has "
-                   f"dt = {dt:g}")
+        out.append(("(graph)", f"{peer.label}'s importer assumes dt = {peer.fixed_dt:g}, the "
+                               f"graph has dt = {dt:g}"))
     return out
+
+
+def export_notes(graph: Any, dt: float, peer: str | None = None) -> list[str]:
+    """One line per problem a peer's importer has with ``graph`` (for ``peer``, or for each
+    of :data:`PEERS`), naming the layers, the peer and the route that loads: what
+    ``spikelite export`` prints before it writes."""
+    peers = [get_peer(peer)] if peer else list(PEERS.values())
+    grouped: dict[tuple[str, str], list[str]] = {}
+    maxpools: dict[str, list[str]] = {}
+    for p in peers:
+        for layer, text in peer_problems(graph, p, dt):
+            if "nir.Threshold" in text and _is_maxpool_layer(graph, layer):
+                maxpools.setdefault(layer, []).append(p.label)
+            else:
+                grouped.setdefault((p.name, text), []).append(layer)
+    lines = []
+    for layer, labels in maxpools.items():
+        route = f"--for {'|'.join(PEERS)}" if peer is None else f"--for {peer}"
+        lines.append(f"layer '{layer}' (a max-pool, written as SumPool2d + Threshold) does "
+                     f"not load in {_either(labels)}: none maps nir.Threshold (spikelite reads "
+                     f"it back exactly); to load it there export with {route} (an exact "
+                     "pool + neuron pattern each loads) or train the model with "
+                     "--set model.kwargs.pool=avg")
+    for (name, text), layers in grouped.items():
+        names = ", ".join(f"'{v}'" for v in dict.fromkeys(layers))
+        lines.append(f"{'layer' if len(set(layers)) == 1 else 'layers'} {names}: {text}; "
+                     + (f"export with --for {name} to load it there" if peer is None
+                        else f"{PEERS[name].label} will not reproduce it exactly"))
+    return lines
+
+
+def _either(words: list[str]) -> str:
+    return " or ".join(words) if len(words) < 3 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+def _is_maxpool_layer(graph: Any, layer: str) -> bool:
+    return any(_layer(k, n) == layer and (n.metadata or {}).get("spikelite.maxpool")
+               for k, n in graph.nodes.items())
 
 
 def _neuron_problems(node: Any, kind: str, peer: NirPeer, dt: float) -> list[str]:
