@@ -225,6 +225,8 @@ def to_nir(model: nn.Module, *, input_shape: Sequence[int] | None = None,
             raise SpikeliteError(f"internal: unexpected export step {type(step).__name__}")
     if lif_gain == "weights":
         _fold_lif_gains(nir, nodes)
+    if target is not None and target.pool == "sum":
+        _avgpools_as_sumpools(nir, nodes)
     nodes["output"] = nir.Output(output_type={"output": np.array(chain.output_shape)})
     edges = list(itertools.pairwise(nodes))
     return nir.NIRGraph(nodes=dict(nodes), edges=edges,
@@ -453,6 +455,31 @@ def from_nir(graph: Any, *, dt: float | None = None) -> nn.Sequential:
                 "Conv2d, LIF, IF, SumPool2d, AvgPool2d, Flatten, Threshold")
     n_out = int(np.prod(out_shape)) if out_shape else 0
     return SpikingSequential(layers, num_classes=n_out, input_shape=in_shape)
+
+
+def _avgpools_as_sumpools(nir: Any, nodes: OrderedDict[str, Any]) -> None:
+    """For importers without ``AvgPool2d`` (Norse): each average pool becomes a
+    ``SumPool2d`` and its ``1/area`` moves into the weights of the conv/linear it feeds
+    (through a ``Flatten``) — the same function, as that layer is linear."""
+    keys = list(nodes)
+    for i, key in enumerate(keys):
+        node = nodes[key]
+        if type(node).__name__ != "AvgPool2d" or (node.metadata or {}).get("spikelite.maxpool"):
+            continue
+        j = i + 1
+        while j < len(keys) and type(nodes[keys[j]]).__name__ == "Flatten":
+            j += 1
+        nxt = nodes[keys[j]] if j < len(keys) else None
+        if type(nxt).__name__ not in ("Affine", "Linear", "Conv2d"):
+            raise SpikeliteError(f"layer '{node.metadata.get('spikelite.layer', key)}': an "
+                                 "average pool not followed by a conv/linear has no node "
+                                 "this peer loads (it maps SumPool2d, not AvgPool2d)")
+        area = float(np.prod(node.kernel_size))
+        nxt.weight = (nxt.weight / area).astype(np.float32)
+        nxt.metadata["spikelite.input_scale"] = 1.0 / area
+        nodes[key] = nir.SumPool2d(kernel_size=node.kernel_size, stride=node.stride,
+                                   padding=node.padding,
+                                   metadata={**node.metadata, "spikelite.avgpool": True})
 
 
 def _fold_lif_gains(nir: Any, nodes: Mapping[str, Any]) -> None:

@@ -32,6 +32,7 @@ import contextlib
 import copy
 import io
 import logging
+import re
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -123,7 +124,7 @@ def peer_problems(graph: Any, peer: NirPeer, dt: float) -> list[tuple[str, str]]
             out.append((where, "SpikingJelly reads nir.SumPool2d as a plain LPPool2d, which "
                                "runs only step by step (step_mode='s'), not on a sequence"))
         elif kind == "AvgPool2d" and peer.pool != "avg":
-            out.append((where, f"{peer.label} has no nir.AvgPool2d"))
+            out.append((where, f"{peer.label} has no nir.AvgPool2d (it drops the node)"))
         elif kind == "Flatten" and peer.flatten_negative and node.start_dim >= 0:
             out.append((where, f"{peer.label} flattens the batch axis too (start_dim "
                                f"{node.start_dim}), so it runs one sample at a time"))
@@ -289,6 +290,8 @@ class PeerCheck:
 
 def _short(exc: BaseException) -> str:
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    msg = re.sub(r"<class 'nir\.ir\.\w+\.(\w+)'>", r"\1", msg)
+    msg = msg.replace(", mapping does not exist in node_map", "")
     return f"{type(exc).__name__}: {msg[:90]}" if msg else type(exc).__name__
 
 
