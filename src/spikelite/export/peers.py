@@ -157,7 +157,10 @@ def export_notes(graph: Any, dt: float, peer: str | None = None) -> list[str]:
                      f"it back exactly); to load it there export with {route} (an exact "
                      "pool + neuron pattern each loads) or train the model with "
                      "--set model.kwargs.pool=avg")
-    for (name, text), layers in grouped.items():
+    for (name, text), all_layers in grouped.items():
+        layers = [v for v in all_layers if v not in maxpools]  # the max-pool note covers it
+        if not layers:
+            continue
         names = ", ".join(f"'{v}'" for v in dict.fromkeys(layers))
         lines.append(f"{'layer' if len(set(layers)) == 1 else 'layers'} {names}: {text}; "
                      + (f"export with --for {name} to load it there" if peer is None
