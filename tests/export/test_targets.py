@@ -60,7 +60,7 @@ def test_the_registry_lists_nir_and_package_with_their_records():
     nir, pkg = get_target("nir"), get_target("package")
     assert (nir.name, nir.suffix, nir.extra) == ("nir", ".nir", "nir")
     assert (pkg.name, pkg.suffix, pkg.extra) == ("package", "", None)
-    assert nir.options() == ("dt", "lif_gain", "allow_reset_mismatch")
+    assert nir.options() == ("dt", "lif_gain", "allow_reset_mismatch", "peer")
     assert pkg.options() == ("pack",)
     for name in EXPORT_TARGETS:
         target = get_target(name)

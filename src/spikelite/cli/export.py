@@ -15,6 +15,7 @@ from spikelite.cli.console import err, user_errors
 from spikelite.errors import SpikeliteError
 from spikelite.export import EXPORT_TARGETS, export_model
 from spikelite.export.nir import DEFAULT_DT
+from spikelite.export.peers import PEERS
 from spikelite.sweep.rundir import is_run_dir, point_checkpoint
 
 
@@ -35,10 +36,15 @@ def export_command(
     to: Annotated[str, typer.Option(help=_TO_HELP)] = "nir",
     dt: Annotated[float, typer.Option(help="Time step the NIR time constants refer to "
                                       "(snnTorch's importer assumes 1e-4).")] = DEFAULT_DT,
-    lif_gain: Annotated[str, typer.Option(help="Where a LIF's input gain 1/(1−β) goes: r "
-                                          "(r = τ/dt; snnTorch, SpikingJelly) or weights "
-                                          "(r = 1, folded into the layer before; also "
-                                          "Norse).")] = "r",
+    lif_gain: Annotated[str | None, typer.Option(
+        help="Where a LIF's input gain 1/(1−β) goes: r (r = τ/dt; snnTorch, SpikingJelly) or "
+        "weights (r = 1, folded into the layer before; also Norse). Default: r, or what "
+        "--for needs.")] = None,
+    for_peer: Annotated[str | None, typer.Option(
+        "--for", help=f"Write NIR for one library's importer ({', '.join(PEERS)}): the node "
+        "patterns it loads exactly (a max-pool as its pool node + a neuron that ORs the "
+        "window, a batch-safe flatten); then load the file there and compare, when it is "
+        "installed.")] = None,
     allow_reset_mismatch: Annotated[bool, typer.Option(
         "--allow-reset-mismatch", help="Export subtract/none-reset neurons anyway (NIR "
         "resets to v_reset; the true reset is kept in the node metadata only).")] = False,
@@ -66,11 +72,15 @@ def export_command(
         plain, sidecars = bake(model)
         plain.eval()
         flags = {"dt": dt, "lif_gain": lif_gain, "allow_reset_mismatch": allow_reset_mismatch,
-                 "pack": pack}
+                 "pack": pack, "peer": for_peer}
         takes = EXPORT_TARGETS.get(to).options()
+        if for_peer is not None and "peer" not in takes:
+            raise SpikeliteError(f"--for applies to --to nir, not --to {to}")
         done = export_model(plain, sidecars, out, to=to, check=check,
                             source={"checkpoint": str(checkpoint), "model": cfg.get("model"),
                                     "data": cfg.get("data")},
+                            notify=lambda line: err.print(f"note: {line}", markup=False,
+                                                          highlight=False),
                             **{k: v for k, v in flags.items() if k in takes})
         msg = done.summary
         if done.agreement is not None:

@@ -62,6 +62,7 @@ from spikelite.export.nir_read import (  # noqa: F401  (the reader; old names st
     read_nir_for_profile,
     sidecars_from_nir,
 )
+from spikelite.export.peers import NirPeer, check_in_peer, export_notes, get_peer
 from spikelite.export.targets import EXPORT_TARGETS, ExportTarget, write_atomic
 from spikelite.quant import LayerQuant
 
@@ -180,7 +181,8 @@ def _refuse(name: str, m: nn.Module, spikes_in: bool) -> None:
 def to_nir(model: nn.Module, *, input_shape: Sequence[int] | None = None,
            dt: float = DEFAULT_DT, sidecars: Mapping[str, LayerQuant] | None = None,
            allow_reset_mismatch: bool = False,
-           metadata: Mapping[str, Any] | None = None, lif_gain: str = "r") -> Any:
+           metadata: Mapping[str, Any] | None = None, lif_gain: str | None = None,
+           peer: str | None = None) -> Any:
     """``model`` (a sequential spikelite SNN, e.g. a zoo model or a baked checkpoint) as a
     ``nir.NIRGraph`` — a chain ``input → layers → output`` (see the module docstring).
 
@@ -194,13 +196,26 @@ def to_nir(model: nn.Module, *, input_shape: Sequence[int] | None = None,
     ``lif_gain``: where a β-form LIF's input gain ``1/(1 − β)`` goes — ``"r"`` (default,
     ``r = τ/dt``, snnTorch's and SpikingJelly's convention) or ``"weights"`` (``r = 1``
     and the preceding conv/linear's weights and bias multiplied by ``1/(1 − β)`` per output
-    channel; equally exact, and what importers that ignore ``r``, such as Norse's, need).
+    channel; equally exact, and what importers that ignore ``r``, such as Norse's, need);
+    ``None``: ``"r"``, or what ``peer`` needs.
+    ``peer``: write for one library's importer (``"snntorch"``, ``"spikingjelly"``,
+    ``"norse"``; :mod:`spikelite.export.peers`): a max-pool of spikes becomes the pool node
+    it maps + a neuron that fires iff the window holds a spike (:func:`_maxpool_nodes`),
+    ``Flatten`` gets a negative ``start_dim`` where its importer would flatten the batch
+    axis, and the LIF gain goes where it reads it. Every pattern computes the same
+    function, and :func:`from_nir` reads each back as the max-pool.
     """
     nir = _nir()
     if dt <= 0:
         raise SpikeliteError(f"dt must be > 0, got {dt}")
+    target = _peer(peer)
+    if lif_gain is None:
+        lif_gain = target.lif_gain if target is not None else "r"
     if lif_gain not in ("r", "weights"):
         raise SpikeliteError(f"lif_gain must be 'r' or 'weights', got {lif_gain!r}")
+    if target is not None and target.lif_gain == "weights" and lif_gain != "weights":
+        raise SpikeliteError(f"{target.label} ignores a LIF's r: export for it with "
+                             "lif_gain='weights' (the default with peer)")
     chain = walk_chain(model, input_shape, label="NIR export", refuse=_refuse)
     nodes: OrderedDict[str, Any] = OrderedDict()
     nodes["input"] = nir.Input(input_type={"input": np.array(chain.input_shape)})
@@ -226,29 +241,90 @@ def to_nir(model: nn.Module, *, input_shape: Sequence[int] | None = None,
         elif isinstance(step, PoolStep) and step.kind == "max":
             k = _pair(m.kernel_size)
             s = _pair(m.stride if m.stride is not None else m.kernel_size)
-            meta = {"spikelite.layer": name, "spikelite.maxpool": True}
-            nodes[key] = nir.SumPool2d(kernel_size=k, stride=s, padding=np.zeros(2, int),
-                                       metadata=meta)
-            nodes[f"{key}_threshold"] = nir.Threshold(threshold=np.full(step.out_shape, 0.5),
-                                                      metadata=meta)
+            nodes.update(_maxpool_nodes(nir, key, name, k, s, step.out_shape, dt, target))
         elif isinstance(step, PoolStep):
             nodes[key] = nir.AvgPool2d(kernel_size=_pair(m.kernel_size),
                                        stride=_pair(m.stride or m.kernel_size),
                                        padding=_pair(m.padding),
                                        metadata={"spikelite.layer": name})
         elif isinstance(step, FlattenStep):
+            start = -len(step.in_shape) if target and target.flatten_negative else 0
             nodes[key] = nir.Flatten(input_type={"input": np.array(step.in_shape)},
-                                     start_dim=0, end_dim=-1,
+                                     start_dim=start, end_dim=-1,
                                      metadata={"spikelite.layer": name})
         else:  # pragma: no cover - walk_chain yields only the steps above
             raise SpikeliteError(f"internal: unexpected export step {type(step).__name__}")
     if lif_gain == "weights":
         _fold_lif_gains(nir, nodes)
+    if target is not None and target.pool == "sum":
+        _avgpools_as_sumpools(nir, nodes)
     nodes["output"] = nir.Output(output_type={"output": np.array(chain.output_shape)})
     edges = list(itertools.pairwise(nodes))
     return nir.NIRGraph(nodes=dict(nodes), edges=edges,
                         metadata={"spikelite.dt": dt, "spikelite.time_major": True,
+                                  **({"spikelite.peer": target.name} if target else {}),
                                   **dict(metadata or {})})
+
+
+def _peer(peer: str | None) -> NirPeer | None:
+    return None if peer is None else get_peer(peer)
+
+
+def _maxpool_nodes(nir: Any, key: str, name: str, k: np.ndarray, s: np.ndarray,
+                   out_shape: tuple[int, ...], dt: float,
+                   target: NirPeer | None) -> dict[str, Any]:
+    """A max-pool of binary spikes as two NIR nodes: it is 1 iff the window's sum is ≥ 1,
+    i.e. its mean ≥ 1/area. Default: ``SumPool2d`` + ``Threshold(0.5)``. For a peer: its
+    pool node, then a neuron with threshold 0.5 (sum) or 0.5/area (mean) that forgets its
+    membrane every step — a LIF with τ = dt (β = 0, ``r = 1``: ``h = x``) or an IF
+    (``r = 1/dt``) with reset to 0, whose membrane is 0 at every step's start on
+    non-negative pooled spikes (it fired and reset, or got 0)."""
+    meta = {"spikelite.layer": name, "spikelite.maxpool": True}
+    area = float(np.prod(k))
+    pad = np.zeros(2, dtype=np.int64)
+    if target is None:
+        return {key: nir.SumPool2d(kernel_size=k, stride=s, padding=pad, metadata=meta),
+                f"{key}_threshold": nir.Threshold(threshold=np.full(out_shape, 0.5),
+                                                  metadata=dict(meta))}
+    if target.pool == "sum":
+        pool, theta = nir.SumPool2d(kernel_size=k, stride=s, padding=pad, metadata=meta), 0.5
+    else:
+        pool = nir.AvgPool2d(kernel_size=k, stride=s, padding=pad, metadata=meta)
+        theta = 0.5 / area
+    full = lambda v: np.full(out_shape, v, dtype=np.float64)  # noqa: E731
+    nmeta = {**meta, "spikelite.reset": "zero", "spikelite.strict_threshold": False}
+    if target.pool_neuron == "if":
+        neuron = nir.IF(r=full(1.0 / dt), v_threshold=full(theta), v_reset=full(0.0),
+                        metadata=nmeta)
+    else:
+        neuron = nir.LIF(tau=full(dt), r=full(1.0), v_leak=full(0.0), v_threshold=full(theta),
+                         v_reset=full(0.0), metadata=nmeta)
+    return {key: pool, f"{key}_or": neuron}
+
+
+def _avgpools_as_sumpools(nir: Any, nodes: OrderedDict[str, Any]) -> None:
+    """For importers without ``AvgPool2d`` (Norse): each average pool becomes a
+    ``SumPool2d`` and its ``1/area`` moves into the weights of the conv/linear it feeds
+    (through a ``Flatten``) — the same function, as that layer is linear."""
+    keys = list(nodes)
+    for i, key in enumerate(keys):
+        node = nodes[key]
+        if type(node).__name__ != "AvgPool2d" or (node.metadata or {}).get("spikelite.maxpool"):
+            continue
+        j = i + 1
+        while j < len(keys) and type(nodes[keys[j]]).__name__ == "Flatten":
+            j += 1
+        nxt = nodes[keys[j]] if j < len(keys) else None
+        if type(nxt).__name__ not in ("Affine", "Linear", "Conv2d"):
+            raise SpikeliteError(f"layer '{node.metadata.get('spikelite.layer', key)}': an "
+                                 "average pool not followed by a conv/linear has no node "
+                                 "this peer loads (it maps SumPool2d, not AvgPool2d)")
+        area = float(np.prod(node.kernel_size))
+        nxt.weight = (nxt.weight / area).astype(np.float32)
+        nxt.metadata["spikelite.input_scale"] = 1.0 / area
+        nodes[key] = nir.SumPool2d(kernel_size=node.kernel_size, stride=node.stride,
+                                   padding=node.padding,
+                                   metadata={**node.metadata, "spikelite.avgpool": True})
 
 
 def _fold_lif_gains(nir: Any, nodes: Mapping[str, Any]) -> None:
@@ -333,16 +409,48 @@ class NirTarget(ExportTarget):
 
     def export(self, plain: nn.Module, sidecars: Mapping[str, LayerQuant], path: Path, *,
                source: Mapping[str, Any] | None = None, dt: float = DEFAULT_DT,
-               lif_gain: str = "r", allow_reset_mismatch: bool = False) -> str:
+               lif_gain: str | None = None, allow_reset_mismatch: bool = False,
+               peer: str | None = None) -> str:
         """:func:`to_nir` + :func:`write_nir`; the source's dataset goes into the graph
-        metadata (``spikelite.data``, read back by :func:`read_nir_for_profile`)."""
+        metadata (``spikelite.data``, read back by :func:`read_nir_for_profile`). With
+        ``peer`` (installed), the written file is then loaded there and compared."""
         data = (source or {}).get("data")
         meta = {"spikelite.data": json.dumps(data)} if data else {}
         graph = to_nir(plain, dt=dt, sidecars=sidecars,
                        allow_reset_mismatch=allow_reset_mismatch, metadata=meta,
-                       lif_gain=lif_gain)
+                       lif_gain=lif_gain, peer=peer)
         write_nir(graph, path)
-        return f"wrote {path} ({len(graph.nodes)} nodes, dt={dt:g})"
+        msg = f"wrote {path} ({len(graph.nodes)} nodes, dt={dt:g})"
+        return msg if peer is None else f"{msg}; {peer_load_summary(plain, path, peer, dt)}"
+
+    def notes(self, plain: nn.Module, *, dt: float = DEFAULT_DT, lif_gain: str | None = None,
+              allow_reset_mismatch: bool = False, peer: str | None = None,
+              **_: Any) -> list[str]:
+        """:func:`spikelite.export.peers.export_notes` on the graph about to be written."""
+        graph = to_nir(plain, dt=dt, allow_reset_mismatch=allow_reset_mismatch,
+                       lif_gain=lif_gain, peer=peer)
+        return export_notes(graph, dt, peer)
 
     def check(self, plain: nn.Module, path: Path) -> float:
         return check_roundtrip(plain, path)
+
+
+def peer_load_summary(model: nn.Module, path: str | Path, peer: str, dt: float, *,
+                      time_steps: int = 8, batch: int = 4, seed: int = 0) -> str:
+    """Load the file at ``path`` in ``peer`` and compare it with ``model`` on random spikes:
+    one line for the CLI (``"loads in snnTorch 1.0.0: outputs equal, batched"``)."""
+    target = get_peer(peer)
+    if not target.installed():
+        return f"{target.label} is not installed here: its load was not checked"
+    graph = _nir().read(str(path))
+    shape = tuple(int(v) for v in np.asarray(graph.nodes[_chain(graph)[0]].input_type["input"]))
+    g = torch.Generator().manual_seed(seed)
+    x = (torch.rand(time_steps, batch, *shape, generator=g) < 0.2).float()
+    res = check_in_peer(on_cpu(model), graph, peer, x, dt=dt)
+    where = f"{target.label} {target.version()}"
+    if not res.loads:
+        return f"does NOT load in {where}: {res.error}"
+    if not res.equal:
+        return f"loads in {where} but its outputs differ ({res.cell()})"
+    return f"loads in {where}: outputs equal" + (", batched" if res.batched
+                                                 else " (one sample at a time)")

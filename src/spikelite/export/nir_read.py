@@ -375,7 +375,6 @@ def from_nir(graph: Any, *, dt: float | None = None,
             skip_next = False
             continue
         try:
-            meta = dict(getattr(node, "metadata", {}) or {})
             prev = layers[next(reversed(layers))] if layers else None
             if kind in ("Affine", "Linear"):
                 w = _f32(node.weight)
@@ -421,8 +420,7 @@ def from_nir(graph: Any, *, dt: float | None = None,
                           "stride", key)
                 p = _ints(node.padding if node.padding is not None else 0, 2, "padding", key)
                 nxt = graph.nodes[order[pos + 1]] if pos + 1 < len(order) else None
-                if kind == "SumPool2d" and meta.get("spikelite.maxpool") and \
-                        type(nxt).__name__ == "Threshold":
+                if _is_maxpool(node, nxt):
                     pool: nn.Module = nn.MaxPool2d(k, s)
                     skip_next = True
                 elif kind == "SumPool2d":
@@ -456,6 +454,15 @@ def from_nir(graph: Any, *, dt: float | None = None,
         out_shape
     n_out = int(np.prod(out_shape)) if out_shape else 0
     return SpikingSequential(layers, num_classes=n_out, input_shape=in_shape)
+
+
+def _is_maxpool(pool: Any, nxt: Any) -> bool:
+    """Whether ``pool`` and the node after it are a max-pool of spikes that spikelite wrote
+    (``spikelite.maxpool`` on both): ``SumPool2d`` + ``Threshold`` (default export), or the
+    pool node + an OR neuron that forgets its membrane each step (``to_nir(peer=…)``)."""
+    return (nxt is not None and type(nxt).__name__ in ("Threshold", "LIF", "IF")
+            and all((getattr(n, "metadata", None) or {}).get("spikelite.maxpool")
+                    for n in (pool, nxt)))
 
 
 def _conv_out(conv: nn.Conv2d, shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -49,6 +49,12 @@ class ExportTarget(ABC):
     def check(self, plain: nn.Module, path: Path) -> float:
         """Read ``path`` back, run it and ``plain`` on the same random spikes and return the
         share of output values that agree (1.0 = identical)."""
+
+    def notes(self, plain: nn.Module, **options: Any) -> list[str]:
+        """What a reader of the file should know before it is written (one line each,
+        e.g. a layer that other tools will not load, and the route that does); the CLI
+        prints them first. Default: none."""
+        return []
 
     @classmethod
     def options(cls) -> tuple[str, ...]:
@@ -93,13 +99,14 @@ def get_target(name: str) -> ExportTarget:
 
 @dataclass(frozen=True)
 class Exported:
-    """What :func:`export_model` did: the target, the path, the summary line and the
-    read-back agreement (``None`` when not checked)."""
+    """What :func:`export_model` did: the target, the path, the summary line, the
+    read-back agreement (``None`` when not checked) and the target's notes."""
 
     target: str
     path: Path
     summary: str
     agreement: float | None
+    notes: tuple[str, ...] = ()
 
 
 def _check_output(path: Path, target: ExportTarget) -> None:
@@ -118,12 +125,13 @@ def _check_output(path: Path, target: ExportTarget) -> None:
 
 def export_model(plain: nn.Module, sidecars: Mapping[str, LayerQuant] | None,
                  path: str | Path, *, to: str = "nir", check: bool = True,
-                 source: Mapping[str, Any] | None = None, **options: Any) -> Exported:
+                 source: Mapping[str, Any] | None = None,
+                 notify: Callable[[str], None] | None = None, **options: Any) -> Exported:
     """Export ``plain`` (baked: ``plain, sidecars = spikelite.quant.bake(model)``) with the
     target ``to`` and, with ``check``, read it back and compare. ``options`` are the
     target's own (e.g. ``dt``/``lif_gain`` for ``nir``, ``pack`` for ``package``). A
     NaN/infinite weight or a negative BatchNorm variance is refused before anything is
-    written."""
+    written. ``notify`` gets each of the target's notes before the file is written."""
     target = get_target(to)
     check_model(plain, "the model to export")
     unknown = sorted(set(options) - set(target.options()))
@@ -133,6 +141,9 @@ def export_model(plain: nn.Module, sidecars: Mapping[str, LayerQuant] | None,
                              f"{', '.join(target.options()) or 'none'}")
     path = Path(path)
     _check_output(path, target)
+    notes = tuple(target.notes(plain, **options))
+    for line in notes if notify is not None else ():
+        notify(line)
     summary = target.export(plain, dict(sidecars or {}), path, source=source, **options)
     agreement = target.check(plain, path) if check else None
-    return Exported(target.name, path, summary, agreement)
+    return Exported(target.name, path, summary, agreement, notes)

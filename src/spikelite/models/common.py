@@ -155,6 +155,18 @@ def pair(name: str, size: int | Sequence[int]) -> tuple[int, int]:
     return int(hw[0]), int(hw[1])
 
 
+POOLS = ("max", "avg")
+
+
+def pool2(name: str, pool: str) -> nn.Module:
+    """The 2×2 down-sampling of the zoo's conv models (time-distributed): ``"max"`` (the
+    papers' choice) or ``"avg"`` (the mean of the window's spikes: a graded value, exported
+    to NIR as ``AvgPool2d``, which snnTorch and SpikingJelly load as it is)."""
+    if pool not in POOLS:
+        raise SpikeliteError(f"{name}: pool must be one of {', '.join(POOLS)}, got {pool!r}")
+    return TimeDistributed(nn.MaxPool2d(2) if pool == "max" else nn.AvgPool2d(2))
+
+
 def halve(name: str, hw: tuple[int, int], times: int = 1) -> tuple[int, int]:
     """Spatial size after ``times`` 2×2 poolings (floor), which must stay ≥ 1."""
     h, w = hw

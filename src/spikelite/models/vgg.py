@@ -30,6 +30,7 @@ from spikelite.models.common import (
     halve,
     neuron_maker,
     pair,
+    pool2,
     qpsnn_init,
 )
 from spikelite.models.registry import register_model
@@ -50,19 +51,21 @@ def build_vgg(
     input_size: int | Sequence[int],
     neuron: str,
     neuron_kw: Mapping[str, Any] | None,
+    pool: str = "max",
 ) -> SpikingSequential:
-    """Conv-BN-LIF stack with max-pools after ``pools_after`` (1-based conv indices),
-    ``AvgPool2d(2)`` and a single Linear read-out."""
+    """Conv-BN-LIF stack with max-pools (``pool="avg"``: average pools) after
+    ``pools_after`` (1-based conv indices), ``AvgPool2d(2)`` and a single Linear read-out."""
     check_positive(name, num_classes=num_classes, in_channels=in_channels)
     hw = pair(name, input_size)
     make = neuron_maker(neuron, QPSNN_NEURON, neuron_kw)
+    pool2(name, pool)  # fail early on a bad name
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     c_in = in_channels
     for i, c in enumerate(widths, start=1):
         for key, mod in conv_bn_lif(c_in, c, make, bias=(i == 1)):
             layers[f"{key}{i}"] = mod
         if i in pools_after:
-            layers[f"pool{i}"] = TimeDistributed(nn.MaxPool2d(2))
+            layers[f"pool{i}"] = pool2(name, pool)
         c_in = c
     h, w = halve(name, hw, len(pools_after) + 1)
     layers["avgpool"] = TimeDistributed(nn.AvgPool2d(2))
@@ -82,12 +85,14 @@ def vgg16(
     widths: Sequence[int] | None = None,
     neuron: str = "lif",
     neuron_kw: Mapping[str, Any] | None = None,
+    pool: str = "max",
 ) -> SpikingSequential:
     """QP-SNN VGG-16 (Table 9): 13 convs 64-64-M-128-128-M-256×3-M-512×3-M-512×3,
     AvgPool2d(2), FC. 32×32 input → FC 512→classes; 64×64 (TinyImageNet) → FC 2048→200.
 
     Neuron defaults: :data:`~spikelite.models.common.QPSNN_NEURON` (β = 0.5, θ = 1, hard
     reset, triangle surrogate, width 1). ``widths``: 13 output channel counts.
+    ``pool="avg"``: average pools instead of max-pools.
     """
     return build_vgg(
         "vgg16",
@@ -98,6 +103,7 @@ def vgg16(
         input_size=input_size,
         neuron=neuron,
         neuron_kw=neuron_kw,
+        pool=pool,
     )
 
 
@@ -110,11 +116,13 @@ def vggsnn(
     widths: Sequence[int] | None = None,
     neuron: str = "lif",
     neuron_kw: Mapping[str, Any] | None = None,
+    pool: str = "max",
 ) -> SpikingSequential:
     """QP-SNN VGGSNN for DVS-CIFAR10 (Table 11): 2×48×48 input, 8 convs
     64-128-M-256-256-M-512-512-M-512-512, AvgPool2d(2) to 3×3, FC 4608→10.
 
-    Neuron defaults as :func:`vgg16`. ``widths``: 8 output channel counts.
+    Neuron defaults as :func:`vgg16`. ``widths``: 8 output channel counts. ``pool="avg"``:
+    average pools instead of max-pools.
     """
     return build_vgg(
         "vggsnn",
@@ -125,4 +133,5 @@ def vggsnn(
         input_size=input_size,
         neuron=neuron,
         neuron_kw=neuron_kw,
+        pool=pool,
     )
