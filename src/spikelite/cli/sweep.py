@@ -69,6 +69,7 @@ def sweep_command(
     storage: Annotated[str | None, typer.Option(help="Optuna storage URL for the recipe's `search:` (default: sqlite in OUT; a PostgreSQL URL lets workers on several machines share one study).")] = None,
     out_dir: Annotated[str | None, typer.Option("--out", help="Sweep folder (overrides the recipe's `out`).")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a recipe key, e.g. --set finetune.epochs=1 (repeatable).")] = None,
+    loader_workers: Annotated[int | None, typer.Option(help="DataLoader worker processes of the baseline training and the fine-tuning (not the parallel points: that is --workers).")] = None,
     report: Annotated[bool, typer.Option(help="Write report.html, summary.md and plots.")] = True,
     progress: Annotated[bool, typer.Option(help="Show progress.")] = True,
 ) -> None:
@@ -80,6 +81,9 @@ def sweep_command(
         overrides = parse_key_values(set_, "--set")
         if out_dir is not None:
             overrides["out"] = out_dir
+        if loader_workers is not None:
+            overrides.setdefault("baseline.train.num_workers", loader_workers)
+            overrides.setdefault("finetune.num_workers", loader_workers)
         if storage is not None:
             check_storage_url(storage)
         cfg = load_recipe(recipe, overrides)

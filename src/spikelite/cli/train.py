@@ -31,6 +31,9 @@ def train_command(
     seed: Annotated[int | None, typer.Option()] = None,
     out_dir: Annotated[str | None, typer.Option("--out", help="Output folder.")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    loader_workers: Annotated[int | None, typer.Option(help="DataLoader worker processes (0: load in the main process; results are the same for any count).")] = None,
+    pin_memory: Annotated[bool | None, typer.Option("--pin-memory/--no-pin-memory", help="Page-locked batches (default: on when training on CUDA).")] = None,
+    prefetch_factor: Annotated[int | None, typer.Option(help="Batches each loader worker prepares ahead (default 2).")] = None,
     regularizer: Annotated[str | None, typer.Option(help="Activity regularizer NAME:WEIGHT, e.g. hoyer:1e-3 (l1, l2, hoyer, hoyer_square, synops, target_rate).")] = None,
     regularizer_source: Annotated[str | None, typer.Option(help="What the regularizer sees: spikes (default) or membrane (pre-reset membrane; l1, l2, hoyer, hoyer_square).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/last.")] = False,
@@ -49,7 +52,8 @@ def train_command(
             "data.time_steps": time_steps, "data.encoding": encoding, "data.limit": limit,
             "train.epochs": epochs, "train.batch_size": batch_size, "train.lr": lr,
             "train.optimizer": optimizer, "train.loss": loss, "train.seed": seed,
-            "out": out_dir, "device": device,
+            "out": out_dir, "device": device, "train.num_workers": loader_workers,
+            "train.pin_memory": pin_memory, "train.prefetch_factor": prefetch_factor,
         }
         kw = parse_key_values(model_arg, "--model-arg")
         if kw:

@@ -52,6 +52,7 @@ from spikelite.data.formats.tiny_imagenet import (
     read_jpeg,
     write_jpeg,
 )
+from spikelite.data.framecache import FrameCache
 from spikelite.data.gesture import (
     GESTURE_CLASSES,
     find_gesture_layout,
@@ -74,6 +75,7 @@ __all__ = [
     "DataWarning",
     "EncodedDataset",
     "EventFileDataset",
+    "FrameCache",
     "FrameDataset",
     "LazyEventDataset",
     "SaccadeConfig",

@@ -140,6 +140,17 @@ def _binning(opts: dict[str, Any]) -> dict[str, Any]:
     return check_binning(**{k: opts[k] for k in BINNING_OPTIONS if k in opts})
 
 
+def _frame_cache(req: LoadRequest, opts: dict[str, Any], default: bool) -> Path | None:
+    """The cache root for the frame cache (option ``frame_cache``), or None when off."""
+    on = opts.pop("frame_cache", default)
+    if not isinstance(on, (bool, np.bool_)):
+        raise SpikeliteError(
+            f"{req.name} option frame_cache must be true (bin each recording once and keep "
+            f"the frames under the cache folder) or false, got {on!r}"
+        )
+    return (req.cache_dir or cache_root()) if on else None
+
+
 def _real_root(req: LoadRequest, help_text: str) -> Path:
     """``req.root`` of a real dataset: given, and an existing folder; else the layout help."""
     if req.root is None:
@@ -268,7 +279,9 @@ def _mnist5k(req: LoadRequest) -> Split:
 def _nmnist(req: LoadRequest) -> Split:
     """Real N-MNIST from root= (Train/Test folders), read and binned lazily per item."""
     root = _real_root(req, NMNIST_HELP)
-    opts = _binning(req.take(BINNING_OPTIONS))
+    opts = req.take((*BINNING_OPTIONS, "frame_cache"))
+    cache = _frame_cache(req, opts, False)
+    opts = _binning(opts)
     out = []
     for split in ("train", "test"):
         paths, labels = _check_nmnist_files(
@@ -283,6 +296,7 @@ def _nmnist(req: LoadRequest) -> Split:
                 f"nmnist/{split}",
                 sensor_size=NMNIST_SENSOR_SIZE,
                 time_steps=req.time_steps,
+                cache_dir=cache,
                 **opts,
             )
         )
@@ -299,6 +313,7 @@ def _lazy_split(
     sensor: tuple[int, int, int],
     size: int,
     opts: dict[str, Any],
+    cache: Path | None = None,
 ) -> LazyEventDataset:
     labels = np.asarray(labels, dtype=np.int64)
     keep = np.arange(len(items)) if req.limit is None else stratified_head(labels, req.limit)
@@ -311,6 +326,7 @@ def _lazy_split(
         sensor_size=sensor,
         size=size,
         time_steps=req.time_steps,
+        cache_dir=cache,
         **opts,
     )
 
@@ -319,8 +335,9 @@ def _lazy_split(
 def _dvsgesture(req: LoadRequest) -> Split:
     """Real DVS128 Gesture from root= (tonic's .npy tree or IBM's .aedat release), 11 classes."""
     root = _real_root(req, GESTURE_HELP)
-    opts = req.take((*BINNING_OPTIONS, "size"))
+    opts = req.take((*BINNING_OPTIONS, "size", "frame_cache"))
     size = opts.pop("size", GESTURE_SENSOR_SIZE[0])
+    cache = _frame_cache(req, opts, True)
     layout, base = find_gesture_layout(root)
     out = []
     for split in ("train", "test"):
@@ -340,7 +357,8 @@ def _dvsgesture(req: LoadRequest) -> Split:
             labels = np.array([label for _, label in refs])
         out.append(
             _lazy_split(
-                req, split, items, labels, 11, reader, GESTURE_SENSOR_SIZE, size, _binning(opts)
+                req, split, items, labels, 11, reader, GESTURE_SENSOR_SIZE, size, _binning(opts),
+                cache,
             )
         )
     return out[0], out[1]
@@ -350,8 +368,9 @@ def _dvsgesture(req: LoadRequest) -> Split:
 def _cifar10_dvs(req: LoadRequest) -> Split:
     """Real CIFAR10-DVS from root= (<class>/cifar10_<class>_<i>.aedat), files 0-99 = test."""
     root = _real_root(req, CIFAR10DVS_HELP)
-    opts = req.take((*BINNING_OPTIONS, "size", "test_per_class"))
+    opts = req.take((*BINNING_OPTIONS, "size", "test_per_class", "frame_cache"))
     size = opts.pop("size", 48)
+    cache = _frame_cache(req, opts, True)
     parts = split_cifar10dvs(list_cifar10dvs(root), opts.pop("test_per_class", 100))
     binning = _binning(opts)
     out = []
@@ -373,6 +392,7 @@ def _cifar10_dvs(req: LoadRequest) -> Split:
                 CIFAR10DVS_SENSOR_SIZE,
                 size,
                 binning,
+                cache,
             )
         )
     return out[0], out[1]
@@ -513,7 +533,10 @@ def load(
     * ``**kw``: event sets take ``binning`` (``"time"``/``"count"``), ``duration_us``,
       ``binarize``; DVS sets also the :class:`SaccadeConfig` fields (``threshold``, …);
       ``dvsgesture``/``cifar10-dvs`` take ``size`` (side after sum-pooling; 128 / 48 by
-      default) and ``cifar10-dvs`` ``test_per_class`` (100); ``cifar10``,
+      default) and ``cifar10-dvs`` ``test_per_class`` (100); the real event sets take
+      ``frame_cache`` (bin each recording once, memory-mapped under ``cache_dir``:
+      :mod:`spikelite.data.framecache`; on by default for ``dvsgesture`` and
+      ``cifar10-dvs``, off for ``nmnist``); ``cifar10``,
       ``cifar100`` and ``tiny-imagenet`` take ``normalize`` (default: on for ``direct``
       encoding) and ``augment`` (train only: ``true``/``"crop-flip"``, ``"autoaugment"`` =
       AutoAugment + crop + flip + Cutout, or a list of steps; :mod:`spikelite.data.augment`);

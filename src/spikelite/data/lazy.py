@@ -17,6 +17,7 @@ import torch
 from spikelite.data.base import SpikeDataset, bin_events, check_binning
 from spikelite.data.events import _check_events
 from spikelite.data.formats.nmnist import read_nmnist_bin
+from spikelite.data.framecache import FrameCache
 from spikelite.errors import SpikeliteError
 
 
@@ -57,6 +58,10 @@ class LazyEventDataset(SpikeDataset):
     naming it: a recording with no events (a header-only or truncated file), or, with
     ``duration_us=D``, one whose events all lie outside the window ``[0, D)``. Errors of
     the binning (e.g. coordinates outside the sensor) name the item too.
+
+    ``cache_dir`` (a cache root) turns on the frame cache
+    (:mod:`spikelite.data.framecache`): each item is binned once and memory-mapped
+    afterwards; ``None`` bins on every access.
     """
 
     def __init__(
@@ -73,6 +78,7 @@ class LazyEventDataset(SpikeDataset):
         binning: str = "time",
         duration_us: int | None = None,
         binarize: bool = False,
+        cache_dir: str | Path | None = None,
     ) -> None:
         opts = check_binning(binning, duration_us, binarize)
         if len(items) != len(labels):
@@ -87,6 +93,11 @@ class LazyEventDataset(SpikeDataset):
         self.time_steps = int(time_steps)
         self.input_shape = (sensor_size[2], self.size, self.size)
         self.binning = opts
+        self.frame_cache = None if cache_dir is None else FrameCache(cache_dir, {
+            "sensor_size": [int(v) for v in sensor_size], "size": self.size,
+            "polarities": int(sensor_size[2]), "time_steps": self.time_steps,
+            "dtype": "float32", **opts,
+        })
 
     def events(self, index: int, *, downsampled: bool = False) -> np.ndarray:
         """The raw events of item ``index`` (sensor coordinates unless ``downsampled``)."""
@@ -101,6 +112,22 @@ class LazyEventDataset(SpikeDataset):
         return f"{self.name} item {index} ({item})"
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        i = self._index(index)
+        return torch.from_numpy(self.frames(i)), int(self.labels[i])
+
+    def frames(self, index: int) -> np.ndarray:
+        """float32 frames ``[T, P, S, S]`` of item ``index`` (from the frame cache if on).
+
+        Random transforms belong after this call: only the binning is cached.
+        """
+        i = self._index(index)
+        if self.frame_cache is None:
+            return self.bin(i)
+        shape = (self.time_steps, *self.input_shape)
+        return self.frame_cache.get(self.items[i], self.reader, shape, lambda: self.bin(i))
+
+    def bin(self, index: int) -> np.ndarray:
+        """Read and bin item ``index`` afresh (no cache) → float32 ``[T, P, S, S]``."""
         i = self._index(index)
         ev = self.reader(self.items[i])
         if len(ev) == 0:
@@ -126,7 +153,7 @@ class LazyEventDataset(SpikeDataset):
             frames = bin_events(ev, sensor, self.time_steps, **self.binning)  # type: ignore[arg-type]
         except SpikeliteError as exc:
             raise SpikeliteError(f"{self.describe(i)}: {exc}") from None
-        return torch.from_numpy(frames), int(self.labels[i])
+        return frames
 
 
 class EventFileDataset(LazyEventDataset):
@@ -145,10 +172,12 @@ class EventFileDataset(LazyEventDataset):
         binning: str = "time",
         duration_us: int | None = None,
         binarize: bool = False,
+        cache_dir: str | Path | None = None,
     ) -> None:
         if sensor_size[0] != sensor_size[1]:
             raise SpikeliteError(f"event files need a square sensor, got {sensor_size}")
         super().__init__(list(files), labels, classes, name, reader=read_nmnist_bin,
                          sensor_size=sensor_size, size=sensor_size[0], time_steps=time_steps,
-                         binning=binning, duration_us=duration_us, binarize=binarize)
+                         binning=binning, duration_us=duration_us, binarize=binarize,
+                         cache_dir=cache_dir)
         self.files = self.items

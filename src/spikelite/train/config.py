@@ -44,6 +44,11 @@ class TrainConfig(Strict):
     seed: int = 0
     grad_clip: float | None = None
     eval_batch_size: int = 256
+    #: data loading (:mod:`spikelite.train.loader`); results are the same for any value
+    num_workers: int = 0
+    pin_memory: bool | None = None
+    persistent_workers: bool | None = None
+    prefetch_factor: int | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -62,6 +67,20 @@ class TrainConfig(Strict):
     def _batch(cls, v: int, info: ValidationInfo) -> int:
         if v < 1:
             raise ValueError(f"{info.field_name} must be >= 1, got {v}")
+        return v
+
+    @field_validator("num_workers")
+    @classmethod
+    def _workers(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError(f"num_workers must be >= 0 (0: load in the main process), got {v}")
+        return v
+
+    @field_validator("prefetch_factor")
+    @classmethod
+    def _prefetch(cls, v: int | None) -> int | None:
+        if v is not None and v < 1:
+            raise ValueError(f"prefetch_factor must be >= 1, got {v}")
         return v
 
     @field_validator("lr")
@@ -119,6 +138,13 @@ class TrainConfig(Strict):
             raise ValueError(
                 f"warmup_epochs must lie in [0, epochs={self.epochs}], got {self.warmup_epochs}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _loader(self) -> TrainConfig:
+        if self.num_workers == 0 and (self.persistent_workers or self.prefetch_factor):
+            raise ValueError("persistent_workers and prefetch_factor need worker processes: "
+                             "set num_workers >= 1 or leave them unset")
         return self
 
     @property

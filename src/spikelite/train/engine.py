@@ -20,7 +20,7 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from spikelite.core.checks import (
     NonFiniteError,
@@ -40,6 +40,7 @@ from spikelite.train.checkpoint import (
     save_checkpoint,
 )
 from spikelite.train.config import OPTIMIZERS, TrainConfig  # noqa: F401  (re-exported)
+from spikelite.train.loader import LOADER_FIELDS, EpochLoader, LoaderOptions, make_loader
 from spikelite.train.losses import LOSSES, time_mean
 from spikelite.train.schedule import make_scheduler
 
@@ -139,7 +140,7 @@ def _check_own_checkpoints(out: Path, meta: dict[str, Any], *, overwrite: bool) 
     """Before any training: refuse to replace ``out/best`` or ``out/last`` unless they are
     this run's own (written with the same configuration ``meta``) or ``overwrite``; never
     when they hold files spikelite did not write."""
-    same = json.loads(json.dumps(meta, sort_keys=True, default=str))
+    same = _without_loader(json.loads(json.dumps(meta, sort_keys=True, default=str)))
     for name in ("best", "last"):
         ckpt = out / name
         if not (ckpt.exists() or ckpt.is_symlink()):
@@ -148,7 +149,7 @@ def _check_own_checkpoints(out: Path, meta: dict[str, Any], *, overwrite: bool) 
         if overwrite:
             continue
         try:
-            saved = read_config(ckpt)
+            saved = _without_loader(read_config(ckpt))
         except SpikeliteError:
             saved = None
         if saved is not None and {k: v for k, v in saved.items() if k in same} == same:
@@ -156,6 +157,13 @@ def _check_own_checkpoints(out: Path, meta: dict[str, Any], *, overwrite: bool) 
         raise SpikeliteError(
             f"'{ckpt}' holds a checkpoint of another run; pass --overwrite (Python: "
             "overwrite=True) to replace it, --resume to continue it, or choose another --out")
+
+
+def _without_loader(meta: Any) -> Any:
+    """``meta`` without the data-loading settings (they do not change the results)."""
+    if isinstance(meta, dict):
+        return {k: _without_loader(v) for k, v in meta.items() if k not in LOADER_FIELDS}
+    return meta
 
 
 def _make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -207,8 +215,14 @@ def evaluate(
     batch_size: int = 256,
     loss: str = "ce",
     device: str | torch.device | None = "auto",
+    loader_options: LoaderOptions | None = None,
+    loader: EpochLoader | None = None,
 ) -> dict[str, float]:
-    """Accuracy (argmax of the time-averaged output) and mean loss over ``data``."""
+    """Accuracy (argmax of the time-averaged output) and mean loss over ``data``.
+
+    ``loader_options`` sets workers and pinned memory (:mod:`spikelite.train.loader`);
+    ``loader`` is a :func:`~spikelite.train.loader.make_loader` of ``data`` to reuse.
+    """
     dev = resolve_device(device)
     model = model.to(dev)
     check_model(model, "the model to evaluate")
@@ -220,7 +234,12 @@ def evaluate(
     if batch_size < 1:
         raise SpikeliteError(f"batch_size must be >= 1, got {batch_size}")
     dtype = _float_dtype(model)
-    for i, (x, y) in enumerate(DataLoader(data, batch_size=batch_size, shuffle=False)):
+    # the former per-call DataLoader drew its worker base seed from the global RNG: keep
+    # that draw so dropout masks of later training steps stay as they were
+    torch.empty((), dtype=torch.int64).random_()
+    if loader is None:
+        loader = make_loader(data, batch_size, shuffle=False, options=loader_options, device=dev)
+    for i, (x, y) in enumerate(loader):
         x, y = _batch(x, y, dev, dtype)
         check_batch(x, i, batch_size, "evaluation")
         reset_states(model)
@@ -314,6 +333,14 @@ def fit(
             console.print(f"resuming from {out / 'last'} at epoch {start_epoch + 1}/{cfg.epochs}")
     if out is not None:
         _check_own_checkpoints(out, meta, overwrite=overwrite or resumed)
+    loading = LoaderOptions.from_config(cfg)
+    # one loader for all epochs (workers can persist); sampler= is the hook for e.g. a
+    # DistributedSampler
+    loader = make_loader(train, cfg.batch_size, shuffle=True, seed=cfg.seed, options=loading,
+                         device=dev)
+    test_loader = (None if test is None else
+                   make_loader(test, cfg.eval_batch_size, shuffle=False, options=loading,
+                               device=dev))
     t0 = time.perf_counter()
     with _progress(console, progress) as bar:
         for epoch in range(start_epoch, cfg.epochs):
@@ -321,8 +348,7 @@ def fit(
             set_epoch = getattr(train, "set_epoch", None)
             if callable(set_epoch):  # fresh rate-code draws per epoch, reproducible
                 set_epoch(epoch)
-            gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
-            loader = DataLoader(train, batch_size=cfg.batch_size, shuffle=True, generator=gen)
+            loader.set_epoch(epoch)  # the order of (seed, epoch), as before
             task = bar.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=len(loader), info="")
             seen = correct = 0
             loss_sum = 0.0
@@ -386,7 +412,7 @@ def fit(
             if test is not None:
                 try:
                     ev = evaluate(model, test, batch_size=cfg.eval_batch_size, loss=cfg.loss,
-                                  device=dev)
+                                  device=dev, loader=test_loader)
                 except NonFiniteError as exc:
                     raise NonFiniteError(
                         f"training stopped at epoch {epoch + 1}, evaluating on the test data: "
