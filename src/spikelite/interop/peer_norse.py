@@ -38,9 +38,7 @@ def _reset(model: nn.Module) -> None:
 
 
 def _steps(model: nn.Module) -> bool:
-    from norse.torch import SequentialState
-
-    from norse.torch import Lift
+    from norse.torch import Lift, SequentialState
 
     return (isinstance(model, SequentialState) and any(_is_cell(m) for m in model.modules())
             and not any(isinstance(m, Lift) for m in model.modules()))
