@@ -144,13 +144,17 @@ def _run_foreign(model: nn.Module, x_tb: torch.Tensor, lib: Library, steps: bool
     return y
 
 
-def _per_sample(shape: tuple[int, ...], T: int, B: int) -> tuple[int, ...]:
-    """A recorded output shape without its time/batch axes."""
-    if len(shape) >= 2 and shape[:2] in ((T, B), (B, T)):
-        return shape[2:]
-    if shape and shape[0] in (T * B, B):
-        return shape[1:]
-    return shape
+def _per_sample(u: _Unit, T: int, B: int) -> tuple[int, ...] | None:
+    """A unit's first recorded output shape without its time/batch axes: called once per
+    step it saw ``[B, ...]``; called once it saw ``[T, B, ...]`` or ``[T·B, ...]``."""
+    if not u.out_shapes:
+        return None
+    shape = u.out_shapes[0]
+    if u.calls == 1 and T > 1:
+        if len(shape) >= 2 and shape[:2] == (T, B):
+            return shape[2:]
+        return shape[1:] if shape and shape[0] == T * B else None
+    return shape[1:] if shape and shape[0] == B else None
 
 
 def _trace(model: nn.Module, units: list[_Unit], run: Any) -> tuple[torch.Tensor, list[_Unit]]:
@@ -181,9 +185,10 @@ def _trace(model: nn.Module, units: list[_Unit], run: Any) -> tuple[torch.Tensor
     return y, order
 
 
-def _build(chain: list[_Unit], lib: Library, T: int, B: int) -> OrderedDict[str, nn.Module]:
+def _build(chain: list[_Unit], lib: Library, T: int, B: int,
+           in_shape: tuple[int, ...]) -> OrderedDict[str, nn.Module]:
     layers: OrderedDict[str, nn.Module] = OrderedDict()
-    prev_shape: tuple[int, ...] | None = None
+    prev_shape: tuple[int, ...] | None = in_shape
     for u in chain:
         key = u.name.replace(".", "_")
         if u.kind == "other":
@@ -203,8 +208,7 @@ def _build(chain: list[_Unit], lib: Library, T: int, B: int) -> OrderedDict[str,
                 # the forward flattens with a view (x.view(B, -1), torch.flatten): no module
                 layers[f"{key}_flatten"] = Flatten()
             layers[key] = TimeDistributed(plain_copy(u.module, u.name))
-        if u.out_shapes:
-            prev_shape = _per_sample(u.out_shapes[0], T, B)
+        prev_shape = _per_sample(u, T, B)
     return layers
 
 
@@ -265,8 +269,8 @@ def from_foreign(
     else:
         raise SpikeliteError(f"protocol must be 'auto', 'step' or 'sequence', got {protocol!r}")
     how = "once per time step" if steps else "on the whole sequence"
-    # a generated input is checked at two strengths, so deep layers spike too
-    samples = [x] if sample_input is not None else [x, 4.0 * x]
+    # a generated input is checked at three strengths, so deep layers spike too
+    samples = [x] if sample_input is not None else [x, 4.0 * x, 16.0 * x]
     was_training = {m: m.training for m in model.modules()}
     model.eval()
     units = _units(model, lib)
@@ -277,7 +281,7 @@ def from_foreign(
             for xs in samples:
                 ref, chain = _trace_foreign(model, units, xs, lib, steps, input_layout, how)
                 if net is None:
-                    net = ConvertedSequential(_build(chain, lib, T, B),
+                    net = ConvertedSequential(_build(chain, lib, T, B, tuple(x.shape[2:])),
                                               num_classes=_classes(chain),
                                               input_shape=tuple(x.shape[2:]))
                     net.eval()
