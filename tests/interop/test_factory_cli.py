@@ -109,3 +109,34 @@ def test_factory_errors(user_module, tmp_path) -> None:
     assert res.exit_code != 0 and "no module named 'no_such_nets'" in res.output
     res = runner.invoke(app, ["eval", "--checkpoint", "net.pt"])
     assert res.exit_code != 0 and "need(s) --model" in res.output
+
+
+def test_cli_compress_saves_a_checkpoint_that_loads_again(user_module, tmp_path) -> None:
+    name, _ = user_module
+    res = runner.invoke(app, ["compress", "--model", f"{name}:build", "--checkpoint",
+                              "net.pt", "--dataset", "digits-dvs", "--limit", "8",
+                              "--time-steps", "3", "--quant", "rescaw:4", "--epochs", "0",
+                              "--calibrate-batches", "1", "--out", str(tmp_path / "c"),
+                              "--no-progress"])
+    assert res.exit_code == 0, res.output
+    from spikelite.train import load_model
+
+    model, cfg = load_model(tmp_path / "c" / "final")  # rebuilt by the factory, no net.pt
+    assert cfg["model"]["factory"] == f"{name}:build"
+    assert cfg["parent"] == "net.pt"
+    res = runner.invoke(app, ["eval", str(tmp_path / "c" / "final"), "--json"])
+    assert res.exit_code == 0, res.output
+
+
+def test_recipe_with_a_trained_network(user_module, tmp_path) -> None:
+    from spikelite.sweep.recipe import Recipe, baseline_key
+
+    name, net = user_module
+    model = {"factory": f"{name}:build", "checkpoint": "net.pt"}
+    recipe = Recipe(model=model)
+    key = baseline_key(recipe)
+    torch.save({k: v + 1 for k, v in net.state_dict().items()}, tmp_path / "net.pt")
+    assert baseline_key(recipe) != key  # retrained weights: another baseline
+    with pytest.raises(SpikeliteError, match="drop baseline.train"):
+        Recipe(model=model, baseline={"train": {"epochs": 3}})
+    assert baseline_key(Recipe()) == baseline_key(Recipe(model={"name": "csnn"}))
