@@ -92,13 +92,13 @@ def run_training(
     seed_everything(cfg.train.seed)  # the weight initialisation depends on it
     model = build_model(cfg.model, train)
     n_params = sum(p.numel() for p in model.parameters())
-    console.print(f"model '{cfg.model.name}': {n_params:,} parameters")
+    console.print(f"model '{cfg.model.label}': {n_params:,} parameters")
     reg = None
     if cfg.regularizer is not None:
         reg = regularizer_from_spec(model, cfg.regularizer)
     spec = getattr(model, "spikelite_config", None)
     if spec is None:
-        raise SpikeliteError(f"model '{cfg.model.name}' has no spikelite_config to save")
+        raise SpikeliteError(f"model '{cfg.model.label}' has no spikelite_config to save")
     result = fit(
         model,
         train,
