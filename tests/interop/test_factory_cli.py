@@ -124,6 +124,9 @@ def test_cli_compress_saves_a_checkpoint_that_loads_again(user_module, tmp_path)
     model, cfg = load_model(tmp_path / "c" / "final")  # rebuilt by the factory, no net.pt
     assert cfg["model"]["factory"] == f"{name}:build"
     assert cfg["parent"] == "net.pt"
+    from torch.nn.utils import parametrize
+
+    assert parametrize.is_parametrized(model[0].module, "weight")  # its 4-bit quantizer
     res = runner.invoke(app, ["eval", str(tmp_path / "c" / "final"), "--json"])
     assert res.exit_code == 0, res.output
 

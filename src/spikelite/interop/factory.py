@@ -31,7 +31,8 @@ def load_factory(spec: str) -> Callable[..., nn.Module]:
         raise SpikeliteError(f"model factory {spec!r} must look like 'module:function' (e.g. "
                              "'mynets:build_net' for build_net in mynets.py)")
     cwd = str(Path.cwd())
-    if cwd not in sys.path and "" not in sys.path:
+    added = cwd not in sys.path and "" not in sys.path
+    if added:  # only for this import: sys.path is left as it was
         sys.path.insert(0, cwd)
     try:
         module = importlib.import_module(module_name)
@@ -47,6 +48,9 @@ def load_factory(spec: str) -> Callable[..., nn.Module]:
         detail = " ".join(str(exc).split())[:300]
         raise SpikeliteError(f"model factory {spec!r}: importing '{module_name}' failed "
                              f"({type(exc).__name__}: {detail})") from None
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
     fn = module
     for part in attr.split("."):
         if not hasattr(fn, part):
