@@ -23,10 +23,20 @@ def _model(neuron: LIF) -> SpikingSequential:
     return SpikingSequential(layers, num_classes=4, input_shape=(3,))
 
 
-@pytest.mark.parametrize("timing", ["delayed", "mixed"])
-def test_snntorch_reset_timing_is_refused(timing):
-    with pytest.raises(SpikeliteError, match=f"'{timing}' timing.*cannot express"):
-        to_nir(_model(LIF(beta=0.9, reset="zero", reset_timing=timing)))
+@pytest.mark.parametrize("reset,timing", [("subtract", "delayed"), ("zero", "mixed"),
+                                          ("subtract", "mixed")])
+def test_snntorch_reset_timing_is_refused(reset, timing):
+    with pytest.raises(SpikeliteError, match="timing.*cannot express|resets by 'subtract'"):
+        to_nir(_model(LIF(beta=0.9, reset=reset, reset_timing=timing)))
+
+
+def test_snntorch_delayed_zero_reset_exports_as_a_zero_reset():
+    """snnTorch's default-timing zero reset is a reset to 0 then the charge: NIR's LIF."""
+    graph = to_nir(_model(LIF(beta=0.9, reset="zero", reset_timing="delayed", strict=True)))
+    node = graph.nodes["lif"]
+    assert type(node).__name__ == "LIF"
+    assert node.metadata["spikelite.reset_timing"] == "delayed"
+    np.testing.assert_array_equal(node.v_reset, np.zeros(4))
 
 
 def test_start_away_from_rest_is_refused():

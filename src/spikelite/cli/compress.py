@@ -9,6 +9,16 @@ import typer
 import yaml
 
 from spikelite.cli.console import err, out, user_errors
+from spikelite.cli.usermodel import (
+    InputShapeOpt,
+    LayoutOpt,
+    ModelArgOpt,
+    ModelOpt,
+    TimeStepsOpt,
+    WeightsOpt,
+    data_spec,
+    model_spec,
+)
 from spikelite.errors import SpikeliteError
 from spikelite.records import parse_key_values, parse_record, read_yaml, set_dotted
 
@@ -55,6 +65,16 @@ def compress_command(
     out_dir: Annotated[str | None, typer.Option("--out", help="Output folder.")] = None,
     device: Annotated[str | None, typer.Option()] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    model: ModelOpt = None,
+    weights: WeightsOpt = None,
+    model_arg: ModelArgOpt = None,
+    input_shape: InputShapeOpt = None,
+    time_steps: TimeStepsOpt = None,
+    input_layout: LayoutOpt = "TB",
+    dataset: Annotated[str | None, typer.Option(help="With --model: the dataset to fine-tune "
+                                                "and evaluate on.")] = None,
+    limit: Annotated[int | None, typer.Option(help="With --model: use only the first N "
+                                              "samples per split.")] = None,
 ) -> None:
     """Quantize and/or prune a trained checkpoint, fine-tune, and save OUT/final."""
     from spikelite.compress import CompressConfig, compress_checkpoint
@@ -63,8 +83,17 @@ def compress_command(
         raw = read_yaml(config) if config is not None else {}
         if checkpoint is not None:
             raw["checkpoint"] = checkpoint
-        if "checkpoint" not in raw:
-            raise SpikeliteError("name the checkpoint to compress (argument or `checkpoint:`)")
+        spec = model_spec(model, weights, model_arg, input_shape, time_steps, input_layout)
+        if spec is not None:
+            raw["model"] = spec.model_dump()
+            if dataset is None and "data" not in raw:
+                raise SpikeliteError("--model needs --dataset: the data to fine-tune and "
+                                     "evaluate it on")
+        if dataset is not None:
+            raw["data"] = data_spec(dataset, time_steps, limit=limit).model_dump()
+        if "checkpoint" not in raw and "model" not in raw:
+            raise SpikeliteError("name the checkpoint to compress (argument or `checkpoint:`), "
+                                 "or give your network with --model module:function")
         scheme, nbits = _parse_quant(quant, bits)
         method, sparsity = _parse_prune(prune)
         opts = parse_key_values(quant_opt, "--quant-opt")

@@ -12,6 +12,15 @@ from typing import Annotated
 import typer
 
 from spikelite.cli.console import err, user_errors
+from spikelite.cli.usermodel import (
+    InputShapeOpt,
+    LayoutOpt,
+    ModelArgOpt,
+    ModelOpt,
+    TimeStepsOpt,
+    WeightsOpt,
+    model_spec,
+)
 from spikelite.errors import SpikeliteError
 from spikelite.export import EXPORT_TARGETS, export_model
 from spikelite.export.nir import DEFAULT_DT
@@ -29,10 +38,11 @@ _TO_HELP = _either([f"{n} ({EXPORT_TARGETS.get(n).description})"
 
 
 def export_command(
-    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint folder (with model.safetensors), "
-                                               "or a sweep folder with --point.")],
     out: Annotated[Path, typer.Option("--out", help="The .nir file (or package folder) to "
                                       "write.")],
+    checkpoint: Annotated[Path | None, typer.Argument(
+        help="Checkpoint folder (with model.safetensors), or a sweep folder with --point (or "
+        "use --model).")] = None,
     to: Annotated[str, typer.Option(help=_TO_HELP)] = "nir",
     dt: Annotated[float, typer.Option(help="Time step the NIR time constants refer to "
                                       "(snnTorch's importer assumes 1e-4).")] = DEFAULT_DT,
@@ -55,6 +65,12 @@ def export_command(
     check: Annotated[bool, typer.Option(help="Read the file back, rebuild the model and "
                                         "compare it with the checkpoint on random spikes.")]
     = True,
+    model: ModelOpt = None,
+    weights: WeightsOpt = None,
+    model_arg: ModelArgOpt = None,
+    input_shape: InputShapeOpt = None,
+    time_steps: TimeStepsOpt = None,
+    input_layout: LayoutOpt = "TB",
 ) -> None:
     """Export a checkpoint (quantized/pruned ones baked) to NIR or an integer package."""
     with user_errors():
@@ -63,13 +79,23 @@ def export_command(
 
         if to not in EXPORT_TARGETS:
             raise SpikeliteError(f"--to must be {_either(EXPORT_TARGETS.names())}, got {to!r}")
-        if is_run_dir(checkpoint):
-            checkpoint = point_checkpoint(checkpoint, point)
-        elif point is not None:
-            raise SpikeliteError(f"--point needs a sweep folder; '{checkpoint}' holds no "
-                                 "results.sqlite")
-        model, cfg = load_model(checkpoint)
-        plain, sidecars = bake(model)
+        spec = model_spec(model, weights, model_arg, input_shape, time_steps, input_layout)
+        if spec is not None:
+            from spikelite.train.run import open_model
+
+            net, cfg = open_model(checkpoint, model=spec)
+            source = str(spec.checkpoint or spec.factory)
+        elif checkpoint is None:
+            raise SpikeliteError("name a checkpoint folder, or give --model module:function")
+        else:
+            if is_run_dir(checkpoint):
+                checkpoint = point_checkpoint(checkpoint, point)
+            elif point is not None:
+                raise SpikeliteError(f"--point needs a sweep folder; '{checkpoint}' holds no "
+                                     "results.sqlite")
+            net, cfg = load_model(checkpoint)
+            source = str(checkpoint)
+        plain, sidecars = bake(net)
         plain.eval()
         flags = {"dt": dt, "lif_gain": lif_gain, "allow_reset_mismatch": allow_reset_mismatch,
                  "pack": pack, "peer": for_peer}
@@ -77,7 +103,7 @@ def export_command(
         if for_peer is not None and "peer" not in takes:
             raise SpikeliteError(f"--for applies to --to nir, not --to {to}")
         done = export_model(plain, sidecars, out, to=to, check=check,
-                            source={"checkpoint": str(checkpoint), "model": cfg.get("model"),
+                            source={"checkpoint": source, "model": cfg.get("model"),
                                     "data": cfg.get("data")},
                             notify=lambda line: err.print(f"note: {line}", markup=False,
                                                           highlight=False),

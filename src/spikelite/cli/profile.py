@@ -1,4 +1,5 @@
-"""``spikelite profile CHECKPOINT --preset ... --format ...``."""
+"""``spikelite profile CHECKPOINT --preset ... --format ...`` (or ``--model module:function``
+for your own network)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,16 @@ from typing import Annotated
 import typer
 
 from spikelite.cli.console import user_errors, wide_out
+from spikelite.cli.usermodel import (
+    InputShapeOpt,
+    LayoutOpt,
+    ModelArgOpt,
+    ModelOpt,
+    TimeStepsOpt,
+    WeightsOpt,
+    data_spec,
+    model_spec,
+)
 from spikelite.errors import SpikeliteError
 from spikelite.hardware.formats import list_formats
 from spikelite.hardware.presets import list_presets
@@ -20,8 +31,9 @@ _FORMAT_HELP = (f"Weight storage format: {', '.join(list_formats())}; options as
 
 
 def profile_command(
-    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint folder (with model.safetensors), "
-                                               "or a .nir graph file.")],
+    checkpoint: Annotated[Path | None, typer.Argument(
+        help="Checkpoint folder (with model.safetensors), or a .nir graph file (or use "
+        "--model).")] = None,
     preset: Annotated[str, typer.Option(help=_PRESET_HELP)] = DEFAULT_PRESET,
     weight_format: Annotated[str, typer.Option("--format", help=_FORMAT_HELP)] = DEFAULT_FORMAT,
     dataset: Annotated[str | None, typer.Option(help="Override the checkpoint's dataset.")] = None,
@@ -39,6 +51,12 @@ def profile_command(
         "--neurobench", help="Also write the NeuroBench-named metrics to this JSON file in "
         "the layout of NeuroBench's Benchmark.run() results (implies --membrane-updates; "
         "adds ClassificationAccuracy from one more pass over the same samples).")] = None,
+    model: ModelOpt = None,
+    weights: WeightsOpt = None,
+    model_arg: ModelArgOpt = None,
+    input_shape: InputShapeOpt = None,
+    time_steps: TimeStepsOpt = None,
+    input_layout: LayoutOpt = "TB",
 ) -> None:
     """Count a checkpoint's exact activity on its test data and cost it on hardware."""
     out = wide_out(200)  # a pipe or file gets the full table width
@@ -57,13 +75,26 @@ def profile_command(
                                  f"profile), got {limit}")
         device = str(resolve_device(device))
         opts = parse_key_values(option, "--option")
-        if checkpoint.suffix == ".nir":
+        spec = model_spec(model, weights, model_arg, input_shape, time_steps, input_layout)
+        if spec is not None:
+            from spikelite.train.run import open_model
+
+            if dataset is None:
+                raise SpikeliteError("--model needs --dataset: the data to profile it on")
+            net, _ = open_model(checkpoint, model=spec,
+                                data=data_spec(dataset, spec.time_steps))
+            model_, sidecars = bake(net)
+            data = data_spec(dataset, spec.time_steps).model_dump()
+        elif checkpoint is None:
+            raise SpikeliteError("name a checkpoint folder or .nir file, or give --model "
+                                 "module:function")
+        elif checkpoint.suffix == ".nir":
             from spikelite.export.nir import read_nir_for_profile
 
-            model, sidecars, data = read_nir_for_profile(checkpoint)
+            model_, sidecars, data = read_nir_for_profile(checkpoint)
         else:
-            model, cfg = load_model(checkpoint)
-            model, sidecars = bake(model)  # plain weights + exact codes/masks per layer
+            model_, cfg = load_model(checkpoint)
+            model_, sidecars = bake(model_)  # plain weights + exact codes/masks per layer
             data = dict(cfg.get("data") or {})
         if dataset is not None:
             data["name"] = dataset
@@ -72,7 +103,7 @@ def profile_command(
         _, test = load_data(DataSpec(**data))
         if neurobench is not None:
             membrane_updates = True
-        report = profile(model.to(device), test, preset, weight_format,
+        report = profile(model_.to(device), test, preset, weight_format,
                          layers=sidecars, limit=limit, batch_size=batch_size,
                          device=device, membrane_updates=membrane_updates or None, **opts)
         if neurobench is not None:
@@ -82,7 +113,7 @@ def profile_command(
             from spikelite.train.engine import evaluate
 
             n = len(test) if limit is None else min(limit, len(test))
-            acc = evaluate(model, Subset(test, range(n)), batch_size=batch_size,
+            acc = evaluate(model_, Subset(test, range(n)), batch_size=batch_size,
                            device=device)["accuracy"]
             write_neurobench_json(report, neurobench, accuracy=acc)
     if json_out:

@@ -10,6 +10,16 @@ import typer
 import yaml
 
 from spikelite.cli.console import err, out, user_errors
+from spikelite.cli.usermodel import (
+    InputShapeOpt,
+    LayoutOpt,
+    ModelArgOpt,
+    ModelOpt,
+    TimeStepsOpt,
+    WeightsOpt,
+    data_spec,
+    model_spec,
+)
 from spikelite.errors import SpikeliteError
 from spikelite.records import merge, parse_key_values
 
@@ -84,19 +94,34 @@ def train_command(
 
 
 def eval_command(
-    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint folder (with model.safetensors).")],
+    checkpoint: Annotated[Path | None, typer.Argument(help="Checkpoint folder (with model.safetensors); or use --model.")] = None,
     dataset: Annotated[str | None, typer.Option(help="Override the dataset in the checkpoint.")] = None,
     root: Annotated[str | None, typer.Option()] = None,
     limit: Annotated[int | None, typer.Option()] = None,
     device: Annotated[str, typer.Option()] = "auto",
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    model: ModelOpt = None,
+    weights: WeightsOpt = None,
+    model_arg: ModelArgOpt = None,
+    input_shape: InputShapeOpt = None,
+    time_steps: TimeStepsOpt = None,
+    input_layout: LayoutOpt = "TB",
 ) -> None:
-    """Evaluate a checkpoint on the test split of its dataset."""
-    from spikelite.train.run import evaluate_checkpoint
+    """Evaluate a checkpoint (or your network, --model) on the test split of its dataset."""
+    from spikelite.train.run import evaluate_checkpoint, evaluate_network
 
     with user_errors():
-        res, data = evaluate_checkpoint(checkpoint, dataset=dataset, root=root, limit=limit,
-                                        device=device)
+        spec = model_spec(model, weights, model_arg, input_shape, time_steps, input_layout)
+        if spec is not None:
+            if dataset is None:
+                raise SpikeliteError("--model needs --dataset: the data to evaluate it on")
+            dspec = data_spec(dataset, spec.time_steps, root=root, limit=limit)
+            res, data = evaluate_network(spec, dspec, checkpoint=checkpoint, device=device)
+        elif checkpoint is None:
+            raise SpikeliteError("name a checkpoint folder, or give --model module:function")
+        else:
+            res, data = evaluate_checkpoint(checkpoint, dataset=dataset, root=root,
+                                            limit=limit, device=device)
         test_n = int(res["samples"])
         if json_out:
             out.print_json(json.dumps(res))

@@ -31,6 +31,7 @@ from spikelite.train import evaluate, load_model, save_checkpoint, seed_everythi
 from spikelite.train.checkpoint import check_replaceable
 from spikelite.train.config import FinetuneSpec
 from spikelite.train.engine import resolve_device
+from spikelite.train.run import open_model
 
 
 def compress_model(
@@ -88,12 +89,17 @@ def compress_checkpoint(
     check_output_dir(cfg.out)
     check_replaceable(Path(cfg.out) / "final")
     resolve_device(cfg.device)
-    model, ck = load_model(cfg.checkpoint)
+    if cfg.model is not None:  # the user's network, converted
+        model, ck = open_model(model=cfg.model, data=cfg.data)
+        parent = cfg.model.checkpoint or cfg.model.factory
+    else:
+        model, ck = load_model(cfg.checkpoint)
+        parent = cfg.checkpoint
     if "data" not in ck:
         raise SpikeliteError(f"checkpoint '{cfg.checkpoint}' names no dataset in config.json")
     train, test = load_data(DataSpec(**ck["data"]))
     fp = evaluate(model, test, loss=cfg.finetune.loss, device=cfg.device)["accuracy"]
-    console.print(f"loaded {cfg.checkpoint}: test accuracy {fp:.4f}")
+    console.print(f"loaded {parent}: test accuracy {fp:.4f}")
     res = compress_model(model, train, test, spec, cfg.finetune, device=cfg.device,
                          progress=progress, console=console)
     model = res.model
@@ -113,7 +119,7 @@ def compress_checkpoint(
     qspec = quant_spec(model)
     meta = {"model": ck["model"], "data": ck["data"], "quant": qspec,
             "parametrizations": describe(model), "compress": cfg.model_dump(),
-            "compression": spec.model_dump(), "parent": str(cfg.checkpoint),
+            "compression": spec.model_dump(), "parent": str(parent),
             "metrics": {"test_accuracy": res.accuracy}, "best_accuracy": res.best_accuracy,
             "schedule": res.record()}
     ckpt = save_checkpoint(Path(cfg.out) / "final", model, meta)

@@ -20,7 +20,9 @@ from pydantic import AfterValidator, Field, ValidationError, field_validator, mo
 
 from spikelite.compress.methods import CHANNEL_METHODS, PRUNE_METHODS, UNSTRUCTURED_METHODS
 from spikelite.compress.schedules import SCHEDULES, accepting_regularizer
+from spikelite.data.spec import DataSpec
 from spikelite.errors import SpikeliteError
+from spikelite.models.spec import ModelSpec
 from spikelite.quant import QUANTIZERS
 from spikelite.records import Strict, registered
 from spikelite.regularize import RegularizerSpec
@@ -201,7 +203,11 @@ class CompressConfig(Strict):
     fine-tune) or ``ptq`` with ``finetune.epochs: 0``, and nothing but fine-tuning
     ``finetune``."""
 
-    checkpoint: str
+    checkpoint: str | None = None
+    #: instead of ``checkpoint``: your network (``factory``, its ``checkpoint``) and the
+    #: data to fine-tune and evaluate it on
+    model: ModelSpec | None = None
+    data: DataSpec | None = None
     quant: QuantConfig | None = None
     prune: PruneConfig | None = None
     schedule: str | None = None
@@ -213,6 +219,13 @@ class CompressConfig(Strict):
 
     @model_validator(mode="after")
     def _valid_spec(self) -> CompressConfig:
+        if (self.checkpoint is None) == (self.model is None):
+            raise ValueError("give either checkpoint (a spikelite checkpoint folder) or "
+                             "model: {factory: 'module:function', checkpoint: ...} (your "
+                             "network), not both")
+        if self.model is not None and self.data is None:
+            raise ValueError("model (your network) needs data: {name: ...}, the dataset to "
+                             "fine-tune and evaluate it on")
         self.spec()
         return self
 

@@ -129,7 +129,12 @@ def _neuron_node(nir: Any, m: LIF, shape: tuple[int, ...], dt: float,
             f"layer '{name}' starts its membrane at v_start, not at rest, which NIR cannot "
             "express (its neurons start at rest); build it without v_start to export")
     timing = getattr(m, "reset_timing", "immediate")
-    if timing != "immediate":
+    if timing == "delayed" and m.reset_mode == "zero":
+        # snnTorch's delayed zero reset: h_t = β·v_{t−1}·(1 − s_{t−1}) + x_t, i.e. a reset to
+        # 0 followed by the charge — NIR's LIF in exact arithmetic (its float rounding
+        # differs from (β·v + x) − β·v only in the last bit)
+        meta["spikelite.reset_timing"] = "delayed"
+    elif timing != "immediate":
         raise SpikeliteError(
             f"layer '{name}' resets with snnTorch's {timing!r} timing (the reset acts a "
             "step late, after the decay), which NIR's LIF/IF cannot express; build it with "

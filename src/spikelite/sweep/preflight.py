@@ -115,7 +115,7 @@ def _model(recipe: Recipe) -> nn.Module:
     except SpikeliteError as exc:
         raise SpikeliteError(f"model: {exc}") from None
     except (TypeError, ValueError, RuntimeError) as exc:
-        raise SpikeliteError(f"model '{recipe.model.name}' cannot be built with kwargs "
+        raise SpikeliteError(f"model '{recipe.model.label}' cannot be built with kwargs "
                              f"{recipe.model.kwargs} for {recipe.data.name}: {exc}") from None
 
 

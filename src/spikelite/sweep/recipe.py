@@ -236,6 +236,18 @@ class Recipe(Strict):
     search: SearchSpec | None = None
 
     @model_validator(mode="after")
+    def _trained_model_is_the_baseline(self) -> Recipe:
+        # your trained network (model.checkpoint) is the baseline as it is: nothing to train
+        if self.model.checkpoint is not None:
+            given = self.baseline.model_fields_set & {"checkpoint", "train", "regularizer"}
+            if given:
+                raise ValueError(
+                    f"model.checkpoint makes your trained network the baseline (converted and "
+                    f"evaluated, not trained); drop baseline.{sorted(given)[0]}, or drop "
+                    "model.checkpoint to train the network from scratch")
+        return self
+
+    @model_validator(mode="after")
     def _grid_points_valid(self) -> Recipe:
         # every grid combination must itself be a valid point, and every point must fit
         # the fine-tuning it will get (checked now, not after the baseline has trained)
@@ -431,6 +443,9 @@ def baseline_key(recipe: Recipe) -> str:
     """Hash of everything that determines the baseline model."""
     d = {"data": recipe.data.model_dump(), "model": recipe.model.model_dump(),
          "baseline": recipe.baseline.model_dump()}
+    digest = recipe.model.checkpoint_digest()
+    if digest is not None:  # a retrained file under the same name is another baseline
+        d["model_checkpoint_sha256"] = digest
     return hashlib.sha256(_canonical(d).encode()).hexdigest()[:12]
 
 

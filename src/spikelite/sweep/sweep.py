@@ -102,7 +102,32 @@ def prepare_baseline(
         if marker.is_file():
             info = json.loads(marker.read_text())
             return Path(info["checkpoint"]), float(info["accuracy"])
+        if recipe.model.checkpoint is not None:
+            return _convert_baseline(recipe, out, console=console)
         return _train_baseline(recipe, out, progress=progress, console=console)
+
+
+def _convert_baseline(recipe: Recipe, out: Path, *, console: Console) -> tuple[Path, float]:
+    """Your trained network (``model.factory`` + ``model.checkpoint``) as the baseline:
+    converted, evaluated and saved as a spikelite checkpoint (no training)."""
+    from spikelite.data.spec import load_data
+    from spikelite.train import evaluate, save_checkpoint
+    from spikelite.train.run import open_model
+
+    m = recipe.model
+    console.print(f"baseline: your network {m.factory} with weights {m.checkpoint} "
+                  "(converted, not trained)")
+    model, cfg = open_model(model=m, data=recipe.data)
+    _, test = load_data(recipe.data)
+    acc = evaluate(model, test, device=recipe.device)["accuracy"]
+    ckpt = save_checkpoint(out / "converted", model, {**cfg, "metrics": {"test_accuracy": acc}})
+    marker = out / "baseline.json"
+    tmp = marker.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"checkpoint": str(ckpt), "accuracy": acc,
+                               "best_accuracy": acc, "train_seconds": 0.0,
+                               "source": {"factory": m.factory, "checkpoint": m.checkpoint}}))
+    os.replace(tmp, marker)
+    return ckpt, acc
 
 
 @contextmanager
@@ -126,7 +151,7 @@ def _train_baseline(recipe: Recipe, out: Path, *, progress: bool,
     marker = out / "baseline.json"
     cfg = RunConfig(model=recipe.model, data=recipe.data, train=b.train,
                     regularizer=b.regularizer, out=str(out), device=recipe.device)
-    console.print(f"baseline: training {recipe.model.name} on {recipe.data.name} "
+    console.print(f"baseline: training {recipe.model.label} on {recipe.data.name} "
                   f"({b.train.epochs} epochs) → {out}")
     res = run_training(cfg, resume=True, progress=progress, console=console)
     last = out / "last"

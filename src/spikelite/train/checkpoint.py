@@ -252,6 +252,14 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     cfg = read_config(path)
     file = Path(path) / CONFIG
     spec = cfg.get("model")
+    if isinstance(spec, dict) and spec.get("factory") is not None:
+        model = _rebuild_foreign(spec, file)
+        if cfg.get("parametrizations"):
+            from spikelite.quant.structure import rebuild_
+
+            rebuild_(model, cfg["parametrizations"])
+        load_weights(model, path)
+        return model, cfg
     if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
         raise SpikeliteError(f"{file} has no 'model' entry with a 'name'")
     kwargs = spec.get("kwargs") or {}
@@ -280,6 +288,18 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     _restore_index_shortcuts_(model, path)
     load_weights(model, path)
     return model, cfg
+
+
+def _rebuild_foreign(spec: dict[str, Any], file: Path) -> nn.Module:
+    """A user's network saved by spikelite: built again by its factory and converted (its
+    weights then come from ``model.safetensors``, not from the original checkpoint)."""
+    from spikelite.models.spec import ModelSpec, build_model
+    from spikelite.records import parse_record
+
+    keys = ("factory", "kwargs", "input_shape", "time_steps", "input_layout")
+    record = parse_record({k: spec[k] for k in keys if spec.get(k) is not None},
+                          f"{file} (model)", ModelSpec)
+    return build_model(record, None)
 
 
 def _restore_index_shortcuts_(model: nn.Module, path: str | Path) -> None:

@@ -9,6 +9,7 @@ import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from rich.console import Console
@@ -91,13 +92,13 @@ def run_training(
     seed_everything(cfg.train.seed)  # the weight initialisation depends on it
     model = build_model(cfg.model, train)
     n_params = sum(p.numel() for p in model.parameters())
-    console.print(f"model '{cfg.model.name}': {n_params:,} parameters")
+    console.print(f"model '{cfg.model.label}': {n_params:,} parameters")
     reg = None
     if cfg.regularizer is not None:
         reg = regularizer_from_spec(model, cfg.regularizer)
     spec = getattr(model, "spikelite_config", None)
     if spec is None:
-        raise SpikeliteError(f"model '{cfg.model.name}' has no spikelite_config to save")
+        raise SpikeliteError(f"model '{cfg.model.label}' has no spikelite_config to save")
     result = fit(
         model,
         train,
@@ -156,3 +157,61 @@ def evaluate_checkpoint(
     res = evaluate(model, test, loss=cfg.get("train", {}).get("loss", "ce"), device=device)
     res["samples"] = len(test)
     return res, data
+
+
+def open_model(
+    checkpoint: str | Path | None = None,
+    *,
+    model: ModelSpec | None = None,
+    data: DataSpec | None = None,
+) -> tuple[nn.Module, dict[str, Any]]:
+    """The model a command works on and its config (``model``, ``data`` entries like a
+    checkpoint's ``config.json``): a spikelite checkpoint folder, or the user's network
+    (``model`` with a ``factory``; its ``checkpoint`` the foreign weights) converted at the
+    shape of ``data`` (loaded only when ``model`` gives no ``input_shape``)."""
+    from spikelite.train.checkpoint import load_model
+
+    if (checkpoint is None) == (model is None):
+        raise SpikeliteError("give either a spikelite checkpoint folder or a model factory "
+                             "(--model module:function), not both")
+    if checkpoint is not None:
+        return load_model(checkpoint)
+    assert model is not None
+    if model.factory is None:
+        raise SpikeliteError(f"model '{model.name}' is a zoo model with untrained weights; "
+                             "give a trained checkpoint folder, or a factory of your network")
+    train = None
+    if model.input_shape is None:
+        if data is None:
+            raise SpikeliteError(f"model '{model.factory}': give --input-shape (one sample at "
+                                 "one time step, e.g. 1,28,28) or --dataset to take it from")
+        train, _ = load_data(data)
+    if model.time_steps is None:
+        if data is None:
+            raise SpikeliteError(f"model '{model.factory}': give --time-steps (or --dataset)")
+        model = model.model_copy(update={"time_steps": data.time_steps})
+    net = build_model(model, train)
+    cfg: dict[str, Any] = {"model": dict(net.spikelite_config),
+                           "source": {"factory": model.factory,
+                                      "checkpoint": model.checkpoint}}
+    if data is not None:
+        cfg["data"] = data.model_dump()
+    return net, cfg
+
+
+def evaluate_network(
+    model: ModelSpec, data: DataSpec, *, checkpoint: str | Path | None = None,
+    device: str = "auto", loss: str = "ce",
+) -> tuple[dict[str, float], dict[str, object]]:
+    """:func:`evaluate_checkpoint` for the user's network ``model`` (a factory; see
+    :func:`open_model`) on the test split of ``data``."""
+    from spikelite.train.engine import evaluate
+
+    resolve_device(device)
+    if checkpoint is not None:
+        raise SpikeliteError("give either a checkpoint folder or --model, not both")
+    net, _ = open_model(model=model, data=data)
+    _, test = load_data(data)
+    res = evaluate(net, test, loss=loss, device=device)
+    res["samples"] = len(test)
+    return res, data.model_dump()
