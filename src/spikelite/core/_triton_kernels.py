@@ -185,7 +185,7 @@ def lif_bwd(
     ghp = gho_ptr + last + offs
     gxp = gx_ptr + last + offs
     for i in range(T):
-        has_prev = i < T - 1  # step t = T − 1 − i has a predecessor
+        has_prev = (offs * 0 + i) < T - 1  # step t = T − 1 − i has a predecessor
         h = tl.load(hp, mask=m, other=0.0)
         s = tl.load(sp, mask=m, other=0.0)
         # the state v_{t−1} (post-reset; the pre-reset h for the delayed timing)
