@@ -23,11 +23,11 @@ import torch
 
 pytest.importorskip("triton", reason="triton is not installed (pip install 'spikelite[triton]')")
 
-from spikelite.core import LIF, LIFParams, get_surrogate  # noqa: E402
-from spikelite.core.functional import charge, lif_step, rest  # noqa: E402
-from spikelite.core.fused import lif_multistep_fused, lif_multistep_fused_trace  # noqa: E402
-from spikelite.core.surrogates import Surrogate  # noqa: E402
-from spikelite.errors import SpikeliteError  # noqa: E402
+from spikelite.core import LIF, LIFParams, get_surrogate
+from spikelite.core.functional import charge, lif_step, rest
+from spikelite.core.fused import lif_multistep_fused, lif_multistep_fused_trace
+from spikelite.core.surrogates import Surrogate
+from spikelite.errors import SpikeliteError
 
 T, B, C, F = 6, 3, 4, 5  # x: [T, B, C, F]
 

@@ -6,11 +6,10 @@ so every configuration compiles to straight-line code. The formulas and the oper
 order are documented in :mod:`spikelite.core.triton_lif`.
 """
 
-# ruff: noqa: N803 (Triton's convention: constexpr arguments in capitals)
-
 
 import triton
 import triton.language as tl
+
 
 @triton.jit
 def _surrogate_grad(u, SA, SB, SUR: tl.constexpr):
