@@ -20,8 +20,10 @@ $(VENV)/.core: pyproject.toml | $(BIN)/python
 # installed with --no-deps: their declared dependencies pull torchvision/torchaudio and a
 # multi-GB torch. (The `neurobench` extra, spikelite[neurobench], declares neurobench plus what
 # its import needs, snntorch and tqdm; here it is one of the peers, installed --no-deps.)
+# The `triton` extra runs the Triton LIF kernel's tests under its CPU interpreter
+# (tests/core/test_triton_lif.py; the wheel is ~285 MB: ~30 s to fetch and install).
 $(VENV)/.dev: $(VENV)/.core
-	$(BIN)/pip install -q -e ".[dev,mnist,search]"
+	$(BIN)/pip install -q -e ".[dev,mnist,search,triton]"
 	$(BIN)/pip install -q --no-deps $(PEERS)
 	$(BIN)/pip install -q loguru tqdm h5py
 	touch $@

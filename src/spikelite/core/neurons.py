@@ -55,6 +55,12 @@ from spikelite.core.params import (
 )
 from spikelite.core.state_quant import check_state_quant
 from spikelite.core.surrogates import Surrogate, get_surrogate
+from spikelite.core.triton_lif import (
+    KERNELS,
+    choose_kernel,
+    lif_multistep_triton,
+    lif_multistep_triton_trace,
+)
 from spikelite.errors import SpikeliteError
 
 NEURONS: Registry[type[nn.Module]] = Registry("neuron", options="parameters")
@@ -136,7 +142,11 @@ class LIF(nn.Module):
     ``[C]`` or per-neuron tensors. ``fused=True`` uses the fused kernel
     (:mod:`spikelite.core.fused`); ``False`` the eager reference. ``state_bits`` (opt-in)
     stores the membrane in ``state_bits``-bit fixed point saturating at ±``state_max``
-    (default 2θ); it runs on the eager path.
+    (default 2θ); it runs on the eager path. ``kernel`` picks the fused kernel:
+    ``"auto"`` (the Triton kernel of :mod:`spikelite.core.triton_lif` for CUDA tensors when
+    it covers the configuration, else the PyTorch one), ``"triton"`` (that kernel or an
+    error saying why not) or ``"torch"``; ``last_kernel``/``kernel_reason`` record the
+    choice of the last call.
 
     Peer-exact settings (see the table above and :class:`LIFParams`): ``tau_inv`` (1/τ,
     multiplied; ``form="box"`` for Norse's order), ``decay_input=False`` (τ-forms: the
@@ -168,6 +178,7 @@ class LIF(nn.Module):
         fused: bool = True,
         state_bits: int | None = None,
         state_max: float | None = None,
+        kernel: str = "auto",
     ) -> None:
         super().__init__()
         if sum(v is not None for v in (beta, tau, tau_inv)) > 1:
@@ -212,6 +223,13 @@ class LIF(nn.Module):
         self.detach_reset = bool(detach_reset)
         self.strict = bool(strict)
         self.fused = bool(fused)
+        if kernel not in KERNELS:
+            raise SpikeliteError(f"unknown kernel '{kernel}'. Valid: {', '.join(KERNELS)}")
+        self.kernel = kernel
+        #: the kernel the last forward ran ("triton", "torch" or "eager") and why the
+        #: Triton kernel was not used (``None`` when it was)
+        self.last_kernel: str | None = None
+        self.kernel_reason: str | None = None
         if state_bits is not None and state_max is None:
             state_max = 2.0 * float(th.max())
         check_state_quant(state_bits, state_max)
@@ -312,15 +330,29 @@ class LIF(nn.Module):
         eager = (not self.fused) or self.state_bits is not None or any(
             isinstance(t, torch.Tensor) and t.requires_grad for t in (p.threshold, p.v_reset)
         )
+        kernel = getattr(self, "kernel", "auto")  # absent in modules pickled before
+        if eager:
+            if kernel == "triton":
+                why = ("fused=False" if not self.fused else "state_bits is set"
+                       if self.state_bits is not None else "threshold/v_reset are learnable")
+                raise SpikeliteError(
+                    f"kernel='triton' cannot run this LIF: {why}, which runs on the eager "
+                    "path; use kernel='auto'")
+            self.last_kernel, self.kernel_reason = "eager", "the eager path was needed"
+        else:
+            self.last_kernel, self.kernel_reason = choose_kernel(kernel, x, p)
+        triton = self.last_kernel == "triton"
         if sink is not None and eager:
             trace: list[torch.Tensor] = []
             spikes, v = lif_multistep_eager(x, v0, p, observer, trace=trace)
             sink(torch.stack(trace))
         elif sink is not None:
-            spikes, v, h = lif_multistep_fused_trace(x, v0, p, observer)
+            fn_trace = lif_multistep_triton_trace if triton else lif_multistep_fused_trace
+            spikes, v, h = fn_trace(x, v0, p, observer)
             sink(h)
         else:
-            fn = lif_multistep_eager if eager else lif_multistep_fused
+            fn = (lif_multistep_eager if eager else lif_multistep_triton if triton
+                  else lif_multistep_fused)
             spikes, v = fn(x, v0, p) if observer is None else fn(x, v0, p, observer)
         # A NaN/±inf input current leaves the final membrane non-finite (every reset keeps
         # it), so checking v_T (1/T of the input) catches it; a fixed-point membrane
