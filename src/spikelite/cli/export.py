@@ -49,6 +49,11 @@ def export_command(
     check: Annotated[bool, typer.Option(help="Read the file back, rebuild the model and "
                                         "compare it with the checkpoint on random spikes.")]
     = True,
+    store: Annotated[str | None, typer.Option(help="With a sweep folder: the shared results "
+                                              "store (postgresql://…) its rows are in.")] = None,
+    artifacts: Annotated[Path | None, typer.Option(help="With a sweep folder: where its "
+                                                   "artifacts are (default: the recipe's "
+                                                   "`artifacts:` or the folder).")] = None,
 ) -> None:
     """Export a checkpoint (quantized/pruned ones baked) to NIR or an integer package."""
     with user_errors():
@@ -57,8 +62,8 @@ def export_command(
 
         if to not in EXPORT_TARGETS:
             raise SpikeliteError(f"--to must be {_either(EXPORT_TARGETS.names())}, got {to!r}")
-        if is_run_dir(checkpoint):
-            checkpoint = point_checkpoint(checkpoint, point)
+        if store is not None or is_run_dir(checkpoint):
+            checkpoint = point_checkpoint(checkpoint, point, store=store, artifacts=artifacts)
         elif point is not None:
             raise SpikeliteError(f"--point needs a sweep folder; '{checkpoint}' holds no "
                                  "results.sqlite")
