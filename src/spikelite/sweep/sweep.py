@@ -131,7 +131,8 @@ def baseline_once(
                 with contextlib.suppress(Exception):
                     store.fail(key, f"{type(exc).__name__}: {exc}")
                 raise
-            store.finish(key, {"checkpoint": os.path.relpath(ckpt, art), "accuracy": acc})
+            store.finish(key, {"key": key, "name": "baseline", "accuracy": acc,
+                               "checkpoint": os.path.relpath(ckpt, art)})
             return ckpt, acc
         rec = next(r for r in store.records() if r["key"] == key)
         if rec["status"] == "done":
