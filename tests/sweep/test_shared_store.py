@@ -27,7 +27,6 @@ from ._tiny import tiny_recipe
 runner = CliRunner()
 #: Columns that measure wall time, not the result.
 TIMING = ("seconds", "train_seconds")
-GRID = [{"schedule": "ptq", "scheme": ["duq", "rescaw"], "bits": [8, 4, 2]}]
 
 
 @pytest.fixture(autouse=True)
@@ -46,7 +45,7 @@ def _strip(rows):
 
 def test_three_machines_share_one_store_every_point_once(tmp_path, pg_server):
     url = _db(pg_server, "three")
-    recipe = tiny_recipe(tmp_path / "unused", grid=GRID, threads=1)
+    recipe = tiny_recipe(tmp_path / "unused", threads=1)
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe.model_dump(mode="json")))
     shared = tmp_path / "shared"
@@ -74,7 +73,7 @@ def test_three_machines_share_one_store_every_point_once(tmp_path, pg_server):
     assert sorted(p.name for p in (shared / "artifacts").iterdir()) == keys
     assert not any((tmp_path / f"m{i}" / "results.sqlite").exists() for i in range(3))
     # every machine exported every row, and they equal a one-machine (SQLite) run
-    one = run_sweep(tiny_recipe(tmp_path / "one", grid=GRID, threads=1), progress=False,
+    one = run_sweep(tiny_recipe(tmp_path / "one", threads=1), progress=False,
                     report=False)
     want = _strip(one.rows)
     for i in range(3):
@@ -114,7 +113,7 @@ def test_a_killed_machines_point_is_taken_over_after_its_lease(tmp_path, pg_serv
     url = _db(pg_server, "lease")
     monkeypatch.setenv("SPIKELITE_HOST", "machine-b")
     grid = [{"schedule": "joint", "scheme": "duq", "bits": [8, 4, 2],
-             "method": "magnitude", "sparsity": 0.5, "finetune": {"epochs": 2}}]
+             "method": "magnitude", "sparsity": 0.5}]
     recipe = tiny_recipe(tmp_path / "a", points=[], grid=grid, threads=1, store=url,
                          artifacts=str(tmp_path / "shared"), lease_s=2.0)
     from spikelite.sweep.sweep import baseline_once

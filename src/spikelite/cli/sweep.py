@@ -163,6 +163,7 @@ def report_command(
             raise SpikeliteError(f"'{run_dir}' has no recipe.yaml to describe the sweep")
         _note_deprecated(list(recipe.objectives))
         baseline = find_baseline(rows)
+        run_dir.mkdir(parents=True, exist_ok=True)  # reading a shared store: may be new
         files = [write_csv(rows, run_dir / "results.csv"),
                  write_json(rows, run_dir / "results.json"),
                  *write_outputs(run_dir, rows, recipe, baseline).values()]
