@@ -21,7 +21,7 @@ $(VENV)/.core: pyproject.toml | $(BIN)/python
 # multi-GB torch. (The `neurobench` extra, spikelite[neurobench], declares neurobench plus what
 # its import needs, snntorch and tqdm; here it is one of the peers, installed --no-deps.)
 $(VENV)/.dev: $(VENV)/.core
-	$(BIN)/pip install -q -e ".[dev,mnist,search]"
+	$(BIN)/pip install -q -e ".[dev,mnist,search,postgres]"
 	$(BIN)/pip install -q --no-deps $(PEERS)
 	$(BIN)/pip install -q loguru tqdm h5py
 	touch $@
