@@ -23,7 +23,7 @@ $(VENV)/.core: pyproject.toml | $(BIN)/python
 # The `triton` extra runs the Triton LIF kernel's tests under its CPU interpreter
 # (tests/core/test_triton_lif.py; the wheel is ~285 MB: ~30 s to fetch and install).
 $(VENV)/.dev: $(VENV)/.core
-	$(BIN)/pip install -q -e ".[dev,mnist,search,triton]"
+	$(BIN)/pip install -q -e ".[dev,mnist,search,triton,postgres]"
 	$(BIN)/pip install -q --no-deps $(PEERS)
 	$(BIN)/pip install -q loguru tqdm h5py
 	touch $@

@@ -76,3 +76,19 @@ def report_run_dir(tmp_path: Path, profile_dicts: dict[str, dict[str, Any]]) -> 
         folder.mkdir(parents=True)
         (folder / "profile.json").write_text(json.dumps(profile_dicts))
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A throwaway PostgreSQL server for the whole session (tests/sweep/_pg.py), stopped
+    and removed afterwards, also when tests fail; skipped where none can run."""
+    from . import _pg
+
+    reason = _pg.skip_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    server = _pg.start_server()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -71,6 +71,11 @@ def export_command(
     input_shape: InputShapeOpt = None,
     time_steps: TimeStepsOpt = None,
     input_layout: LayoutOpt = "TB",
+    store: Annotated[str | None, typer.Option(help="With a sweep folder: the shared results "
+                                              "store (postgresql://…) its rows are in.")] = None,
+    artifacts: Annotated[Path | None, typer.Option(help="With a sweep folder: where its "
+                                                   "artifacts are (default: the recipe's "
+                                                   "`artifacts:` or the folder).")] = None,
 ) -> None:
     """Export a checkpoint (quantized/pruned ones baked) to NIR or an integer package."""
     with user_errors():
@@ -88,8 +93,9 @@ def export_command(
         elif checkpoint is None:
             raise SpikeliteError("name a checkpoint folder, or give --model module:function")
         else:
-            if is_run_dir(checkpoint):
-                checkpoint = point_checkpoint(checkpoint, point)
+            if store is not None or is_run_dir(checkpoint):
+                checkpoint = point_checkpoint(checkpoint, point, store=store,
+                                              artifacts=artifacts)
             elif point is not None:
                 raise SpikeliteError(f"--point needs a sweep folder; '{checkpoint}' holds no "
                                      "results.sqlite")

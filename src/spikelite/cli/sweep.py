@@ -72,6 +72,9 @@ def sweep_command(
     loader_workers: Annotated[int | None, typer.Option(help="DataLoader worker processes of the baseline training and the fine-tuning (not the parallel points: that is --workers).")] = None,
     report: Annotated[bool, typer.Option(help="Write report.html, summary.md and plots.")] = True,
     progress: Annotated[bool, typer.Option(help="Show progress.")] = True,
+    store: Annotated[str | None, typer.Option(help="Results store URL (recipe `store:`): postgresql://user@host/db shares one store and work queue among many machines (extra `postgres`); default OUT/results.sqlite.")] = None,
+    artifacts: Annotated[str | None, typer.Option(help="Folder for checkpoints and baselines (recipe `artifacts:`; default the sweep folder); with a shared store, a path every machine sees.")] = None,
+    lease: Annotated[float | None, typer.Option(help="Seconds without a heartbeat after which another worker takes a running point over (recipe `lease_s`, default 300).")] = None,
 ) -> None:
     """Run a recipe's points (resuming: finished points are skipped), then its search."""
     from spikelite.sweep.recipe import check_storage_url, load_recipe
@@ -84,6 +87,9 @@ def sweep_command(
         if loader_workers is not None:
             overrides.setdefault("baseline.train.num_workers", loader_workers)
             overrides.setdefault("finetune.num_workers", loader_workers)
+        for key, value in (("store", store), ("artifacts", artifacts), ("lease_s", lease)):
+            if value is not None:
+                overrides[key] = value
         if storage is not None:
             check_storage_url(storage)
         cfg = load_recipe(recipe, overrides)
@@ -106,7 +112,7 @@ def sweep_command(
             if report:
                 from spikelite.sweep.sweep import write_outputs
 
-                rows, _ = read_run_dir(res.run_dir)
+                rows, _ = read_run_dir(res.run_dir, store=cfg.store)
                 baseline = find_baseline(rows)
                 res.rows, res.baseline = rows, baseline
                 res.files.update(write_outputs(res.run_dir, rows, cfg, baseline))
@@ -136,21 +142,32 @@ def _finish(res: Any, objectives: list[str], seconds: float) -> None:
         raise typer.Exit(1)
 
 
+_STORE_HELP = ("Read the rows from this results store (postgresql://…; default the folder's "
+               "results.sqlite, or the recipe's `store:`).")
+_SWEEP_HELP = "With --store: the sweep (schema) to read, when the store holds several."
+
+
 def report_command(
     run_dir: Annotated[Path, typer.Argument(help="A sweep folder.")],
+    store: Annotated[str | None, typer.Option(help=_STORE_HELP)] = None,
+    sweep: Annotated[str | None, typer.Option(help=_SWEEP_HELP)] = None,
+    artifacts: Annotated[Path | None, typer.Option(help="Folder the points' artifacts are in (default: the recipe's `artifacts:` or the sweep folder).")] = None,
 ) -> None:
     """(Re)write results.csv/json, summary.md, report.html and the plots of a sweep."""
     from spikelite.sweep.store import write_csv, write_json
     from spikelite.sweep.sweep import write_outputs
 
     with user_errors():
-        rows, recipe = read_run_dir(run_dir)
+        rows, recipe = read_run_dir(run_dir, store=store, sweep=sweep)
+        if recipe is not None and artifacts is not None:
+            recipe = recipe.model_copy(update={"artifacts": str(artifacts)})
         if not rows:
             raise SpikeliteError(f"'{run_dir}' has no finished points yet")
         if recipe is None:
             raise SpikeliteError(f"'{run_dir}' has no recipe.yaml to describe the sweep")
         _note_deprecated(list(recipe.objectives))
         baseline = find_baseline(rows)
+        run_dir.mkdir(parents=True, exist_ok=True)  # reading a shared store: may be new
         files = [write_csv(rows, run_dir / "results.csv"),
                  write_json(rows, run_dir / "results.json"),
                  *write_outputs(run_dir, rows, recipe, baseline).values()]
@@ -159,6 +176,8 @@ def report_command(
 
 def pareto_command(
     run_dir: Annotated[Path, typer.Argument(help="A sweep folder.")],
+    store: Annotated[str | None, typer.Option(help=_STORE_HELP)] = None,
+    sweep: Annotated[str | None, typer.Option(help=_SWEEP_HELP)] = None,
     x: Annotated[str, typer.Option(help="Objective on x: energy, size, synops or a column[:min|max].")] = "energy",
     y: Annotated[str, typer.Option(help="Objective on y.")] = "accuracy",
     z: Annotated[str | None, typer.Option(help="Optional third objective.")] = None,
@@ -167,7 +186,7 @@ def pareto_command(
     """Print the non-dominated points of a sweep over two or three objectives."""
 
     with user_errors():
-        rows, _ = read_run_dir(run_dir)
+        rows, _ = read_run_dir(run_dir, store=store, sweep=sweep)
         if not rows:
             raise SpikeliteError(f"'{run_dir}' has no finished points yet")
         objectives = [y, x] + ([z] if z else [])

@@ -41,22 +41,45 @@ def preflight(recipe: Recipe, *, storage: str | None = None) -> None:
             check_point(model, layers, point)
         except SpikeliteError as exc:
             raise SpikeliteError(f"point '{point.label}': {exc}") from None
+    if recipe.store is not None:  # the results store answers (server, login, database)
+        check_store_opens(recipe)
     url = storage or (recipe.search.storage if recipe.search is not None else None)
     if url is not None:  # last: opening it creates the study tables
         check_storage_opens(url)
+
+
+def check_store_opens(recipe: Recipe) -> None:
+    """Open the recipe's results store once: a missing driver (extra ``postgres``), an
+    unreachable server, a refused login or an unknown database fail here, in one line."""
+    from spikelite.sweep.shared import store_for
+
+    store_for(recipe).close()
 
 
 def open_storage(optuna: Any, url: str) -> Any:
     """Optuna storage for ``url``; SQLite connections wait up to 60 s for a lock (the
     default 5 s is too short when several workers write trials on a busy machine)."""
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
-    return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    return optuna.storages.RDBStorage(psycopg3(url), engine_kwargs=kwargs)
+
+
+def psycopg3(url: str) -> str:
+    """``postgresql://`` / ``postgres://`` → ``postgresql+psycopg://`` (psycopg 3, extra
+    ``postgres``; SQLAlchemy 2.0 would pick psycopg2 for a bare ``postgresql://``)."""
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme):]
+    return url
 
 
 def check_storage_opens(url: str) -> None:
     """Open the Optuna storage at ``url`` once (a missing database driver, an unreachable
     server or an SQLite path in a missing folder fail here, not after the baseline)."""
     optuna = require("optuna", "search", "multi-objective search")
+    if psycopg3(url).startswith("postgresql+psycopg://"):
+        from spikelite.sweep.storeurl import require_driver
+
+        require_driver()
     try:
         open_storage(optuna, url)
     except ImportError as exc:

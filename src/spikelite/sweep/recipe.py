@@ -234,6 +234,14 @@ class Recipe(Strict):
     hardware: HardwareSpec = Field(default_factory=HardwareSpec)
     objectives: list[str] = Field(default_factory=lambda: ["accuracy:max", "energy_pj:min"])
     search: SearchSpec | None = None
+    #: The results store: ``None`` → ``OUT/results.sqlite``; ``postgresql://user@host/db``
+    #: → one store shared by every machine running this recipe (``--store``).
+    store: str | None = None
+    #: Where checkpoints and baselines go (``--artifacts``); ``None`` → ``out``. With a
+    #: shared store, a folder every machine sees.
+    artifacts: str | None = None
+    #: Seconds without a heartbeat after which another worker takes a running point over.
+    lease_s: float = Field(300.0, gt=0)
 
     @model_validator(mode="after")
     def _trained_model_is_the_baseline(self) -> Recipe:
@@ -307,6 +315,10 @@ class Recipe(Strict):
             _objective(o, "objectives")
         if self.search is not None:
             self.search.check()
+        if self.store is not None:
+            from spikelite.sweep.storeurl import parse_store_url
+
+            parse_store_url(self.store, "store")
         return self
 
 

@@ -354,13 +354,15 @@ def write_report(
     objectives: Sequence[str | Objective] = ("accuracy:max", "energy_pj:min"),
     baseline_key: str | None = None,
     title: str = "spikelite sweep",
+    artifacts: str | Path | None = None,
 ) -> dict[str, Path]:
     """Write the plots, ``summary.md`` and ``report.html`` into ``run_dir``; returns the
     paths by name (``pareto_png``, ``pareto_svg``, ``size_png``, …, ``summary``, ``html``).
 
     ``presets`` are ``{name, citation, description, values}`` dicts (the first is the
     primary one, whose per-layer profile is plotted); ``baseline_key`` picks the baseline
-    row (default: the row with schedule ``baseline``).
+    row (default: the row with schedule ``baseline``); ``artifacts`` is the folder the
+    rows' ``artifacts`` paths are relative to (default ``run_dir``).
     """
     from spikelite.sweep.plots import plot_breakdown, plot_tradeoff
 
@@ -397,7 +399,7 @@ def write_report(
     chosen = _breakdown_points(rows, mask, base, energy)
     profiles: dict[str, dict[str, Any]] = {}
     for why, r in chosen:
-        rep = _load_profile(run_dir, r, primary)
+        rep = _load_profile(Path(artifacts) if artifacts else run_dir, r, primary)
         if rep is not None:
             profiles[f"{r.get('name', r.get('key', '?'))} ({why})"] = rep
     if profiles:

@@ -23,15 +23,21 @@ from rich.console import Console
 from spikelite.errors import SpikeliteError, require
 from spikelite.sweep.preflight import open_storage
 from spikelite.sweep.recipe import PointSpec, Recipe, baseline_key, run_key
-from spikelite.sweep.store import STORE, Store, worker_id
+from spikelite.sweep.shared import artifacts_root, is_shared, store_for
+from spikelite.sweep.store import Store, worker_id
+from spikelite.sweep.storeurl import parse_store_url
 
 CONSTRAINT = "constraint"
 
 
 def storage_url(recipe: Recipe, storage: str | None) -> str:
+    """``--storage``, else ``search.storage``, else the recipe's shared PostgreSQL store
+    (``--store``: the study's tables next to the sweep's), else ``OUT/optuna.sqlite3``."""
     s = storage or (recipe.search.storage if recipe.search else None)
     if s:
         return s
+    if recipe.store and is_shared(recipe):
+        return parse_store_url(recipe.store).url
     return f"sqlite:///{(Path(recipe.out) / 'optuna.sqlite3').resolve()}"
 
 
@@ -106,8 +112,8 @@ def optimize(
     console = console or Console(stderr=True)
     search = recipe.search
     objectives = [Objective.parse(o) for o in search.objectives]
-    run_dir = Path(recipe.out)
-    store = Store(run_dir / STORE)
+    run_dir = artifacts_root(recipe)
+    store = store_for(recipe)
     model, _ = load_model(baseline_ckpt)
     layers = [n for n, _ in synaptic_layers(model)]
     data = load_data(recipe.data)
@@ -202,7 +208,7 @@ def run_search(
     recipe is checked first (:func:`~spikelite.sweep.preflight.preflight`; ``check=False``
     skips it when :func:`~spikelite.sweep.sweep.run_sweep` already did)."""
     optuna = require("optuna", "search", "multi-objective search")
-    from spikelite.sweep.sweep import prepare_baseline, torch_threads
+    from spikelite.sweep.sweep import baseline_once, torch_threads
 
     if recipe.search is None:
         raise SpikeliteError("the recipe has no `search:` section")
@@ -215,9 +221,9 @@ def run_search(
     run_dir = Path(recipe.out)
     run_dir.mkdir(parents=True, exist_ok=True)
     url = storage_url(recipe, storage)
-    Store(run_dir / STORE)  # created here, so workers never race to create it
+    store = store_for(recipe)  # created here, so workers never race to create it
     with torch_threads(recipe.threads):
-        ckpt, acc = prepare_baseline(recipe, run_dir, progress=progress, console=console)
+        ckpt, acc = baseline_once(recipe, store, run_dir, progress=progress, console=console)
     trials = recipe.search.trials
     console.print(f"search: {trials} trials, objectives {', '.join(recipe.search.objectives)}"
                   f", storage {url}, study {study_name(recipe)}")

@@ -1,4 +1,5 @@
-"""The results store: one SQLite row per run, shared by local worker processes.
+"""The results store: one row per run, shared by local worker processes (SQLite, the
+default) or by the workers of many machines (PostgreSQL, ``--store postgresql://…``).
 
 A run goes ``running`` → ``done`` (or ``failed``) in single transactions: the result row,
 its metrics and timings are written in one ``UPDATE``, so a worker killed at any moment
@@ -29,21 +30,6 @@ from spikelite.sweep.columns import LEADING, upgrade_row
 #: File name of the results store inside a run folder.
 STORE = "results.sqlite"
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    key TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed')),
-    config TEXT NOT NULL,
-    result TEXT,
-    error TEXT,
-    worker TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    started REAL,
-    heartbeat REAL,
-    finished REAL
-);
-"""
 
 #: errno values of a full disk or quota (ENOSPC, EDQUOT).
 DISK_FULL_ERRNOS = frozenset(e for e in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if e)
@@ -71,16 +57,22 @@ def disk_full_error(where: str | Path) -> DiskFullError:
         "and rerun the same command: finished points are kept and the sweep resumes")
 
 
+def host() -> str:
+    """This machine's name in worker ids: ``SPIKELITE_HOST`` if set (where hostnames are
+    not unique, e.g. containers), else the hostname."""
+    return os.environ.get("SPIKELITE_HOST") or socket.gethostname()
+
+
 def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return f"{host()}:{os.getpid()}"
 
 
 def _alive(worker: str | None) -> bool | None:
     """Whether ``worker`` (``host:pid``) still runs; ``None`` when it is on another host."""
     if not worker or ":" not in worker:
         return False
-    host, _, pid = worker.rpartition(":")
-    if host != socket.gethostname():
+    where, _, pid = worker.rpartition(":")
+    if where != host():
         return None
     try:
         os.kill(int(pid), 0)
@@ -92,96 +84,128 @@ def _alive(worker: str | None) -> bool | None:
 
 
 class Store:
-    """SQLite results store at ``path`` (created on first use)."""
+    """The results store: an SQLite file at ``where`` (a path, or ``sqlite:///path``;
+    created on first use) or, for a ``postgresql://`` URL, the schema of sweep ``sweep``
+    on that server, shared by every machine that names it (:mod:`~spikelite.sweep.backends`).
 
-    def __init__(self, path: str | Path, *, lease_s: float = 1800.0) -> None:
-        self.path = Path(path)
+    The claim/heartbeat/lease logic below is the same for both; only the connection, the
+    transaction and the row lock differ. ``calls`` and ``seconds`` count the store
+    operations of this object and the time spent in them (the store's overhead)."""
+
+    def __init__(self, where: str | Path, *, lease_s: float = 1800.0,
+                 sweep: str | None = None) -> None:
+        from spikelite.sweep.backends import PostgresBackend, SqliteBackend
+        from spikelite.sweep.storeurl import parse_store_url
+
         self.lease_s = lease_s
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._init_schema()
-
-    def _init_schema(self, attempts: int = 200) -> None:
-        """Switch to WAL and create the tables. Several workers may open a new store at
-        once; SQLite answers a concurrent journal-mode change with "database is locked"
-        without waiting on the busy timeout, so that case is retried with a short sleep."""
-        for attempt in range(attempts):
-            con = self._connect()
-            try:
-                mode = con.execute("PRAGMA journal_mode").fetchone()[0]
-                if str(mode).lower() != "wal":
-                    con.execute("PRAGMA journal_mode=WAL")
-                con.executescript(SCHEMA)
-                return
-            except sqlite3.DatabaseError as exc:
-                if is_disk_full(exc):
-                    raise disk_full_error(self.path) from None
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise SpikeliteError(
-                        f"'{self.path}' is not a readable results store ({exc}): it is "
-                        "damaged or truncated; restore it, or move it away and run the sweep "
-                        "again (its points are recomputed)") from None
-                if attempt == attempts - 1:
-                    raise SpikeliteError(
-                        f"the results store '{self.path}' stayed locked while opening it "
-                        f"({exc}); is another process holding a write transaction?") from None
-                time.sleep(0.05 + 0.01 * attempt)
-            finally:
-                con.close()
-
-    def _connect(self) -> sqlite3.Connection:
+        self.calls = 0
+        self.seconds = 0.0
+        parsed = parse_store_url(where) if isinstance(where, str) and "://" in where else None
+        self.backend: Any
+        if parsed is not None and parsed.shared:
+            if not sweep:
+                raise SpikeliteError("a shared results store needs the sweep's name (the "
+                                     "schema its rows live in); pass sweep=...")
+            self.backend = PostgresBackend(parsed.url, sweep)
+        else:
+            path = parsed.path if parsed is not None else Path(where)
+            assert path is not None
+            self.backend = SqliteBackend(path)
+        self.path = getattr(self.backend, "path", None)
+        self.where = self.backend.where
+        self.shared = bool(self.backend.shared)
         try:
-            con = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise SpikeliteError(f"cannot open the results store '{self.path}': {exc}") from None
-        con.row_factory = sqlite3.Row
+            self.backend.init_schema()
+        except sqlite3.DatabaseError as exc:
+            if is_disk_full(exc):
+                raise disk_full_error(self.where) from None
+            raise
+
+    def _connect(self) -> Any:
+        con = self.backend.connect()
+        if isinstance(con, sqlite3.Connection):
+            con.row_factory = sqlite3.Row
         return con
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (``BEGIN IMMEDIATE`` serialises the workers)."""
+    def _tx(self) -> Iterator[Any]:
+        """One write transaction (SQLite: ``BEGIN IMMEDIATE`` serialises the workers;
+        PostgreSQL: row locks, see :meth:`claim`)."""
+        t0 = time.perf_counter()
         con = self._connect()
         try:
-            con.execute("BEGIN IMMEDIATE")
+            self.backend.begin(con)
             try:
                 yield con
             except BaseException:
-                con.execute("ROLLBACK")
+                self.backend.rollback(con)
                 raise
-            con.execute("COMMIT")
+            self.backend.commit(con)
         finally:
             con.close()
+            self.calls += 1
+            self.seconds += time.perf_counter() - t0
+
+    def _exec(self, con: Any, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        cur = con.cursor()
+        cur.execute(self.backend.sql(sql), params)
+        return cur
+
+    @staticmethod
+    def _rows(cur: Any) -> list[dict[str, Any]]:
+        names = [d[0] for d in cur.description or ()]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        t0 = time.perf_counter()
+        con = self._connect()
+        try:
+            rows = self._rows(self._exec(con, sql, params))
+            if self.shared:
+                con.rollback()  # end the read's implicit transaction
+            return rows
+        finally:
+            con.close()
+            self.calls += 1
+            self.seconds += time.perf_counter() - t0
 
     # -- claiming and finishing ------------------------------------------------------------
     def claim(self, key: str, name: str, config: dict[str, Any]) -> bool:
         """Mark ``key`` as running by this process; ``False`` when it is done or another
-        live worker holds it."""
+        live worker holds it (its heartbeat younger than ``lease_s``, and on this host its
+        process still running). A new key is inserted (``ON CONFLICT DO NOTHING``: of two
+        machines inserting it at once one wins); an existing row is locked (``FOR UPDATE``
+        on PostgreSQL) before it is judged, so a point is never claimed twice."""
         now = time.time()
         me = worker_id()
+        cfg = json.dumps(config, default=str)
         with self._tx() as con:
-            row = con.execute("SELECT status, worker, heartbeat FROM runs WHERE key = ?",
-                              (key,)).fetchone()
-            if row is not None:
-                if row["status"] == "done":
-                    return False
-                if row["status"] == "running" and row["worker"] != me:
-                    alive = _alive(row["worker"])
-                    stale = now - (row["heartbeat"] or 0) > self.lease_s
-                    if alive is not False and not stale:  # a live worker holds it
-                        return False
-            con.execute(
-                "INSERT INTO runs (key, name, status, config, worker, attempts, started, "
+            cur = self._exec(
+                con, "INSERT INTO {T} (key, name, status, config, worker, attempts, started, "
                 "heartbeat) VALUES (?, ?, 'running', ?, ?, 1, ?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET status='running', name=excluded.name, "
-                "config=excluded.config, worker=excluded.worker, error=NULL, result=NULL, "
-                "attempts=runs.attempts + 1, started=excluded.started, "
-                "heartbeat=excluded.heartbeat, finished=NULL",
-                (key, name, json.dumps(config, default=str), me, now, now))
+                "ON CONFLICT(key) DO NOTHING", (key, name, cfg, me, now, now))
+            if cur.rowcount == 1:
+                return True
+            rows = self._rows(self._exec(
+                con, "SELECT status, worker, heartbeat FROM {T} WHERE key = ?{lock}", (key,)))
+            row = rows[0]
+            if row["status"] == "done":
+                return False
+            if row["status"] == "running" and row["worker"] != me:
+                alive = _alive(row["worker"])
+                stale = now - (row["heartbeat"] or 0) > self.lease_s
+                if alive is not False and not stale:  # a live worker holds it
+                    return False
+            self._exec(
+                con, "UPDATE {T} SET status='running', name=?, config=?, worker=?, "
+                "error=NULL, result=NULL, attempts=attempts + 1, started=?, heartbeat=?, "
+                "finished=NULL WHERE key = ?", (name, cfg, me, now, now, key))
         return True
 
     def heartbeat(self, key: str) -> None:
         with self._tx() as con:
-            con.execute("UPDATE runs SET heartbeat = ? WHERE key = ? AND worker = ?",
-                        (time.time(), key, worker_id()))
+            self._exec(con, "UPDATE {T} SET heartbeat = ? WHERE key = ? AND worker = ?",
+                       (time.time(), key, worker_id()))
 
     def finish(self, key: str, result: dict[str, Any]) -> None:
         """Store the complete result of ``key`` (one statement, one transaction)."""
@@ -189,9 +213,9 @@ class Store:
             if isinstance(v, float) and math.isnan(v):
                 result[k] = None
         with self._tx() as con:
-            cur = con.execute(
-                "UPDATE runs SET status='done', result=?, error=NULL, finished=? "
-                "WHERE key = ? AND worker = ?",
+            cur = self._exec(
+                con, "UPDATE {T} SET status='done', result=?, error=NULL, finished=? "
+                "WHERE key = ? AND worker = ? AND status = 'running'",
                 (json.dumps(result, default=float), time.time(), key, worker_id()))
             if cur.rowcount != 1:
                 raise SpikeliteError(f"run {key} was taken over by another worker; its "
@@ -200,8 +224,8 @@ class Store:
     def update(self, key: str, result: dict[str, Any]) -> None:
         """Replace the result of a finished run (re-costing; one statement)."""
         with self._tx() as con:
-            cur = con.execute("UPDATE runs SET result=? WHERE key = ? AND status = 'done'",
-                              (json.dumps(result, default=float), key))
+            cur = self._exec(con, "UPDATE {T} SET result=? WHERE key = ? AND status = 'done'",
+                             (json.dumps(result, default=float), key))
             if cur.rowcount != 1:
                 raise SpikeliteError(f"run {key} is not finished; nothing to update")
 
@@ -209,45 +233,34 @@ class Store:
         """Mark ``key`` failed when it is still ``running`` under ``worker`` (a worker
         process that died holding it); ``True`` when the row changed."""
         with self._tx() as con:
-            cur = con.execute("UPDATE runs SET status='failed', error=?, finished=? "
-                              "WHERE key = ? AND status = 'running' AND worker = ?",
-                              (error, time.time(), key, worker))
-            return cur.rowcount == 1
+            cur = self._exec(con, "UPDATE {T} SET status='failed', error=?, finished=? "
+                             "WHERE key = ? AND status = 'running' AND worker = ?",
+                             (error, time.time(), key, worker))
+            return bool(cur.rowcount == 1)
 
     def fail(self, key: str, error: str) -> None:
         with self._tx() as con:
-            con.execute("UPDATE runs SET status='failed', error=?, finished=? "
-                        "WHERE key = ? AND worker = ?",
-                        (error, time.time(), key, worker_id()))
+            self._exec(con, "UPDATE {T} SET status='failed', error=?, finished=? "
+                       "WHERE key = ? AND worker = ?", (error, time.time(), key, worker_id()))
 
     # -- reading ---------------------------------------------------------------------------
     def status(self, key: str) -> str | None:
-        con = self._connect()
-        try:
-            row = con.execute("SELECT status FROM runs WHERE key = ?", (key,)).fetchone()
-        finally:
-            con.close()
-        return None if row is None else str(row["status"])
+        rows = self._read("SELECT status FROM {T} WHERE key = ?", (key,))
+        return None if not rows else str(rows[0]["status"])
 
     def records(self, status: str | None = None) -> list[dict[str, Any]]:
         """Every run (or those with ``status``) as dicts, oldest first; result rows of an
         older schema are converted (:func:`~spikelite.sweep.columns.upgrade_row`)."""
-        con = self._connect()
-        try:
-            q = "SELECT * FROM runs" + (" WHERE status = ?" if status else "") + \
-                " ORDER BY started, key"
-            rows = con.execute(q, (status,) if status else ()).fetchall()
-        finally:
-            con.close()
+        q = "SELECT * FROM {T}" + (" WHERE status = ?" if status else "") + \
+            " ORDER BY started, key"
         out = []
-        for r in rows:
-            d = dict(r)
+        for d in self._read(q, (status,) if status else ()):
             try:
                 d["config"] = json.loads(d["config"])
                 d["result"] = upgrade_row(json.loads(d["result"])) if d["result"] else None
             except (TypeError, ValueError) as exc:
                 raise SpikeliteError(
-                    f"'{self.path}': the row of run {d.get('key')!r} holds invalid JSON "
+                    f"'{self.where}': the row of run {d.get('key')!r} holds invalid JSON "
                     f"({exc}); the store was edited or damaged: restore it, or move it away "
                     "and run the sweep again (its points are recomputed)") from None
             out.append(d)
@@ -261,12 +274,38 @@ class Store:
         return [done[k] for k in keys if k in done]
 
     def counts(self) -> dict[str, int]:
+        rows = self._read("SELECT status, COUNT(*) AS n FROM {T} GROUP BY status")
+        return {r["status"]: int(r["n"]) for r in rows}
+
+    # -- per-sweep facts (shared stores) ---------------------------------------------------
+    def set_meta(self, key: str, value: str) -> None:
+        """Record a fact of the sweep (its recipe, ...) in a shared store."""
+        if not self.shared:
+            return
+        meta = self.backend.meta
+        with self._tx() as con:
+            cur = con.cursor()
+            cur.execute(f"INSERT INTO {meta} (k, v) VALUES (%s, %s) ON CONFLICT (k) DO "
+                        "UPDATE SET v = EXCLUDED.v", (key, value))
+
+    def meta(self, key: str) -> str | None:
+        if not self.shared:
+            return None
         con = self._connect()
         try:
-            rows = con.execute("SELECT status, COUNT(*) AS n FROM runs GROUP BY status")
-            return {r["status"]: int(r["n"]) for r in rows}
+            cur = con.cursor()
+            cur.execute(f"SELECT v FROM {self.backend.meta} WHERE k = %s", (key,))
+            row = cur.fetchone()
+            con.rollback()
         finally:
             con.close()
+        return None if row is None else str(row[0])
+
+    def close(self) -> None:
+        """Close a shared store's pooled connections (SQLite holds none)."""
+        dispose = getattr(self.backend, "dispose", None)
+        if dispose is not None:
+            dispose()
 
 
 def columns(rows: list[dict[str, Any]]) -> list[str]:

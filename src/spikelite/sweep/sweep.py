@@ -38,8 +38,9 @@ from spikelite.errors import SpikeliteError
 from spikelite.hardware.units import fmt_energy
 from spikelite.sweep.columns import add_ratios, find_baseline, is_baseline
 from spikelite.sweep.recipe import PointSpec, Recipe, baseline_key, run_key
+from spikelite.sweep.shared import artifacts_root, public_dump, store_for
 from spikelite.sweep.store import (
-    STORE,
+    STORE,  # noqa: F401  (re-exported: tests and older code import it from here)
     DiskFullError,
     Store,
     _alive,
@@ -128,6 +129,45 @@ def _convert_baseline(recipe: Recipe, out: Path, *, console: Console) -> tuple[P
                                "source": {"factory": m.factory, "checkpoint": m.checkpoint}}))
     os.replace(tmp, marker)
     return ckpt, acc
+def baseline_once(
+    recipe: Recipe, store: Store, run_dir: Path, *, progress: bool = True,
+    console: Console | None = None,
+) -> tuple[Path, float]:
+    """:func:`prepare_baseline` under the recipe's artifacts folder; with a shared store
+    trained once for all machines: the first worker claims the row ``baseline-<hash>``
+    and trains (heartbeat and lease as for a point), the others wait for it and load the
+    checkpoint it names (relative to the artifacts folder). A baseline that failed twice
+    stops every worker with its error."""
+    console = console or Console(stderr=True)
+    art = artifacts_root(recipe, run_dir)
+    if not store.shared or recipe.baseline.checkpoint is not None:
+        return prepare_baseline(recipe, art, progress=progress, console=console)
+    key = f"baseline-{baseline_key(recipe)}"
+    said = False
+    while True:
+        if store.claim(key, "baseline", {"baseline": recipe.baseline.model_dump(mode="json")}):
+            try:
+                with _heartbeat(store, key):
+                    ckpt, acc = prepare_baseline(recipe, art, progress=progress,
+                                                 console=console)
+            except BaseException as exc:
+                with contextlib.suppress(Exception):
+                    store.fail(key, f"{type(exc).__name__}: {exc}")
+                raise
+            store.finish(key, {"key": key, "name": "baseline", "accuracy": acc,
+                               "checkpoint": os.path.relpath(ckpt, art)})
+            return ckpt, acc
+        rec = next(r for r in store.records() if r["key"] == key)
+        if rec["status"] == "done":
+            return art / rec["result"]["checkpoint"], float(rec["result"]["accuracy"])
+        if rec["status"] == "failed" and rec["attempts"] >= MAX_ATTEMPTS:
+            raise SpikeliteError(f"the baseline failed {rec['attempts']} times "
+                                 f"({rec['error']}); fix it and rerun")
+        if not said:
+            console.print(f"waiting for the baseline, trained by {rec['worker']}",
+                          highlight=False)
+            said = True
+        time.sleep(max(0.2, min(5.0, store.lease_s / 10)))
 
 
 @contextmanager
@@ -164,9 +204,11 @@ def _train_baseline(recipe: Recipe, out: Path, *, progress: bool,
 
 
 @contextmanager
-def _heartbeat(store: Store, key: str, every: float = 30.0) -> Iterator[None]:
-    """Refresh the run's heartbeat from a background thread while it runs."""
+def _heartbeat(store: Store, key: str, every: float | None = None) -> Iterator[None]:
+    """Refresh the run's heartbeat from a background thread while it runs (every 30 s,
+    or a quarter of the store's lease when that is shorter)."""
     stop = threading.Event()
+    every = every if every is not None else min(30.0, store.lease_s / 4)
 
     def beat() -> None:
         while not stop.wait(every):
@@ -195,7 +237,7 @@ def work(
     *,
     console: Console | None = None,
     on_done: Callable[[dict[str, Any] | None, str, PointSpec, str | None], None] | None = None,
-    lease_s: float = 300.0,
+    lease_s: float | None = None,
     keys: Collection[str] | None = None,
 ) -> int:
     """Claim and run the points of ``recipe`` (only those in ``keys``, if given) one by
@@ -214,14 +256,16 @@ def work(
 
 
 def _work(recipe: Recipe, run_dir: Path, baseline_ckpt: Path, baseline_accuracy: float, *,
-          console: Console | None, on_done: Any, lease_s: float,
+          console: Console | None, on_done: Any, lease_s: float | None,
           keys: Collection[str] | None) -> int:
     from spikelite.data.spec import load_data
     from spikelite.sweep.point import clean_stale_tmp, execute
 
     console = console or Console(stderr=True)
-    store = Store(run_dir / STORE, lease_s=lease_s)
-    clean_stale_tmp(run_dir)
+    store = store_for(recipe, run_dir, lease_s=lease_s)
+    art = artifacts_root(recipe, run_dir)
+    if art == run_dir:  # a shared folder's temporaries may belong to another machine's pid
+        clean_stale_tmp(run_dir)
     data = None
     ran = 0
     for key, point in _points(recipe):
@@ -233,7 +277,7 @@ def _work(recipe: Recipe, run_dir: Path, baseline_ckpt: Path, baseline_accuracy:
             data = load_data(recipe.data)
         try:
             with _heartbeat(store, key):
-                row = execute(recipe, point, key, baseline_ckpt, data, run_dir,
+                row = execute(recipe, point, key, baseline_ckpt, data, art,
                               baseline_accuracy=baseline_accuracy, console=console)
             store.finish(key, row)
             ran += 1
@@ -333,9 +377,11 @@ def run_sweep(
     run_dir = Path(recipe.out)
     with writing(run_dir):
         run_dir.mkdir(parents=True, exist_ok=True)
+        text = yaml.safe_dump(public_dump(recipe), sort_keys=False)
         with _atomic(run_dir / "recipe.yaml") as tmp:
-            tmp.write_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
-        store = Store(run_dir / STORE)
+            tmp.write_text(text)
+        store = store_for(recipe, run_dir)
+        store.set_meta("recipe", text)
         with torch_threads(recipe.threads):
             return _run_sweep(recipe, run_dir, store, workers=workers, progress=progress,
                               console=console, report=report, t0=t0)
@@ -376,11 +422,11 @@ def torch_threads(n: int | None) -> Iterator[None]:
 
 def _run_sweep(recipe: Recipe, run_dir: Path, store: Store, *, workers: int, progress: bool,
                console: Console, report: bool, t0: float) -> SweepResult:
-    ckpt, base_acc = prepare_baseline(recipe, run_dir, progress=progress, console=console)
+    ckpt, base_acc = baseline_once(recipe, store, run_dir, progress=progress, console=console)
     points = _points(recipe)
     keys = [k for k, _ in points]
     done_before = {k for k in keys if store.status(k) == "done"}
-    recosted = _recost_stale(recipe, store, keys, run_dir, console)
+    recosted = _recost_stale(recipe, store, keys, artifacts_root(recipe, run_dir), console)
     todo = len(keys) - len(done_before)
     console.print(f"sweep '{recipe.name}': {len(keys)} points, {len(done_before)} already "
                   f"done, {todo} to run" + (f" on {workers} workers" if workers > 1 else ""))
@@ -404,7 +450,9 @@ def _run_sweep(recipe: Recipe, run_dir: Path, store: Store, *, workers: int, pro
         task = bar.add_task("points", total=len(keys), completed=len(done_before))
         driver = _Driver(recipe, run_dir, store, points, ckpt, base_acc, workers=workers,
                          console=bar.console, report_row=report_row,
-                         advance=lambda n: bar.update(task, completed=n), seen=done_before)
+                         advance=lambda n: bar.update(task, completed=n), seen=done_before,
+                         lease_s=recipe.lease_s,
+                         poll=max(0.2, min(5.0, recipe.lease_s / 10)) if store.shared else 0.5)
         if todo:
             driver.run()
     records = {r["key"]: r for r in store.records()}
@@ -425,6 +473,7 @@ def _run_sweep(recipe: Recipe, run_dir: Path, store: Store, *, workers: int, pro
         result.files["json"] = write_json(rows, run_dir / "results.json")
         if report and rows:
             result.files.update(write_outputs(run_dir, rows, recipe, baseline))
+    store.close()
     return result
 
 
@@ -632,7 +681,8 @@ def write_outputs(run_dir: Path, rows: list[dict[str, Any]], recipe: Recipe,
         p = get_preset(name)
         presets.append({"name": p.name, "citation": p.citation,
                         "description": p.description, "values": p.values()})
-    return write_report(run_dir, rows, recipe=recipe.model_dump(mode="json"),
-                        presets=presets, objectives=tuple(recipe.objectives),
+    return write_report(run_dir, rows, recipe=public_dump(recipe),
+                        artifacts=artifacts_root(recipe, run_dir), presets=presets,
+                        objectives=tuple(recipe.objectives),
                         baseline_key=baseline["key"] if baseline else None,
                         title=f"spikelite sweep: {recipe.name}")
