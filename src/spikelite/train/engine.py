@@ -7,6 +7,7 @@ schedule, per-epoch evaluation, best/last checkpoints, resume, fixed seeds.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
@@ -39,8 +40,14 @@ from spikelite.train.checkpoint import (
     read_config,
     save_checkpoint,
 )
-from spikelite.train.config import OPTIMIZERS, TrainConfig  # noqa: F401  (re-exported)
+from spikelite.train.config import (  # noqa: F401  (OPTIMIZERS re-exported)
+    OPTIMIZERS,
+    RUN_OPTIONS,
+    TrainConfig,
+)
 from spikelite.train.losses import LOSSES, time_mean
+from spikelite.train.metrics import METRICS, FiringRates, MetricsLog
+from spikelite.train.resume import StageFolders, Timer, rng_state, set_rng_state, skip_batches
 from spikelite.train.schedule import make_scheduler
 
 
@@ -253,6 +260,7 @@ def fit(
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     regularizer: Any | None = None,
     overwrite: bool = False,
+    checkpoints: StageFolders | None = None,
 ) -> FitResult:
     """Train ``model`` and evaluate on ``test`` after every epoch.
 
@@ -267,7 +275,13 @@ def fit(
     Existing ``best``/``last`` checkpoints under ``out_dir`` are replaced only when they are
     this run's own (resumed, or written with the same configuration) or with
     ``overwrite=True``; a checkpoint folder holding files spikelite did not write is never
-    replaced. Inputs of any real dtype are converted to the model's; a label outside the
+    replaced. ``checkpoints`` (without ``out_dir``): train in that job's next stage
+    folder and resume from it (see :class:`~spikelite.train.resume.StageFolders`).
+
+    With a folder, every epoch also appends a row to ``metrics.csv`` (see
+    :mod:`spikelite.train.metrics`; TensorBoard too with ``config.tensorboard``), and with
+    ``config.checkpoint_minutes`` ``last`` is also written mid-epoch on that timer (a
+    resume then skips the batches already trained). Inputs of any real dtype are converted to the model's; a label outside the
     model's outputs raises a :class:`SpikeliteError`.
     """
     cfg = config or TrainConfig()
@@ -284,10 +298,15 @@ def fit(
     loss_fn = LOSSES.get(cfg.loss)
     result = FitResult()
     start_epoch = 0
+    stage, metrics_file = 1, None
+    if out_dir is None and checkpoints is not None:
+        out_dir, stage = checkpoints.next()
+        metrics_file, resume = checkpoints.metrics, True
     out = Path(out_dir) if out_dir is not None else None
-    meta = {**(checkpoint_config or {}), "train": cfg.model_dump()}
+    meta = {**(checkpoint_config or {}), "train": cfg.model_dump(exclude=set(RUN_OPTIONS))}
     dtype = _float_dtype(model)
     resumed = False
+    partial: dict[str, Any] | None = None
     if resume and out is None:
         raise SpikeliteError("resume=True needs out_dir (where the checkpoints are)")
     if out is not None:
@@ -299,8 +318,11 @@ def fit(
             try:
                 opt.load_state_dict(state["optimizer"])
                 sched.load_state_dict(state["scheduler"])
-                torch.set_rng_state(state["rng"])
+                set_rng_state(state)
                 start_epoch = int(state["epoch"]) + 1
+                partial = state.get("partial")
+                if partial is not None:
+                    start_epoch = int(partial["epoch"])
                 result.history = [dict(h) for h in state["history"]]
                 result.best_accuracy = float(state["best_accuracy"])
                 result.best_epoch = int(state["best_epoch"])
@@ -311,12 +333,27 @@ def fit(
                     "written by another configuration: train without --resume and with "
                     "--overwrite to start over") from None
             resumed = True
-            console.print(f"resuming from {out / 'last'} at epoch {start_epoch + 1}/{cfg.epochs}")
+            at = f", batch {int(partial['step']) + 1}" if partial is not None else ""
+            console.print(f"resuming from {out / 'last'} at epoch {start_epoch + 1}/{cfg.epochs}"
+                          f"{at}")
     if out is not None:
         _check_own_checkpoints(out, meta, overwrite=overwrite or resumed)
+    log = rates = None
+    if out is not None:
+        log = MetricsLog(metrics_file or out / METRICS, stage=stage, tensorboard=cfg.tensorboard)
+        rates = FiringRates(model)
+    timer = Timer(cfg.checkpoint_minutes)
+
+    def trainer_state(epoch: int, part: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), **rng_state(),
+                "epoch": epoch, "history": result.history, "best_accuracy": result.best_accuracy,
+                "best_epoch": result.best_epoch, **({"partial": part} if part else {})}
+
     t0 = time.perf_counter()
-    with _progress(console, progress) as bar:
+    with _progress(console, progress) as bar, \
+            (rates.recording() if rates is not None else contextlib.nullcontext()):
         for epoch in range(start_epoch, cfg.epochs):
+            t_epoch = time.perf_counter()
             model.train()
             set_epoch = getattr(train, "set_epoch", None)
             if callable(set_epoch):  # fresh rate-code draws per epoch, reproducible
@@ -328,7 +365,18 @@ def fit(
             loss_sum = 0.0
             # every weight and buffer, checked finite after every optimizer step
             state = [*model.parameters(), *model.buffers()]
-            for step, (x, y) in enumerate(loader):
+            done, batches = 0, loader
+            if partial is not None:  # resume mid-epoch: skip what was trained, then the RNGs
+                done = int(partial["step"])
+                batches = skip_batches(loader, done)
+                set_rng_state(partial["rng"])
+                seen, correct = int(partial["seen"]), int(partial["correct"])
+                loss_sum, t_epoch = float(partial["loss_sum"]), t_epoch - partial["seconds"]
+                if rates is not None:
+                    rates.load(partial.get("rates"), dev)
+                bar.update(task, completed=done)
+                partial = None
+            for step, (x, y) in enumerate(batches, start=done):
                 x, y = _batch(x, y, dev, dtype)
                 check_batch(x, step, cfg.batch_size, f"training (epoch {epoch + 1})")
                 reset_states(model)
@@ -376,6 +424,15 @@ def fit(
                 loss_sum += float(loss.detach()) * n
                 correct += int((time_mean(out_t.detach()).argmax(-1) == y).sum())
                 bar.update(task, advance=1, info=f"loss {loss_sum / seen:.4f}")
+                if out is not None and timer.due():  # a mid-epoch checkpoint
+                    save_checkpoint(out / "last", model, {**meta, "partial_epoch": epoch + 1},
+                                    trainer_state(epoch - 1, {
+                                        "epoch": epoch, "step": step + 1, "seen": seen,
+                                        "correct": correct, "loss_sum": loss_sum,
+                                        "seconds": time.perf_counter() - t_epoch,
+                                        "rng": rng_state(),
+                                        "rates": rates.state() if rates else None}))
+                    timer.reset()
             bar.remove_task(task)
             rec = {
                 "epoch": epoch + 1,
@@ -398,24 +455,17 @@ def fit(
             improved = acc > result.best_accuracy or result.best_epoch < 0
             if improved:
                 result.best_accuracy, result.best_epoch = acc, epoch + 1
+            if log is not None and rates is not None:  # the row first: a rerun rewrites it
+                seconds = time.perf_counter() - t_epoch
+                log.write({**rec, "seconds": round(seconds, 3), **rates.take()})
+                log.progress(epoch + 1, cfg.epochs, (time.perf_counter() - t0) /
+                             (epoch + 1 - start_epoch))
             if out is not None:
                 meta_now = {**meta, "metrics": rec, "best_accuracy": result.best_accuracy}
                 if improved:
                     save_checkpoint(out / "best", model, meta_now)
-                save_checkpoint(
-                    out / "last",
-                    model,
-                    meta_now,
-                    {
-                        "optimizer": opt.state_dict(),
-                        "scheduler": sched.state_dict(),
-                        "rng": torch.get_rng_state(),
-                        "epoch": epoch,
-                        "history": result.history,
-                        "best_accuracy": result.best_accuracy,
-                        "best_epoch": result.best_epoch,
-                    },
-                )
+                save_checkpoint(out / "last", model, meta_now, trainer_state(epoch))
+                timer.reset()
             if progress:
                 console.print(
                     f"epoch {epoch + 1:>3}/{cfg.epochs}  loss {rec['train_loss']:.4f}  "
@@ -424,6 +474,8 @@ def fit(
                 )
             if on_epoch is not None:
                 on_epoch(rec)
+    if log is not None:
+        log.close()
     result.seconds = time.perf_counter() - t0
     if result.history:
         last = result.history[-1]
