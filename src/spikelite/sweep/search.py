@@ -99,7 +99,7 @@ def optimize(
     from spikelite.core.synaptic import synaptic_layers
     from spikelite.data.spec import load_data
     from spikelite.sweep.pareto import Objective
-    from spikelite.sweep.point import execute
+    from spikelite.sweep.point import execute, release
     from spikelite.train import load_model
 
     assert recipe.search is not None
@@ -128,6 +128,7 @@ def optimize(
                               baseline_accuracy=baseline_accuracy, console=console)
                 row["source"] = f"search trial {trial.number}"
                 store.finish(key, row)
+                release(run_dir, key)
             except Exception as exc:
                 store.fail(key, f"{type(exc).__name__}: {exc}")
                 raise

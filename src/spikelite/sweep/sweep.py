@@ -192,7 +192,7 @@ def _work(recipe: Recipe, run_dir: Path, baseline_ckpt: Path, baseline_accuracy:
           console: Console | None, on_done: Any, lease_s: float,
           keys: Collection[str] | None) -> int:
     from spikelite.data.spec import load_data
-    from spikelite.sweep.point import clean_stale_tmp, execute
+    from spikelite.sweep.point import clean_stale_tmp, execute, release
 
     console = console or Console(stderr=True)
     store = Store(run_dir / STORE, lease_s=lease_s)
@@ -211,6 +211,7 @@ def _work(recipe: Recipe, run_dir: Path, baseline_ckpt: Path, baseline_accuracy:
                 row = execute(recipe, point, key, baseline_ckpt, data, run_dir,
                               baseline_accuracy=baseline_accuracy, console=console)
             store.finish(key, row)
+            release(run_dir, key)
             ran += 1
             if on_done:
                 on_done(row, key, point, None)

@@ -281,8 +281,8 @@ def fit(
     With a folder, every epoch also appends a row to ``metrics.csv`` (see
     :mod:`spikelite.train.metrics`; TensorBoard too with ``config.tensorboard``), and with
     ``config.checkpoint_minutes`` ``last`` is also written mid-epoch on that timer (a
-    resume then skips the batches already trained). Inputs of any real dtype are converted to the model's; a label outside the
-    model's outputs raises a :class:`SpikeliteError`.
+    resume then skips the batches already trained). Inputs of any real dtype are converted
+    to the model's; a label outside the model's outputs raises a :class:`SpikeliteError`.
     """
     cfg = config or TrainConfig()
     console = console or Console(stderr=True)

@@ -114,3 +114,62 @@ class StageFolders:
     @property
     def metrics(self) -> Path:
         return self.root / "metrics.csv"
+
+
+#: the file naming the job whose stages a :class:`StageFolders` root holds
+JOB = "job.json"
+
+
+def stage_folders(root: str | Path, identity: dict[str, Any]) -> tuple[StageFolders, bool]:
+    """The :class:`StageFolders` of the job ``identity`` (a JSON-able dict) at ``root``.
+    Stages another job left there (``job.json`` differs) are removed first — only the
+    files this module and :func:`~spikelite.train.fit` write (``stage-N/``,
+    ``metrics.csv``, ``progress.json``, ``tensorboard/``); anything else makes it refuse.
+    Returns the folders and whether earlier stages of this same job were found."""
+    import json
+    import os
+    import shutil
+
+    from spikelite.train.checkpoint import check_replaceable
+
+    root = Path(root)
+    text = json.dumps(identity, sort_keys=True, default=str)
+    job = root / JOB
+    same = False
+    if root.is_dir():
+        try:
+            same = job.is_file() and job.read_text(encoding="utf-8") == text
+        except (OSError, UnicodeDecodeError):
+            same = False
+        if not same:
+            own = {JOB, "metrics.csv", "progress.json", "tensorboard"}
+            for p in root.iterdir():
+                if p.name.startswith("stage-") and p.is_dir():
+                    for ckpt in p.iterdir():
+                        check_replaceable(ckpt)
+                elif p.name not in own and not p.name.startswith("."):
+                    raise SpikeliteError(f"'{root}' holds '{p.name}', which spikelite did not "
+                                         "write; move it elsewhere or choose another folder")
+            for p in root.iterdir():
+                if p.is_dir():
+                    shutil.rmtree(p)
+                else:
+                    p.unlink()
+    root.mkdir(parents=True, exist_ok=True)
+    if not same:
+        tmp = job.with_name(f".{JOB}.{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, job)
+    return StageFolders(root), same and any(root.glob("stage-*"))
+
+
+def prune_stages(root: str | Path) -> None:
+    """Remove the stage checkpoints of a finished job (keeping ``metrics.csv``, TensorBoard
+    logs and ``job.json``): its final model is saved elsewhere."""
+    import shutil
+
+    root = Path(root)
+    if root.is_dir():
+        for p in root.glob("stage-*"):
+            shutil.rmtree(p, ignore_errors=True)
+        (root / "progress.json").unlink(missing_ok=True)
