@@ -33,6 +33,8 @@ def train_command(
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
     regularizer: Annotated[str | None, typer.Option(help="Activity regularizer NAME:WEIGHT, e.g. hoyer:1e-3 (l1, l2, hoyer, hoyer_square, synops, target_rate).")] = None,
     regularizer_source: Annotated[str | None, typer.Option(help="What the regularizer sees: spikes (default) or membrane (pre-reset membrane; l1, l2, hoyer, hoyer_square).")] = None,
+    checkpoint_minutes: Annotated[float | None, typer.Option(help="Also checkpoint mid-epoch every this many minutes (default: after each epoch only).")] = None,
+    tensorboard: Annotated[bool | None, typer.Option("--tensorboard/--no-tensorboard", help="Also log each epoch's metrics to TensorBoard (extra tensorboard).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/last.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace checkpoints of another run in OUT "
                                             "(files spikelite did not write are never "
@@ -49,7 +51,8 @@ def train_command(
             "data.time_steps": time_steps, "data.encoding": encoding, "data.limit": limit,
             "train.epochs": epochs, "train.batch_size": batch_size, "train.lr": lr,
             "train.optimizer": optimizer, "train.loss": loss, "train.seed": seed,
-            "out": out_dir, "device": device,
+            "out": out_dir, "device": device, "train.checkpoint_minutes": checkpoint_minutes,
+            "train.tensorboard": tensorboard,
         }
         kw = parse_key_values(model_arg, "--model-arg")
         if kw:
