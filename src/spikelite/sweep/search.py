@@ -203,7 +203,7 @@ def run_search(
     recipe is checked first (:func:`~spikelite.sweep.preflight.preflight`; ``check=False``
     skips it when :func:`~spikelite.sweep.sweep.run_sweep` already did)."""
     optuna = require("optuna", "search", "multi-objective search")
-    from spikelite.sweep.sweep import prepare_baseline, torch_threads
+    from spikelite.sweep.sweep import export_tables, fresh_cleanup, prepare_baseline, torch_threads
 
     if recipe.search is None:
         raise SpikeliteError("the recipe has no `search:` section")
@@ -214,11 +214,12 @@ def run_search(
     console = console or Console(stderr=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     run_dir = Path(recipe.out)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    url = storage_url(recipe, storage)
-    Store(run_dir / STORE)  # created here, so workers never race to create it
-    with torch_threads(recipe.threads):
-        ckpt, acc = prepare_baseline(recipe, run_dir, progress=progress, console=console)
+    with fresh_cleanup(run_dir, recipe):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        url = storage_url(recipe, storage)
+        Store(run_dir / STORE)  # created here, so workers never race to create it
+        with torch_threads(recipe.threads):
+            ckpt, acc = prepare_baseline(recipe, run_dir, progress=progress, console=console)
     trials = recipe.search.trials
     console.print(f"search: {trials} trials, objectives {', '.join(recipe.search.objectives)}"
                   f", storage {url}, study {study_name(recipe)}")
@@ -247,6 +248,7 @@ def run_search(
         if bad:
             raise SpikeliteError(f"{len(bad)} search worker(s) failed (exit codes {bad}); "
                                  f"see {run_dir / 'logs'}")
+    export_tables(run_dir)
     study = optuna.load_study(study_name=study_name(recipe),
                               storage=open_storage(optuna, url))
     counts: dict[str, int] = {}

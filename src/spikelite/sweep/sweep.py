@@ -308,13 +308,58 @@ def run_sweep(
         preflight(recipe)
     run_dir = Path(recipe.out)
     with writing(run_dir):
-        run_dir.mkdir(parents=True, exist_ok=True)
-        with _atomic(run_dir / "recipe.yaml") as tmp:
-            tmp.write_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
-        store = Store(run_dir / STORE)
+        with fresh_cleanup(run_dir, recipe):
+            run_dir.mkdir(parents=True, exist_ok=True)
+            with _atomic(run_dir / "recipe.yaml") as tmp:
+                tmp.write_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
+            store = Store(run_dir / STORE)
+            with torch_threads(recipe.threads):
+                ckpt, base_acc = prepare_baseline(recipe, run_dir, progress=progress,
+                                                  console=console)
         with torch_threads(recipe.threads):
-            return _run_sweep(recipe, run_dir, store, workers=workers, progress=progress,
-                              console=console, report=report, t0=t0)
+            return _run_sweep(recipe, run_dir, store, (ckpt, base_acc), workers=workers,
+                              progress=progress, console=console, report=report, t0=t0)
+
+
+@contextmanager
+def fresh_cleanup(run_dir: Path, recipe: Recipe) -> Iterator[None]:
+    """Around a sweep's setup (folder, recipe, store, baseline): when it fails — a missing
+    data root — remove exactly what it created: the files ``recipe.yaml`` and the store,
+    and the folders ``baselines/<hash>``, ``baselines``, ``run_dir`` and its parents when
+    they were not there before and hold nothing else. An existing sweep folder is never removed."""
+    import shutil
+
+    base = run_dir / "baselines" / baseline_key(recipe)
+    parents = [p for p in reversed(run_dir.absolute().parents) if p != p.parent]
+    paths = [*parents, run_dir, run_dir / "baselines", base, run_dir / "recipe.yaml",
+             run_dir / STORE, *(run_dir / f"{STORE}{s}" for s in ("-wal", "-shm", "-journal"))]
+    new = [p for p in paths if not (p.exists() or p.is_symlink())]
+    try:
+        yield
+    except BaseException:
+        for p in reversed(new):  # files first, then the folders deepest first
+            if p.is_file() and not p.is_symlink():
+                p.unlink(missing_ok=True)
+        # the baseline's lock (and nothing else) goes with its folder
+        if base in new and base.is_dir() and {q.name for q in base.iterdir()} <= {".lock"}:
+            shutil.rmtree(base, ignore_errors=True)
+        for p in reversed(new):
+            if p.is_dir():
+                with contextlib.suppress(OSError):
+                    p.rmdir()
+        raise
+
+
+def export_tables(run_dir: Path) -> dict[str, Path]:
+    """Rewrite ``results.csv``/``results.json`` with every finished row of the sweep
+    folder — the grid's in recipe order, then the search trials (what ``spikelite
+    report`` writes)."""
+    from spikelite.sweep.rundir import read_run_dir
+
+    rows, _ = read_run_dir(run_dir)
+    with _locked(run_dir / ".export.lock"):
+        return {"csv": write_csv(rows, run_dir / "results.csv"),
+                "json": write_json(rows, run_dir / "results.json")}
 
 
 @contextmanager
@@ -350,9 +395,10 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _run_sweep(recipe: Recipe, run_dir: Path, store: Store, *, workers: int, progress: bool,
-               console: Console, report: bool, t0: float) -> SweepResult:
-    ckpt, base_acc = prepare_baseline(recipe, run_dir, progress=progress, console=console)
+def _run_sweep(recipe: Recipe, run_dir: Path, store: Store, baseline: tuple[Path, float], *,
+               workers: int, progress: bool, console: Console, report: bool,
+               t0: float) -> SweepResult:
+    ckpt, base_acc = baseline
     points = _points(recipe)
     keys = [k for k, _ in points]
     done_before = {k for k in keys if store.status(k) == "done"}
@@ -396,9 +442,14 @@ def _run_sweep(recipe: Recipe, run_dir: Path, store: Store, *, workers: int, pro
     result = SweepResult(run_dir=run_dir, rows=rows, baseline=baseline, failed=failed,
                          ran=len(ran), skipped=len(done_before), recosted=recosted,
                          seconds=time.perf_counter() - t0, others=len(new - ran))
+    table = rows
+    if recipe.search is not None:  # the tables hold the search trials too (as the report)
+        from spikelite.sweep.rundir import read_run_dir
+
+        table, _ = read_run_dir(run_dir)
     with _locked(run_dir / ".export.lock"):  # two runs on one folder: one writer at a time
-        result.files["csv"] = write_csv(rows, run_dir / "results.csv")
-        result.files["json"] = write_json(rows, run_dir / "results.json")
+        result.files["csv"] = write_csv(table, run_dir / "results.csv")
+        result.files["json"] = write_json(table, run_dir / "results.json")
         if report and rows:
             result.files.update(write_outputs(run_dir, rows, recipe, baseline))
     return result
