@@ -12,6 +12,7 @@ only its final checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -58,7 +59,10 @@ def point_folder(run_dir: Path, key: str) -> Path:
 def release(run_dir: Path, key: str) -> None:
     """Remove the training folder of a point stored as done (call after the store has it:
     until then a rerun resumes from it)."""
-    shutil.rmtree(point_folder(run_dir, key), ignore_errors=True)
+    folder = point_folder(run_dir, key)
+    shutil.rmtree(folder, ignore_errors=True)
+    with contextlib.suppress(OSError):  # the last one out removes points/ too
+        folder.parent.rmdir()
 
 
 def profile_point(

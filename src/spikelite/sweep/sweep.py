@@ -32,7 +32,14 @@ from typing import Any
 
 import yaml
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from spikelite.errors import SpikeliteError
 from spikelite.hardware.units import fmt_energy
@@ -421,14 +428,15 @@ def _run_sweep(recipe: Recipe, run_dir: Path, store: Store, baseline: tuple[Path
     for row in store.results([k for k, p in points if p.schedule == "baseline"]):
         base_energy["pj"] = row["energy_pj"]
     cols = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn()]
+            TimeElapsedColumn(), TimeRemainingColumn()]
     with Progress(*cols, console=console, disable=not progress) as bar:
         task = bar.add_task("points", total=len(keys), completed=len(done_before))
         driver = _Driver(recipe, run_dir, store, points, ckpt, base_acc, workers=workers,
                          console=bar.console, report_row=report_row,
                          advance=lambda n: bar.update(task, completed=n), seen=done_before)
         if todo:
-            driver.run()
+            with _watch(run_dir, store, driver.names, bar, progress):
+                driver.run()
     records = {r["key"]: r for r in store.records()}
     rows = [records[k]["result"] for k in keys
             if k in records and records[k]["status"] == "done"]
@@ -453,6 +461,19 @@ def _run_sweep(recipe: Recipe, run_dir: Path, store: Store, baseline: tuple[Path
         if report and rows:
             result.files.update(write_outputs(run_dir, rows, recipe, baseline))
     return result
+
+
+def _watch(run_dir: Path, store: Store, names: dict[str, str], bar: Progress,
+           enabled: bool) -> contextlib.AbstractContextManager[Any]:
+    """Show the running points' epochs while the block runs (see :mod:`.progress`)."""
+    if not enabled:
+        return contextlib.nullcontext()
+    from spikelite.sweep.progress import PointWatcher
+
+    def running() -> list[str]:
+        return [r["key"] for r in store.records("running") if r["key"] in names]
+
+    return PointWatcher(run_dir, names, bar, running)
 
 
 class _Driver:
