@@ -7,7 +7,6 @@ schedule, per-epoch evaluation, best/last checkpoints, resume, fixed seeds.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import random
 import time
@@ -46,7 +45,7 @@ from spikelite.train.config import (  # noqa: F401  (OPTIMIZERS re-exported)
     TrainConfig,
 )
 from spikelite.train.losses import LOSSES, time_mean
-from spikelite.train.metrics import METRICS, FiringRates, MetricsLog
+from spikelite.train.metrics import METRICS, FiringRates, MetricsLog, recording
 from spikelite.train.resume import StageFolders, Timer, rng_state, set_rng_state, skip_batches
 from spikelite.train.schedule import make_scheduler
 
@@ -351,7 +350,7 @@ def fit(
 
     t0 = time.perf_counter()
     with _progress(console, progress) as bar, \
-            (rates.recording() if rates is not None else contextlib.nullcontext()):
+            recording(log, rates, out / "last" if out is not None else None):
         for epoch in range(start_epoch, cfg.epochs):
             t_epoch = time.perf_counter()
             model.train()
@@ -474,8 +473,6 @@ def fit(
                 )
             if on_epoch is not None:
                 on_epoch(rec)
-    if log is not None:
-        log.close()
     result.seconds = time.perf_counter() - t0
     if result.history:
         last = result.history[-1]

@@ -120,10 +120,10 @@ class MetricsLog:
         for r in kept:
             names += [k for k in r if k not in names]
         buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=names, restval="", lineterminator="\n")
-        w.writeheader()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(names)
         for r in kept:
-            w.writerow({k: _cell(v) for k, v in r.items()})
+            w.writerow([_cell(r.get(k, "")) for k in names])
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
@@ -152,10 +152,36 @@ class MetricsLog:
         finally:
             tmp.unlink(missing_ok=True)
 
+    def discard(self) -> None:
+        """Remove ``metrics.csv`` and ``progress.json`` (a run that wrote no checkpoint)."""
+        self.path.unlink(missing_ok=True)
+        self.path.with_name(PROGRESS).unlink(missing_ok=True)
+
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+
+
+@contextlib.contextmanager
+def recording(log: MetricsLog | None, rates: FiringRates | None,
+              last: Path | None) -> Iterator[None]:
+    """Around a run's epochs: firing-rate hooks on; on failure, the metrics files this run
+    started are removed again when it wrote no checkpoint (``last`` missing), so a run that
+    fails (a full disk) leaves nothing half-done; TensorBoard closed at the end."""
+    if log is None or rates is None or last is None:
+        yield
+        return
+    fresh = not log.path.exists()
+    try:
+        with rates.recording():
+            yield
+    except BaseException:
+        if fresh and not last.exists():
+            log.discard()
+        raise
+    finally:
+        log.close()
 
 
 def _cell(v: Any) -> Any:
