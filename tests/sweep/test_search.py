@@ -37,6 +37,10 @@ def test_two_workers_share_one_study_and_one_store(tmp_path):
     for r in rows:  # mixed precision: every layer got its own bits and sparsity
         assert set(r["config"]["layer_bits"]) == {"fc1.module", "fc.module"}
         assert set(r["config"]["layer_sparsity"]) <= {"fc1.module", "fc.module"}
+    import csv  # results.csv holds the trials, as `spikelite report` writes them
+
+    with (tmp_path / "s" / "results.csv").open() as f:
+        assert {r["key"] for r in csv.DictReader(f)} == keys
     # a second run of the same search resumes the finished study: nothing new
     again = run_search(recipe, workers=1, progress=False)
     assert again["complete"] == len(done)

@@ -64,6 +64,8 @@ def compress_command(
     calibrate_batches: Annotated[int | None, typer.Option(help="Batches for PTQ BatchNorm re-estimation.")] = None,
     out_dir: Annotated[str | None, typer.Option("--out", help="Output folder.")] = None,
     device: Annotated[str | None, typer.Option()] = None,
+    checkpoint_minutes: Annotated[float | None, typer.Option(help="Also checkpoint mid-epoch every this many minutes (default: after each epoch only).")] = None,
+    tensorboard: Annotated[bool | None, typer.Option("--tensorboard/--no-tensorboard", help="Also log each epoch's metrics to TensorBoard (extra tensorboard).")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     model: ModelOpt = None,
     weights: WeightsOpt = None,
@@ -103,6 +105,8 @@ def compress_command(
             "calibrate_batches": calibrate_batches, "out": out_dir, "device": device,
             "prune.method": method, "prune.sparsity": sparsity, "prune.scope": scope,
             "schedule": schedule, "prune_epochs": prune_epochs,
+            "finetune.checkpoint_minutes": checkpoint_minutes,
+            "finetune.tensorboard": tensorboard,
         }
         if opts:
             quant_raw = raw.get("quant") if isinstance(raw.get("quant"), dict) else {}

@@ -46,6 +46,8 @@ def train_command(
     prefetch_factor: Annotated[int | None, typer.Option(help="Batches each loader worker prepares ahead (default 2).")] = None,
     regularizer: Annotated[str | None, typer.Option(help="Activity regularizer NAME:WEIGHT, e.g. hoyer:1e-3 (l1, l2, hoyer, hoyer_square, synops, target_rate).")] = None,
     regularizer_source: Annotated[str | None, typer.Option(help="What the regularizer sees: spikes (default) or membrane (pre-reset membrane; l1, l2, hoyer, hoyer_square).")] = None,
+    checkpoint_minutes: Annotated[float | None, typer.Option(help="Also checkpoint mid-epoch every this many minutes (default: after each epoch only).")] = None,
+    tensorboard: Annotated[bool | None, typer.Option("--tensorboard/--no-tensorboard", help="Also log each epoch's metrics to TensorBoard (extra tensorboard).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/last.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace checkpoints of another run in OUT "
                                             "(files spikelite did not write are never "
@@ -64,6 +66,7 @@ def train_command(
             "train.optimizer": optimizer, "train.loss": loss, "train.seed": seed,
             "out": out_dir, "device": device, "train.num_workers": loader_workers,
             "train.pin_memory": pin_memory, "train.prefetch_factor": prefetch_factor,
+            "train.checkpoint_minutes": checkpoint_minutes, "train.tensorboard": tensorboard,
         }
         kw = parse_key_values(model_arg, "--model-arg")
         if kw:

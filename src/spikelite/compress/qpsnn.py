@@ -58,10 +58,12 @@ def run_qpsnn(
     device: str = "auto",
     progress: bool = False,
     console: Console | None = None,
+    checkpoints: Any | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Quantize-then-prune (QP-SNN) or prune-then-quantize (PQ) a trained ``model``."""
     base = train_cfg or TrainConfig(lr=1e-3)
-    kw = {"device": device, "progress": progress, "console": console}
+    kw = {"device": device, "progress": progress, "console": console,
+          "checkpoints": checkpoints}
     stages: list[dict[str, Any]] = [{"stage": "pretrained",
                                      **evaluate(model, test, device=device)}]
 

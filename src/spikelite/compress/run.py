@@ -29,8 +29,9 @@ from spikelite.quant import quant_spec
 from spikelite.quant.structure import describe
 from spikelite.train import evaluate, load_model, save_checkpoint, seed_everything
 from spikelite.train.checkpoint import check_replaceable
-from spikelite.train.config import FinetuneSpec
+from spikelite.train.config import RUN_OPTIONS, FinetuneSpec
 from spikelite.train.engine import resolve_device
+from spikelite.train.resume import StageFolders, prune_stages, stage_folders
 from spikelite.train.run import open_model
 
 
@@ -45,22 +46,32 @@ def compress_model(
     device: str = "auto",
     progress: bool = False,
     console: Console | None = None,
+    checkpoints: StageFolders | None = None,
 ) -> CompressionResult:
     """Apply ``spec`` to the trained ``model`` (in place; channel surgery may return a
     rebuilt model in the result). ``finetune``: the fine-tuning settings when the spec has
     none (default :class:`FinetuneSpec`). ``seed``: reseed every RNG first (sweeps do, so
-    random masks and calibration batches are reproducible)."""
+    random masks and calibration batches are reproducible). ``checkpoints``: every
+    fine-tuning stage checkpoints into (and resumes from) its folder there, so rerunning
+    an interrupted compression replays the finished stages from their last checkpoints
+    (the compression steps between them are deterministic) and continues the one that
+    was running; the result equals an uninterrupted run (CPU)."""
     ft = spec.finetune or finetune or FinetuneSpec()
     spec.check(ft)
     check_model(model, "the model to compress")
     if seed is not None:
         seed_everything(seed)
-    ctx = RunContext(device=device, progress=progress, console=console)
+    ctx = RunContext(device=device, progress=progress, console=console,
+                     checkpoints=checkpoints)
     res = SCHEDULES.get(spec.schedule).run(model, (train, test), spec, ft, ctx)
     check_model(res.model, f"the model compressed by '{spec.schedule}'",
                 "compression or fine-tuning diverged — lower the fine-tuning learning rate "
                 "(finetune.lr) or check the calibration data")
     return res
+
+
+#: the folder under a compression's OUT where its fine-tuning checkpoints and metrics go
+FINETUNE = "finetune"
 
 
 @dataclass
@@ -100,8 +111,17 @@ def compress_checkpoint(
     train, test = load_data(DataSpec(**ck["data"]))
     fp = evaluate(model, test, loss=cfg.finetune.loss, device=cfg.device)["accuracy"]
     console.print(f"loaded {parent}: test accuracy {fp:.4f}")
+    src = Path(str(parent))
+    weights = src / "model.safetensors" if src.is_dir() else src
+    stat = weights.stat() if weights.is_file() else None
+    job = {"compress": cfg.model_dump(exclude={"out": True,
+                                               "finetune": set(RUN_OPTIONS)}),
+           "parent": [str(parent), stat and stat.st_size, stat and stat.st_mtime_ns]}
+    stages, again = stage_folders(Path(cfg.out) / FINETUNE, job)
+    if again:
+        console.print(f"resuming the fine-tuning checkpointed in {stages.root}")
     res = compress_model(model, train, test, spec, cfg.finetune, device=cfg.device,
-                         progress=progress, console=console)
+                         progress=progress, console=console, checkpoints=stages)
     model = res.model
     if res.ptq_accuracy is not None:
         console.print(f"quantized ({spec.scheme}, {spec.bits} bits), no training: "
@@ -123,6 +143,7 @@ def compress_checkpoint(
             "metrics": {"test_accuracy": res.accuracy}, "best_accuracy": res.best_accuracy,
             "schedule": res.record()}
     ckpt = save_checkpoint(Path(cfg.out) / "final", model, meta)
+    prune_stages(stages.root)
     return CompressOutcome(model=model, fp_accuracy=fp, ptq_accuracy=res.ptq_accuracy,
                            accuracy=res.accuracy, best_accuracy=res.best_accuracy,
                            checkpoint=ckpt, quant=qspec, seconds=time.perf_counter() - t0,

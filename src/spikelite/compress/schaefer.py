@@ -110,6 +110,7 @@ def run_schedule(
     progress: bool = False,
     console: Console | None = None,
     regularizer: Any | None = None,
+    checkpoints: Any | None = None,
 ) -> tuple[nn.Module, ScheduleRecord]:
     """Apply ``cfg`` to a trained ``model`` (in place) with fine-tuning; see the module doc.
 
@@ -121,7 +122,7 @@ def run_schedule(
     base = train_cfg or TrainConfig(lr=1e-3)
     rec = ScheduleRecord(config=cfg)
     kw = {"device": device, "progress": progress, "console": console,
-          "regularizer": regularizer}
+          "regularizer": regularizer, "checkpoints": checkpoints}
     rec.stages.append({"stage": "pretrained", **evaluate(model, test, device=device)})
     if cfg.schedule in ("joint", "isolation"):
         _prune(model, cfg)  # the mask from the pretrained full-precision weights …

@@ -1,12 +1,18 @@
 """One sweep run: baseline → compression schedule → fine-tuning → evaluation → profile
 under every preset × weight format → artifacts and one flat result row.
 
-The artifacts of a run (checkpoint, ``profile.json``, ``config.json``) are written to a
-temporary folder and renamed into ``artifacts/<key>`` only when complete.
+The artifacts of a run (checkpoint, ``profile.json``, ``config.json``, ``metrics.csv``)
+are written to a temporary folder and renamed into ``artifacts/<key>`` only when complete.
+While it trains, a point checkpoints every fine-tuning stage into ``points/<key>/``
+(``stage-N/last`` each epoch, ``metrics.csv``, ``progress.json``); a rerun resumes from
+there. Once the point is stored as done, :func:`release` removes that folder (its
+``metrics.csv`` and TensorBoard logs were moved into the artifacts): a finished point keeps
+only its final checkpoint.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -21,6 +27,7 @@ from torch.utils.data import Dataset
 from spikelite.compress import CompressionResult, compress_model
 from spikelite.sweep.recipe import PointSpec, Recipe, hardware_key
 from spikelite.train.config import FinetuneSpec
+from spikelite.train.resume import StageFolders, stage_folders
 
 
 def compress_point(
@@ -33,10 +40,29 @@ def compress_point(
     device: str = "cpu",
     progress: bool = False,
     console: Console | None = None,
+    checkpoints: StageFolders | None = None,
 ) -> CompressionResult:
     """Apply ``point`` to the trained ``model`` (seeded with the fine-tuning seed)."""
     return compress_model(model, train, test, point.spec(), ft, seed=ft.seed, device=device,
-                          progress=progress, console=console)
+                          progress=progress, console=console, checkpoints=checkpoints)
+
+
+#: the folder of a sweep holding the checkpoints of its running points (``<key>/``)
+POINTS = "points"
+
+
+def point_folder(run_dir: Path, key: str) -> Path:
+    """Where the point ``key`` checkpoints while it trains."""
+    return Path(run_dir) / POINTS / key
+
+
+def release(run_dir: Path, key: str) -> None:
+    """Remove the training folder of a point stored as done (call after the store has it:
+    until then a rerun resumes from it)."""
+    folder = point_folder(run_dir, key)
+    shutil.rmtree(folder, ignore_errors=True)
+    with contextlib.suppress(OSError):  # the last one out removes points/ too
+        folder.parent.rmdir()
 
 
 def profile_point(
@@ -172,13 +198,18 @@ def execute(
     from spikelite.quant import quant_spec
     from spikelite.quant.structure import describe
     from spikelite.train import load_model, save_checkpoint
+    from spikelite.train.metrics import METRICS
 
     t0 = time.perf_counter()
     train, test = data
     ft = point.finetune or recipe.finetune
     model, ck = load_model(baseline_ckpt)
+    stages, again = stage_folders(point_folder(run_dir, key),
+                                  {"key": key, "baseline": str(baseline_ckpt)})
+    if again and console is not None:
+        console.print(f"point {point.label}: resuming from {stages.root}", highlight=False)
     rec = compress_point(model, train, test, point, ft, device=recipe.device,
-                         progress=progress, console=console)
+                         progress=progress, console=console, checkpoints=stages)
     model = rec.model
     t_train = time.perf_counter() - t0
     cols, reports = profile_point(model, test, recipe, device=recipe.device)
@@ -198,6 +229,12 @@ def execute(
                 "metrics": {"test_accuracy": rec.accuracy}, "sweep_point": resolved,
                 "stages": rec.stages}
         save_checkpoint(tmp / "model", model, meta)
+        for name in (METRICS, "tensorboard"):  # the training record goes with the point
+            src = stages.root / name
+            if src.is_dir():
+                shutil.copytree(src, tmp / name)
+            elif src.is_file():
+                shutil.copy2(src, tmp / name)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
     except BaseException:

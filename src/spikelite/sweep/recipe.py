@@ -34,7 +34,7 @@ from spikelite.errors import SpikeliteError
 from spikelite.models.spec import ModelSpec
 from spikelite.records import Strict, parse_record, read_yaml, set_dotted
 from spikelite.regularize import RegularizerSpec
-from spikelite.train.config import FinetuneSpec, TrainSpec
+from spikelite.train.config import RUN_OPTIONS, FinetuneSpec, TrainSpec
 from spikelite.train.loader import LOADER_FIELDS
 
 UNSTRUCTURED = UNSTRUCTURED_METHODS
@@ -428,10 +428,11 @@ def _stable(obj: Any, top: bool = True) -> Any:
             sub = out.get(parent)
             if parent and isinstance(sub, dict):
                 out[parent] = _drop_defaults(sub, defaults)
-        for parent in ("train", "finetune"):  # data loading does not change results
-            sub = out.get(parent)
+        for parent in ("finetune", "train"):  # how a run loads data or is logged never
+            sub = out.get(parent)              # changes its key
             if isinstance(sub, dict):
-                out[parent] = {k: v for k, v in sub.items() if k not in LOADER_FIELDS}
+                out[parent] = {k: v for k, v in sub.items()
+                               if k not in LOADER_FIELDS and k not in RUN_OPTIONS}
         return out
     if isinstance(obj, list):
         return [_stable(v, False) for v in obj]

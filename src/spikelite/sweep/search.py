@@ -105,7 +105,7 @@ def optimize(
     from spikelite.core.synaptic import synaptic_layers
     from spikelite.data.spec import load_data
     from spikelite.sweep.pareto import Objective
-    from spikelite.sweep.point import execute
+    from spikelite.sweep.point import execute, release
     from spikelite.train import load_model
 
     assert recipe.search is not None
@@ -134,6 +134,7 @@ def optimize(
                               baseline_accuracy=baseline_accuracy, console=console)
                 row["source"] = f"search trial {trial.number}"
                 store.finish(key, row)
+                release(run_dir, key)
             except Exception as exc:
                 store.fail(key, f"{type(exc).__name__}: {exc}")
                 raise
@@ -208,7 +209,7 @@ def run_search(
     recipe is checked first (:func:`~spikelite.sweep.preflight.preflight`; ``check=False``
     skips it when :func:`~spikelite.sweep.sweep.run_sweep` already did)."""
     optuna = require("optuna", "search", "multi-objective search")
-    from spikelite.sweep.sweep import baseline_once, torch_threads
+    from spikelite.sweep.sweep import baseline_once, export_tables, fresh_cleanup, torch_threads
 
     if recipe.search is None:
         raise SpikeliteError("the recipe has no `search:` section")
@@ -219,11 +220,13 @@ def run_search(
     console = console or Console(stderr=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     run_dir = Path(recipe.out)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    url = storage_url(recipe, storage)
-    store = store_for(recipe)  # created here, so workers never race to create it
-    with torch_threads(recipe.threads):
-        ckpt, acc = baseline_once(recipe, store, run_dir, progress=progress, console=console)
+    with fresh_cleanup(run_dir, recipe):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        url = storage_url(recipe, storage)
+        store = store_for(recipe)  # created here, so workers never race to create it
+        with torch_threads(recipe.threads):
+            ckpt, acc = baseline_once(recipe, store, run_dir, progress=progress,
+                                      console=console)
     trials = recipe.search.trials
     console.print(f"search: {trials} trials, objectives {', '.join(recipe.search.objectives)}"
                   f", storage {url}, study {study_name(recipe)}")
@@ -252,6 +255,7 @@ def run_search(
         if bad:
             raise SpikeliteError(f"{len(bad)} search worker(s) failed (exit codes {bad}); "
                                  f"see {run_dir / 'logs'}")
+    export_tables(run_dir)
     study = optuna.load_study(study_name=study_name(recipe),
                               storage=open_storage(optuna, url))
     counts: dict[str, int] = {}

@@ -32,7 +32,14 @@ from typing import Any
 
 import yaml
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from spikelite.errors import SpikeliteError
 from spikelite.hardware.units import fmt_energy
@@ -40,7 +47,7 @@ from spikelite.sweep.columns import add_ratios, find_baseline, is_baseline
 from spikelite.sweep.recipe import PointSpec, Recipe, baseline_key, run_key
 from spikelite.sweep.shared import artifacts_root, public_dump, store_for
 from spikelite.sweep.store import (
-    STORE,  # noqa: F401  (re-exported: tests and older code import it from here)
+    STORE,
     DiskFullError,
     Store,
     _alive,
@@ -259,7 +266,7 @@ def _work(recipe: Recipe, run_dir: Path, baseline_ckpt: Path, baseline_accuracy:
           console: Console | None, on_done: Any, lease_s: float | None,
           keys: Collection[str] | None) -> int:
     from spikelite.data.spec import load_data
-    from spikelite.sweep.point import clean_stale_tmp, execute
+    from spikelite.sweep.point import clean_stale_tmp, execute, release
 
     console = console or Console(stderr=True)
     store = store_for(recipe, run_dir, lease_s=lease_s)
@@ -280,6 +287,7 @@ def _work(recipe: Recipe, run_dir: Path, baseline_ckpt: Path, baseline_accuracy:
                 row = execute(recipe, point, key, baseline_ckpt, data, art,
                               baseline_accuracy=baseline_accuracy, console=console)
             store.finish(key, row)
+            release(run_dir, key)
             ran += 1
             if on_done:
                 on_done(row, key, point, None)
@@ -376,15 +384,60 @@ def run_sweep(
         preflight(recipe)
     run_dir = Path(recipe.out)
     with writing(run_dir):
-        run_dir.mkdir(parents=True, exist_ok=True)
-        text = yaml.safe_dump(public_dump(recipe), sort_keys=False)
-        with _atomic(run_dir / "recipe.yaml") as tmp:
-            tmp.write_text(text)
-        store = store_for(recipe, run_dir)
-        store.set_meta("recipe", text)
+        with fresh_cleanup(run_dir, recipe):
+            run_dir.mkdir(parents=True, exist_ok=True)
+            text = yaml.safe_dump(public_dump(recipe), sort_keys=False)
+            with _atomic(run_dir / "recipe.yaml") as tmp:
+                tmp.write_text(text)
+            store = store_for(recipe, run_dir)
+            store.set_meta("recipe", text)
+            with torch_threads(recipe.threads):
+                ckpt, base_acc = baseline_once(recipe, store, run_dir, progress=progress,
+                                               console=console)
         with torch_threads(recipe.threads):
-            return _run_sweep(recipe, run_dir, store, workers=workers, progress=progress,
-                              console=console, report=report, t0=t0)
+            return _run_sweep(recipe, run_dir, store, (ckpt, base_acc), workers=workers,
+                              progress=progress, console=console, report=report, t0=t0)
+
+
+@contextmanager
+def fresh_cleanup(run_dir: Path, recipe: Recipe) -> Iterator[None]:
+    """Around a sweep's setup (folder, recipe, store, baseline): when it fails — a missing
+    data root — remove exactly what it created: the files ``recipe.yaml`` and the store,
+    and the folders ``baselines/<hash>``, ``baselines``, ``run_dir`` and its parents when
+    they were not there before and hold nothing else. An existing sweep folder is never removed."""
+    import shutil
+
+    base = run_dir / "baselines" / baseline_key(recipe)
+    parents = [p for p in reversed(run_dir.absolute().parents) if p != p.parent]
+    paths = [*parents, run_dir, run_dir / "baselines", base, run_dir / "recipe.yaml",
+             run_dir / STORE, *(run_dir / f"{STORE}{s}" for s in ("-wal", "-shm", "-journal"))]
+    new = [p for p in paths if not (p.exists() or p.is_symlink())]
+    try:
+        yield
+    except BaseException:
+        for p in reversed(new):  # files first, then the folders deepest first
+            if p.is_file() and not p.is_symlink():
+                p.unlink(missing_ok=True)
+        # the baseline's lock (and nothing else) goes with its folder
+        if base in new and base.is_dir() and {q.name for q in base.iterdir()} <= {".lock"}:
+            shutil.rmtree(base, ignore_errors=True)
+        for p in reversed(new):
+            if p.is_dir():
+                with contextlib.suppress(OSError):
+                    p.rmdir()
+        raise
+
+
+def export_tables(run_dir: Path) -> dict[str, Path]:
+    """Rewrite ``results.csv``/``results.json`` with every finished row of the sweep
+    folder — the grid's in recipe order, then the search trials (what ``spikelite
+    report`` writes)."""
+    from spikelite.sweep.rundir import read_run_dir
+
+    rows, _ = read_run_dir(run_dir)
+    with _locked(run_dir / ".export.lock"):
+        return {"csv": write_csv(rows, run_dir / "results.csv"),
+                "json": write_json(rows, run_dir / "results.json")}
 
 
 @contextmanager
@@ -420,9 +473,10 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _run_sweep(recipe: Recipe, run_dir: Path, store: Store, *, workers: int, progress: bool,
-               console: Console, report: bool, t0: float) -> SweepResult:
-    ckpt, base_acc = baseline_once(recipe, store, run_dir, progress=progress, console=console)
+def _run_sweep(recipe: Recipe, run_dir: Path, store: Store, baseline: tuple[Path, float], *,
+               workers: int, progress: bool, console: Console, report: bool,
+               t0: float) -> SweepResult:
+    ckpt, base_acc = baseline
     points = _points(recipe)
     keys = [k for k, _ in points]
     done_before = {k for k in keys if store.status(k) == "done"}
@@ -445,7 +499,7 @@ def _run_sweep(recipe: Recipe, run_dir: Path, store: Store, *, workers: int, pro
     for row in store.results([k for k, p in points if p.schedule == "baseline"]):
         base_energy["pj"] = row["energy_pj"]
     cols = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn()]
+            TimeElapsedColumn(), TimeRemainingColumn()]
     with Progress(*cols, console=console, disable=not progress) as bar:
         task = bar.add_task("points", total=len(keys), completed=len(done_before))
         driver = _Driver(recipe, run_dir, store, points, ckpt, base_acc, workers=workers,
@@ -454,7 +508,8 @@ def _run_sweep(recipe: Recipe, run_dir: Path, store: Store, *, workers: int, pro
                          lease_s=recipe.lease_s,
                          poll=max(0.2, min(5.0, recipe.lease_s / 10)) if store.shared else 0.5)
         if todo:
-            driver.run()
+            with _watch(run_dir, store, driver.names, bar, progress):
+                driver.run()
     records = {r["key"]: r for r in store.records()}
     rows = [records[k]["result"] for k in keys
             if k in records and records[k]["status"] == "done"]
@@ -468,13 +523,31 @@ def _run_sweep(recipe: Recipe, run_dir: Path, store: Store, *, workers: int, pro
     result = SweepResult(run_dir=run_dir, rows=rows, baseline=baseline, failed=failed,
                          ran=len(ran), skipped=len(done_before), recosted=recosted,
                          seconds=time.perf_counter() - t0, others=len(new - ran))
+    table = rows
+    if recipe.search is not None:  # the tables hold the search trials too (as the report)
+        from spikelite.sweep.rundir import read_run_dir
+
+        table, _ = read_run_dir(run_dir)
     with _locked(run_dir / ".export.lock"):  # two runs on one folder: one writer at a time
-        result.files["csv"] = write_csv(rows, run_dir / "results.csv")
-        result.files["json"] = write_json(rows, run_dir / "results.json")
+        result.files["csv"] = write_csv(table, run_dir / "results.csv")
+        result.files["json"] = write_json(table, run_dir / "results.json")
         if report and rows:
             result.files.update(write_outputs(run_dir, rows, recipe, baseline))
     store.close()
     return result
+
+
+def _watch(run_dir: Path, store: Store, names: dict[str, str], bar: Progress,
+           enabled: bool) -> contextlib.AbstractContextManager[Any]:
+    """Show the running points' epochs while the block runs (see :mod:`.progress`)."""
+    if not enabled:
+        return contextlib.nullcontext()
+    from spikelite.sweep.progress import PointWatcher
+
+    def running() -> list[str]:
+        return [r["key"] for r in store.records("running") if r["key"] in names]
+
+    return PointWatcher(run_dir, names, bar, running)
 
 
 class _Driver:

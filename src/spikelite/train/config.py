@@ -22,6 +22,10 @@ from spikelite.train.schedule import LR_SCHEDULES
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 
+#: settings of how a run is logged and checkpointed, not of what it trains: left out of
+#: run hashes (sweep keys) and of the configuration stored with a checkpoint
+RUN_OPTIONS = ("checkpoint_minutes", "tensorboard")
+
 #: keys renamed since earlier releases: old → new
 RENAMED = {"schedule": "lr_schedule"}
 
@@ -49,6 +53,11 @@ class TrainConfig(Strict):
     pin_memory: bool | None = None
     persistent_workers: bool | None = None
     prefetch_factor: int | None = None
+    #: also write ``last`` mid-epoch every this many minutes (``None``: after each epoch
+    #: only); for long epochs, so a resume loses at most this much training
+    checkpoint_minutes: float | None = None
+    #: also log every epoch's metrics to TensorBoard (extra ``tensorboard``)
+    tensorboard: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -109,6 +118,13 @@ class TrainConfig(Strict):
     def _clip(cls, v: float | None) -> float | None:
         if v is not None and not (v > 0 and math.isfinite(v)):
             raise ValueError(f"grad_clip must be > 0 and finite, got {v}")
+        return v
+
+    @field_validator("checkpoint_minutes")
+    @classmethod
+    def _ckpt_minutes(cls, v: float | None) -> float | None:
+        if v is not None and not (v > 0 and math.isfinite(v)):
+            raise ValueError(f"checkpoint_minutes must be > 0 and finite, got {v}")
         return v
 
     @field_validator("optimizer")

@@ -39,9 +39,15 @@ from spikelite.train.checkpoint import (
     read_config,
     save_checkpoint,
 )
-from spikelite.train.config import OPTIMIZERS, TrainConfig  # noqa: F401  (re-exported)
+from spikelite.train.config import (  # noqa: F401  (OPTIMIZERS re-exported)
+    OPTIMIZERS,
+    RUN_OPTIONS,
+    TrainConfig,
+)
 from spikelite.train.loader import LOADER_FIELDS, EpochLoader, LoaderOptions, make_loader
 from spikelite.train.losses import LOSSES, time_mean
+from spikelite.train.metrics import METRICS, FiringRates, MetricsLog, recording
+from spikelite.train.resume import StageFolders, Timer, rng_state, set_rng_state, skip_batches
 from spikelite.train.schedule import make_scheduler
 
 
@@ -272,6 +278,7 @@ def fit(
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     regularizer: Any | None = None,
     overwrite: bool = False,
+    checkpoints: StageFolders | None = None,
 ) -> FitResult:
     """Train ``model`` and evaluate on ``test`` after every epoch.
 
@@ -286,8 +293,14 @@ def fit(
     Existing ``best``/``last`` checkpoints under ``out_dir`` are replaced only when they are
     this run's own (resumed, or written with the same configuration) or with
     ``overwrite=True``; a checkpoint folder holding files spikelite did not write is never
-    replaced. Inputs of any real dtype are converted to the model's; a label outside the
-    model's outputs raises a :class:`SpikeliteError`.
+    replaced. ``checkpoints`` (without ``out_dir``): train in that job's next stage
+    folder and resume from it (see :class:`~spikelite.train.resume.StageFolders`).
+
+    With a folder, every epoch also appends a row to ``metrics.csv`` (see
+    :mod:`spikelite.train.metrics`; TensorBoard too with ``config.tensorboard``), and with
+    ``config.checkpoint_minutes`` ``last`` is also written mid-epoch on that timer (a
+    resume then skips the batches already trained). Inputs of any real dtype are converted
+    to the model's; a label outside the model's outputs raises a :class:`SpikeliteError`.
     """
     cfg = config or TrainConfig()
     console = console or Console(stderr=True)
@@ -303,10 +316,15 @@ def fit(
     loss_fn = LOSSES.get(cfg.loss)
     result = FitResult()
     start_epoch = 0
+    stage, metrics_file = 1, None
+    if out_dir is None and checkpoints is not None:
+        out_dir, stage = checkpoints.next()
+        metrics_file, resume = checkpoints.metrics, True
     out = Path(out_dir) if out_dir is not None else None
-    meta = {**(checkpoint_config or {}), "train": cfg.model_dump()}
+    meta = {**(checkpoint_config or {}), "train": cfg.model_dump(exclude=set(RUN_OPTIONS))}
     dtype = _float_dtype(model)
     resumed = False
+    partial: dict[str, Any] | None = None
     if resume and out is None:
         raise SpikeliteError("resume=True needs out_dir (where the checkpoints are)")
     if out is not None:
@@ -318,8 +336,11 @@ def fit(
             try:
                 opt.load_state_dict(state["optimizer"])
                 sched.load_state_dict(state["scheduler"])
-                torch.set_rng_state(state["rng"])
+                set_rng_state(state)
                 start_epoch = int(state["epoch"]) + 1
+                partial = state.get("partial")
+                if partial is not None:
+                    start_epoch = int(partial["epoch"])
                 result.history = [dict(h) for h in state["history"]]
                 result.best_accuracy = float(state["best_accuracy"])
                 result.best_epoch = int(state["best_epoch"])
@@ -330,7 +351,9 @@ def fit(
                     "written by another configuration: train without --resume and with "
                     "--overwrite to start over") from None
             resumed = True
-            console.print(f"resuming from {out / 'last'} at epoch {start_epoch + 1}/{cfg.epochs}")
+            at = f", batch {int(partial['step']) + 1}" if partial is not None else ""
+            console.print(f"resuming from {out / 'last'} at epoch {start_epoch + 1}/{cfg.epochs}"
+                          f"{at}")
     if out is not None:
         _check_own_checkpoints(out, meta, overwrite=overwrite or resumed)
     loading = LoaderOptions.from_config(cfg)
@@ -341,9 +364,22 @@ def fit(
     test_loader = (None if test is None else
                    make_loader(test, cfg.eval_batch_size, shuffle=False, options=loading,
                                device=dev))
+    log = rates = None
+    if out is not None:
+        log = MetricsLog(metrics_file or out / METRICS, stage=stage, tensorboard=cfg.tensorboard)
+        rates = FiringRates(model)
+    timer = Timer(cfg.checkpoint_minutes)
+
+    def trainer_state(epoch: int, part: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), **rng_state(),
+                "epoch": epoch, "history": result.history, "best_accuracy": result.best_accuracy,
+                "best_epoch": result.best_epoch, **({"partial": part} if part else {})}
+
     t0 = time.perf_counter()
-    with _progress(console, progress) as bar:
+    with _progress(console, progress) as bar, \
+            recording(log, rates, out / "last" if out is not None else None):
         for epoch in range(start_epoch, cfg.epochs):
+            t_epoch = time.perf_counter()
             model.train()
             set_epoch = getattr(train, "set_epoch", None)
             if callable(set_epoch):  # fresh rate-code draws per epoch, reproducible
@@ -354,7 +390,18 @@ def fit(
             loss_sum = 0.0
             # every weight and buffer, checked finite after every optimizer step
             state = [*model.parameters(), *model.buffers()]
-            for step, (x, y) in enumerate(loader):
+            done, batches = 0, loader
+            if partial is not None:  # resume mid-epoch: skip what was trained, then the RNGs
+                done = int(partial["step"])
+                batches = skip_batches(loader, done)
+                set_rng_state(partial["rng"])
+                seen, correct = int(partial["seen"]), int(partial["correct"])
+                loss_sum, t_epoch = float(partial["loss_sum"]), t_epoch - partial["seconds"]
+                if rates is not None:
+                    rates.load(partial.get("rates"), dev)
+                bar.update(task, completed=done)
+                partial = None
+            for step, (x, y) in enumerate(batches, start=done):
                 x, y = _batch(x, y, dev, dtype)
                 check_batch(x, step, cfg.batch_size, f"training (epoch {epoch + 1})")
                 reset_states(model)
@@ -402,6 +449,15 @@ def fit(
                 loss_sum += float(loss.detach()) * n
                 correct += int((time_mean(out_t.detach()).argmax(-1) == y).sum())
                 bar.update(task, advance=1, info=f"loss {loss_sum / seen:.4f}")
+                if out is not None and timer.due():  # a mid-epoch checkpoint
+                    save_checkpoint(out / "last", model, {**meta, "partial_epoch": epoch + 1},
+                                    trainer_state(epoch - 1, {
+                                        "epoch": epoch, "step": step + 1, "seen": seen,
+                                        "correct": correct, "loss_sum": loss_sum,
+                                        "seconds": time.perf_counter() - t_epoch,
+                                        "rng": rng_state(),
+                                        "rates": rates.state() if rates else None}))
+                    timer.reset()
             bar.remove_task(task)
             rec = {
                 "epoch": epoch + 1,
@@ -424,24 +480,17 @@ def fit(
             improved = acc > result.best_accuracy or result.best_epoch < 0
             if improved:
                 result.best_accuracy, result.best_epoch = acc, epoch + 1
+            if log is not None and rates is not None:  # the row first: a rerun rewrites it
+                seconds = time.perf_counter() - t_epoch
+                log.write({**rec, "seconds": round(seconds, 3), **rates.take()})
+                log.progress(epoch + 1, cfg.epochs, (time.perf_counter() - t0) /
+                             (epoch + 1 - start_epoch))
             if out is not None:
                 meta_now = {**meta, "metrics": rec, "best_accuracy": result.best_accuracy}
                 if improved:
                     save_checkpoint(out / "best", model, meta_now)
-                save_checkpoint(
-                    out / "last",
-                    model,
-                    meta_now,
-                    {
-                        "optimizer": opt.state_dict(),
-                        "scheduler": sched.state_dict(),
-                        "rng": torch.get_rng_state(),
-                        "epoch": epoch,
-                        "history": result.history,
-                        "best_accuracy": result.best_accuracy,
-                        "best_epoch": result.best_epoch,
-                    },
-                )
+                save_checkpoint(out / "last", model, meta_now, trainer_state(epoch))
+                timer.reset()
             if progress:
                 console.print(
                     f"epoch {epoch + 1:>3}/{cfg.epochs}  loss {rec['train_loss']:.4f}  "

@@ -26,18 +26,23 @@ if TYPE_CHECKING:
     from spikelite.compress.result import CompressionResult
     from spikelite.compress.spec import CompressionSpec
     from spikelite.train.config import FinetuneSpec
+    from spikelite.train.resume import StageFolders
 
 
 @dataclass(frozen=True)
 class RunContext:
-    """Where and how a schedule runs: device, progress bars, console."""
+    """Where and how a schedule runs: device, progress bars, console, and the folders its
+    training stages checkpoint into and resume from (``checkpoints``, a
+    :class:`~spikelite.train.resume.StageFolders`; ``None``: no checkpoints)."""
 
     device: str = "auto"
     progress: bool = False
     console: Console | None = None
+    checkpoints: StageFolders | None = None
 
     def kwargs(self) -> dict[str, Any]:
-        return {"device": self.device, "progress": self.progress, "console": self.console}
+        return {"device": self.device, "progress": self.progress, "console": self.console,
+                "checkpoints": self.checkpoints}
 
 
 class Schedule:
