@@ -54,6 +54,7 @@ def compress_command(
     calibrate_batches: Annotated[int | None, typer.Option(help="Batches for PTQ BatchNorm re-estimation.")] = None,
     out_dir: Annotated[str | None, typer.Option("--out", help="Output folder.")] = None,
     device: Annotated[str | None, typer.Option()] = None,
+    precision: Annotated[str | None, typer.Option(help="Fine-tuning precision: fp32 (default, exact), bf16 or fp16 (mixed precision; fp16 needs CUDA).")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Quantize and/or prune a trained checkpoint, fine-tune, and save OUT/final."""
@@ -73,7 +74,7 @@ def compress_command(
             "quant.skip_last": skip_last, "finetune.epochs": epochs, "finetune.lr": lr,
             "calibrate_batches": calibrate_batches, "out": out_dir, "device": device,
             "prune.method": method, "prune.sparsity": sparsity, "prune.scope": scope,
-            "schedule": schedule, "prune_epochs": prune_epochs,
+            "schedule": schedule, "prune_epochs": prune_epochs, "finetune.precision": precision,
         }
         if opts:
             quant_raw = raw.get("quant") if isinstance(raw.get("quant"), dict) else {}

@@ -31,6 +31,7 @@ def train_command(
     seed: Annotated[int | None, typer.Option()] = None,
     out_dir: Annotated[str | None, typer.Option("--out", help="Output folder.")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    precision: Annotated[str | None, typer.Option(help="Training precision: fp32 (default, exact), bf16 or fp16 (mixed precision; fp16 needs CUDA).")] = None,
     regularizer: Annotated[str | None, typer.Option(help="Activity regularizer NAME:WEIGHT, e.g. hoyer:1e-3 (l1, l2, hoyer, hoyer_square, synops, target_rate).")] = None,
     regularizer_source: Annotated[str | None, typer.Option(help="What the regularizer sees: spikes (default) or membrane (pre-reset membrane; l1, l2, hoyer, hoyer_square).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/last.")] = False,
@@ -49,6 +50,7 @@ def train_command(
             "data.time_steps": time_steps, "data.encoding": encoding, "data.limit": limit,
             "train.epochs": epochs, "train.batch_size": batch_size, "train.lr": lr,
             "train.optimizer": optimizer, "train.loss": loss, "train.seed": seed,
+            "train.precision": precision,
             "out": out_dir, "device": device,
         }
         kw = parse_key_values(model_arg, "--model-arg")

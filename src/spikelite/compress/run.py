@@ -31,6 +31,7 @@ from spikelite.train import evaluate, load_model, save_checkpoint, seed_everythi
 from spikelite.train.checkpoint import check_replaceable
 from spikelite.train.config import FinetuneSpec
 from spikelite.train.engine import resolve_device
+from spikelite.train.precision import check_precision
 
 
 def compress_model(
@@ -87,7 +88,7 @@ def compress_checkpoint(
     spec = cfg.spec()
     check_output_dir(cfg.out)
     check_replaceable(Path(cfg.out) / "final")
-    resolve_device(cfg.device)
+    check_precision(cfg.finetune.precision, resolve_device(cfg.device))
     model, ck = load_model(cfg.checkpoint)
     if "data" not in ck:
         raise SpikeliteError(f"checkpoint '{cfg.checkpoint}' names no dataset in config.json")

@@ -41,6 +41,7 @@ from spikelite.train.checkpoint import (
 )
 from spikelite.train.config import OPTIMIZERS, TrainConfig  # noqa: F401  (re-exported)
 from spikelite.train.losses import LOSSES, time_mean
+from spikelite.train.precision import autocast, check_model_dtype, check_precision, grad_scaler
 from spikelite.train.schedule import make_scheduler
 
 
@@ -156,6 +157,15 @@ def _check_own_checkpoints(out: Path, meta: dict[str, Any], *, overwrite: bool) 
         raise SpikeliteError(
             f"'{ckpt}' holds a checkpoint of another run; pass --overwrite (Python: "
             "overwrite=True) to replace it, --resume to continue it, or choose another --out")
+
+
+def _train_meta(cfg: TrainConfig) -> dict[str, Any]:
+    """The training config as stored in checkpoints: ``precision`` only when it is not
+    the default fp32, so fp32 checkpoints read exactly as before mixed precision existed."""
+    d = cfg.model_dump()
+    if d.get("precision") == "fp32":
+        del d["precision"]
+    return d
 
 
 def _make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -285,8 +295,11 @@ def fit(
     result = FitResult()
     start_epoch = 0
     out = Path(out_dir) if out_dir is not None else None
-    meta = {**(checkpoint_config or {}), "train": cfg.model_dump()}
+    meta = {**(checkpoint_config or {}), "train": _train_meta(cfg)}
     dtype = _float_dtype(model)
+    check_precision(cfg.precision, dev)
+    check_model_dtype(cfg.precision, dtype)
+    scaler = grad_scaler(cfg.precision, dev)
     resumed = False
     if resume and out is None:
         raise SpikeliteError("resume=True needs out_dir (where the checkpoints are)")
@@ -304,6 +317,8 @@ def fit(
                 result.history = [dict(h) for h in state["history"]]
                 result.best_accuracy = float(state["best_accuracy"])
                 result.best_epoch = int(state["best_epoch"])
+                if scaler is not None and "scaler" in state:
+                    scaler.load_state_dict(state["scaler"])
             except (ValueError, TypeError, KeyError, RuntimeError, IndexError) as exc:
                 raise SpikeliteError(
                     f"the trainer state in '{out / 'last'}' does not fit this run "
@@ -333,8 +348,10 @@ def fit(
                 check_batch(x, step, cfg.batch_size, f"training (epoch {epoch + 1})")
                 reset_states(model)
                 try:
-                    with naming_layers(model):
+                    with naming_layers(model), autocast(cfg.precision, dev):
                         out_t = model(x)
+                    if cfg.precision != "fp32":  # the loss in float32
+                        out_t = out_t.float()
                 except NonFiniteError as exc:
                     raise NonFiniteError(
                         f"training stopped at epoch {epoch + 1}, step {step + 1}: {exc}; if "
@@ -350,11 +367,19 @@ def fit(
                         f"{step + 1}; lower the learning rate (lr={cfg.lr}) or enable grad_clip"
                     )
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                if scaler is None:
+                    loss.backward()
+                else:  # fp16: scaled loss; a step with non-finite gradients is skipped
+                    scaler.scale(loss).backward()
+                    scaler.unscale_(opt)
                 if cfg.grad_clip is not None:
                     nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                 try:
-                    opt.step()
+                    if scaler is None:
+                        opt.step()
+                    else:
+                        scaler.step(opt)
+                        scaler.update()
                 except RuntimeError as exc:  # e.g. Adam's lr/(1 − β₁ᵗ) past float32's range
                     if "overflow" not in str(exc):
                         raise
@@ -414,6 +439,7 @@ def fit(
                         "history": result.history,
                         "best_accuracy": result.best_accuracy,
                         "best_epoch": result.best_epoch,
+                        **({} if scaler is None else {"scaler": scaler.state_dict()}),
                     },
                 )
             if progress:

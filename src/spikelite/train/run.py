@@ -21,6 +21,7 @@ from spikelite.records import Strict, parse_record, read_yaml
 from spikelite.regularize import RegularizerSpec, regularizer_from_spec
 from spikelite.train.config import TrainSpec
 from spikelite.train.engine import fit, resolve_device, seed_everything
+from spikelite.train.precision import check_precision
 
 
 class RunConfig(Strict):
@@ -73,7 +74,7 @@ def run_training(
     fresh = not Path(cfg.out).exists()
     check_output_dir(cfg.out)
     try:
-        resolve_device(cfg.device)
+        check_precision(cfg.train.precision, resolve_device(cfg.device))
         t0 = time.perf_counter()
         with console.status(f"loading dataset '{cfg.data.name}'", spinner="dots"):
             train, test = load_data(cfg.data)
