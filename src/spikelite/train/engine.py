@@ -20,7 +20,7 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from spikelite.core.checks import (
     NonFiniteError,
@@ -32,6 +32,7 @@ from spikelite.core.checks import (
 )
 from spikelite.core.neurons import reset_states
 from spikelite.errors import SpikeliteError, check_output_dir
+from spikelite.train import distributed
 from spikelite.train.checkpoint import (
     check_replaceable,
     load_trainer_state,
@@ -248,6 +249,25 @@ def evaluate(
     return {"accuracy": correct / total, "loss": loss_sum / total}
 
 
+def _evaluate(model: nn.Module, test: Dataset, cfg: TrainConfig, dev: torch.device,
+              rank: distributed.Rank | None) -> dict[str, float]:
+    """The per-epoch evaluation: on all of ``test`` in one process; in a process group
+    each rank evaluates every W-th sample with rank 0's buffers and the counts are summed
+    (the same accuracy as rank 0 alone on the whole set)."""
+    if rank is None:
+        return evaluate(model, test, batch_size=cfg.eval_batch_size, loss=cfg.loss, device=dev)
+    distributed.broadcast_buffers(model)
+    part = Subset(test, range(rank.rank, len(test), rank.world))
+    n = len(part)
+    ev = (evaluate(model, part, batch_size=cfg.eval_batch_size, loss=cfg.loss, device=dev)
+          if n else {"accuracy": 0.0, "loss": 0.0})
+    correct, total, loss_sum = distributed.all_sum(
+        [round(ev["accuracy"] * n), n, ev["loss"] * n], dev)
+    if total == 0:
+        raise SpikeliteError("cannot evaluate on an empty dataset")
+    return {"accuracy": correct / total, "loss": loss_sum / total}
+
+
 def fit(
     model: nn.Module,
     train: Dataset,
@@ -263,6 +283,7 @@ def fit(
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     regularizer: Any | None = None,
     overwrite: bool = False,
+    sync_batchnorm: bool = False,
 ) -> FitResult:
     """Train ``model`` and evaluate on ``test`` after every epoch.
 
@@ -279,9 +300,20 @@ def fit(
     ``overwrite=True``; a checkpoint folder holding files spikelite did not write is never
     replaced. Inputs of any real dtype are converted to the model's; a label outside the
     model's outputs raises a :class:`SpikeliteError`.
+
+    In a process group (``torchrun``, ``spikelite train --nproc``; see
+    :mod:`spikelite.train.distributed`) every rank calls ``fit``: the model trains under
+    DistributedDataParallel on this rank's share of each global batch of
+    ``config.batch_size`` samples, only rank 0 writes checkpoints, and evaluation counts
+    are summed over the ranks. ``sync_batchnorm`` (CUDA) converts BatchNorm layers to
+    :class:`torch.nn.SyncBatchNorm` there.
     """
     cfg = config or TrainConfig()
     console = console or Console(stderr=True)
+    rank = distributed.current()  # None: one process
+    if rank is not None:  # one GPU per process; only rank 0 shows progress
+        device = distributed.device_for(device, rank.local)
+        progress = progress and rank.main
     dev = resolve_device(device)
     seed_everything(cfg.seed)
     model = model.to(dev)
@@ -326,9 +358,14 @@ def fit(
                     "written by another configuration: train without --resume and with "
                     "--overwrite to start over") from None
             resumed = True
-            console.print(f"resuming from {out / 'last'} at epoch {start_epoch + 1}/{cfg.epochs}")
+            if rank is None or rank.main:
+                console.print(f"resuming from {out / 'last'} at epoch "
+                              f"{start_epoch + 1}/{cfg.epochs}")
     if out is not None:
         _check_own_checkpoints(out, meta, overwrite=overwrite or resumed)
+    # the module the forward runs through: DistributedDataParallel around ``model``
+    net = model if rank is None else distributed.wrap(model, dev, sync_batchnorm=sync_batchnorm)
+    writes = out is not None and (rank is None or rank.main)
     t0 = time.perf_counter()
     with _progress(console, progress) as bar:
         for epoch in range(start_epoch, cfg.epochs):
@@ -337,19 +374,24 @@ def fit(
             if callable(set_epoch):  # fresh rate-code draws per epoch, reproducible
                 set_epoch(epoch)
             gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
-            loader = DataLoader(train, batch_size=cfg.batch_size, shuffle=True, generator=gen)
-            task = bar.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=len(loader), info="")
+            if rank is None:
+                loader: Any = ((b, None) for b in DataLoader(
+                    train, batch_size=cfg.batch_size, shuffle=True, generator=gen))
+            else:  # this rank's share of the same global batches, and its loss weight
+                loader = distributed.rank_batches(train, cfg.batch_size, gen, rank)
+            task = bar.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=steps_per_epoch,
+                                info="")
             seen = correct = 0
             loss_sum = 0.0
             # every weight and buffer, checked finite after every optimizer step
             state = [*model.parameters(), *model.buffers()]
-            for step, (x, y) in enumerate(loader):
+            for step, ((x, y), share) in enumerate(loader):
                 x, y = _batch(x, y, dev, dtype)
                 check_batch(x, step, cfg.batch_size, f"training (epoch {epoch + 1})")
                 reset_states(model)
                 try:
                     with naming_layers(model), autocast(cfg.precision, dev):
-                        out_t = model(x)
+                        out_t = net(x)
                     if cfg.precision != "fp32":  # the loss in float32
                         out_t = out_t.float()
                 except NonFiniteError as exc:
@@ -361,6 +403,10 @@ def fit(
                 loss = loss_fn(out_t, y)
                 if regularizer is not None:
                     loss = loss + regularizer.penalty()
+                if share is not None:  # DDP averages over ranks: weight n_r·W/n
+                    loss_unweighted, loss = loss, loss * share[2]
+                else:
+                    loss_unweighted = loss
                 if not torch.isfinite(loss):
                     raise SpikeliteError(
                         f"training loss became {float(loss)} at epoch {epoch + 1}, step "
@@ -396,12 +442,20 @@ def fit(
                         f"; lower the learning rate (lr={cfg.lr}) or enable grad_clip (no "
                         "checkpoint was written from this step)"
                     )
-                n = y.shape[0]
-                seen += n
-                loss_sum += float(loss.detach()) * n
-                correct += int((time_mean(out_t.detach()).argmax(-1) == y).sum())
+                if share is None:
+                    n = y.shape[0]
+                    seen += n
+                    loss_sum += float(loss.detach()) * n
+                    correct += int((time_mean(out_t.detach()).argmax(-1) == y).sum())
+                else:  # this rank's samples (none: a stand-in sample of weight 0)
+                    n = share[0]
+                    seen += n
+                    loss_sum += float(loss_unweighted.detach()) * n
+                    correct += int((time_mean(out_t.detach()).argmax(-1) == y).sum()) * (n > 0)
                 bar.update(task, advance=1, info=f"loss {loss_sum / seen:.4f}")
             bar.remove_task(task)
+            if rank is not None:  # the epoch's metrics over all ranks
+                seen, loss_sum, correct = distributed.all_sum([seen, loss_sum, correct], dev)
             rec = {
                 "epoch": epoch + 1,
                 "train_loss": loss_sum / seen,
@@ -410,8 +464,7 @@ def fit(
             }
             if test is not None:
                 try:
-                    ev = evaluate(model, test, batch_size=cfg.eval_batch_size, loss=cfg.loss,
-                                  device=dev)
+                    ev = _evaluate(model, test, cfg, dev, rank)
                 except NonFiniteError as exc:
                     raise NonFiniteError(
                         f"training stopped at epoch {epoch + 1}, evaluating on the test data: "
@@ -423,7 +476,8 @@ def fit(
             improved = acc > result.best_accuracy or result.best_epoch < 0
             if improved:
                 result.best_accuracy, result.best_epoch = acc, epoch + 1
-            if out is not None:
+            if writes:  # only rank 0 writes
+                assert out is not None
                 meta_now = {**meta, "metrics": rec, "best_accuracy": result.best_accuracy}
                 if improved:
                     save_checkpoint(out / "best", model, meta_now)
