@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,6 +185,20 @@ def broadcast_buffers(model: nn.Module) -> None:
 
     for b in model.buffers():
         dist.broadcast(b, src=0)
+
+
+@contextmanager
+def main_first() -> Iterator[None]:
+    """Run the block on rank 0 first, then on the other ranks (e.g. loading a dataset that
+    rank 0 downloads and caches); a plain block in one process."""
+    import torch.distributed as dist
+
+    r = current()
+    if r is not None and not r.main:
+        dist.barrier()
+    yield
+    if r is not None and r.main:
+        dist.barrier()
 
 
 def free_port() -> int:
