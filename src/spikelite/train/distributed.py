@@ -187,6 +187,14 @@ def broadcast_buffers(model: nn.Module) -> None:
         dist.broadcast(b, src=0)
 
 
+def barrier() -> None:
+    """Wait until every rank gets here (nothing in one process)."""
+    import torch.distributed as dist
+
+    if current() is not None:
+        dist.barrier()
+
+
 @contextmanager
 def main_first() -> Iterator[None]:
     """Run the block on rank 0 first, then on the other ranks (e.g. loading a dataset that

@@ -337,6 +337,8 @@ def fit(
         raise SpikeliteError("resume=True needs out_dir (where the checkpoints are)")
     if out is not None:
         check_output_dir(out)
+    if rank is not None:  # rank 0 has finished writing what an earlier fit wrote
+        distributed.barrier()
     if resume and out is not None:
         state = load_trainer_state(out / "last") if (out / "last").is_dir() else None
         if state is not None:
@@ -504,6 +506,8 @@ def fit(
                 )
             if on_epoch is not None:
                 on_epoch(rec)
+    if rank is not None:  # the checkpoints are complete when fit returns on any rank
+        distributed.barrier()
     result.seconds = time.perf_counter() - t0
     if result.history:
         last = result.history[-1]
