@@ -66,6 +66,7 @@ def compress_command(
     device: Annotated[str | None, typer.Option()] = None,
     checkpoint_minutes: Annotated[float | None, typer.Option(help="Also checkpoint mid-epoch every this many minutes (default: after each epoch only).")] = None,
     tensorboard: Annotated[bool | None, typer.Option("--tensorboard/--no-tensorboard", help="Also log each epoch's metrics to TensorBoard (extra tensorboard).")] = None,
+    precision: Annotated[str | None, typer.Option(help="Fine-tuning precision: fp32 (default, exact), bf16 or fp16 (mixed precision; fp16 needs CUDA).")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     model: ModelOpt = None,
     weights: WeightsOpt = None,
@@ -106,7 +107,7 @@ def compress_command(
             "prune.method": method, "prune.sparsity": sparsity, "prune.scope": scope,
             "schedule": schedule, "prune_epochs": prune_epochs,
             "finetune.checkpoint_minutes": checkpoint_minutes,
-            "finetune.tensorboard": tensorboard,
+            "finetune.tensorboard": tensorboard, "finetune.precision": precision,
         }
         if opts:
             quant_raw = raw.get("quant") if isinstance(raw.get("quant"), dict) else {}

@@ -44,6 +44,7 @@ def train_command(
     loader_workers: Annotated[int | None, typer.Option(help="DataLoader worker processes (0: load in the main process; results are the same for any count).")] = None,
     pin_memory: Annotated[bool | None, typer.Option("--pin-memory/--no-pin-memory", help="Page-locked batches (default: on when training on CUDA).")] = None,
     prefetch_factor: Annotated[int | None, typer.Option(help="Batches each loader worker prepares ahead (default 2).")] = None,
+    precision: Annotated[str | None, typer.Option(help="Training precision: fp32 (default, exact), bf16 or fp16 (mixed precision; fp16 needs CUDA).")] = None,
     regularizer: Annotated[str | None, typer.Option(help="Activity regularizer NAME:WEIGHT, e.g. hoyer:1e-3 (l1, l2, hoyer, hoyer_square, synops, target_rate).")] = None,
     regularizer_source: Annotated[str | None, typer.Option(help="What the regularizer sees: spikes (default) or membrane (pre-reset membrane; l1, l2, hoyer, hoyer_square).")] = None,
     checkpoint_minutes: Annotated[float | None, typer.Option(help="Also checkpoint mid-epoch every this many minutes (default: after each epoch only).")] = None,
@@ -53,9 +54,11 @@ def train_command(
                                             "(files spikelite did not write are never "
                                             "deleted).")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    nproc: Annotated[int | None, typer.Option(help="Train one model in N processes on this machine (DistributedDataParallel: one GPU each on CUDA, Gloo on the CPU); --batch-size stays the global batch. Under torchrun leave it out.")] = None,
+    sync_batchnorm: Annotated[bool, typer.Option(help="With several processes: synchronise BatchNorm statistics across them (SyncBatchNorm, CUDA only).")] = False,
 ) -> None:
     """Train a model; checkpoints go to OUT/best and OUT/last."""
-    from spikelite.train.run import RunConfig, load_config, run_training
+    from spikelite.train.run import RunConfig, load_config
 
     with user_errors():
         cfg = load_config(config) if config is not None else RunConfig()
@@ -67,6 +70,7 @@ def train_command(
             "out": out_dir, "device": device, "train.num_workers": loader_workers,
             "train.pin_memory": pin_memory, "train.prefetch_factor": prefetch_factor,
             "train.checkpoint_minutes": checkpoint_minutes, "train.tensorboard": tensorboard,
+            "train.precision": precision,
         }
         kw = parse_key_values(model_arg, "--model-arg")
         if kw:
@@ -86,14 +90,38 @@ def train_command(
                                      "--regularizer NAME:WEIGHT")
             overrides["regularizer.source"] = regularizer_source
         cfg = merge(cfg, overrides)
+        args = (cfg.model_dump(), resume, progress, overwrite, sync_batchnorm)
+        if nproc is not None and nproc != 1:
+            from spikelite.train.distributed import launch
+
+            launch(_train_main, nproc, *args)
+        else:
+            _train_main(*args)
+
+
+def _train_main(cfg_data: dict[str, Any], resume: bool, progress: bool, overwrite: bool,
+                sync_batchnorm: bool) -> None:
+    """One training run: in this process, or as one rank of a process group (launched by
+    torchrun or ``--nproc``), where rank 0 alone writes ``run.yaml`` and prints."""
+    from spikelite.train import distributed
+    from spikelite.train.run import RunConfig, run_training
+
+    cfg = RunConfig.model_validate(cfg_data)
+    joined = distributed.current() is None and distributed.setup(cfg.device) is not None
+    try:
         res = run_training(cfg, resume=resume, progress=progress, console=err,
-                           overwrite=overwrite)
+                           overwrite=overwrite, sync_batchnorm=sync_batchnorm)
+        if not distributed.is_main():
+            return
         Path(cfg.out).mkdir(parents=True, exist_ok=True)
         (Path(cfg.out) / "run.yaml").write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
         out.print(
             f"final test accuracy {res.accuracy:.4f} (best {res.best_accuracy:.4f}); "
             f"checkpoint: {res.checkpoint}"
         )
+    finally:
+        if joined:
+            distributed.teardown()
 
 
 def eval_command(

@@ -33,6 +33,7 @@ from spikelite.train.config import RUN_OPTIONS, FinetuneSpec
 from spikelite.train.engine import resolve_device
 from spikelite.train.resume import StageFolders, prune_stages, stage_folders
 from spikelite.train.run import open_model
+from spikelite.train.precision import check_precision
 
 
 def compress_model(
@@ -99,7 +100,7 @@ def compress_checkpoint(
     spec = cfg.spec()
     check_output_dir(cfg.out)
     check_replaceable(Path(cfg.out) / "final")
-    resolve_device(cfg.device)
+    check_precision(cfg.finetune.precision, resolve_device(cfg.device))
     if cfg.model is not None:  # the user's network, converted
         model, ck = open_model(model=cfg.model, data=cfg.data)
         parent = cfg.model.checkpoint or cfg.model.factory

@@ -131,6 +131,16 @@ def check_time_major(x: torch.Tensor, who: str) -> None:
         )
 
 
+def _membrane_input(x: torch.Tensor) -> torch.Tensor:
+    """Under mixed precision (autocast), a float16/bfloat16 input current in float32: the
+    membrane is integrated in float32 so thresholds compare float32 values (the spikes
+    stay 0/1, exact in any dtype). Unchanged outside autocast."""
+    if x.dtype in (torch.float16, torch.bfloat16) and torch.is_autocast_enabled(
+            x.device.type):
+        return x.float()
+    return x
+
+
 @NEURONS.register("lif")
 class LIF(nn.Module):
     """Leaky integrate-and-fire neuron over ``[T, B, ...]`` (see :class:`LIFParams`).
@@ -323,6 +333,7 @@ class LIF(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_time_major(x, type(self).__name__)
+        x = _membrane_input(x)
         p = self.params_for(x)
         v0 = self._v0(x, p)
         observer = getattr(self, "step_observer", None)  # absent in modules pickled before

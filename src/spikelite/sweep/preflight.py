@@ -32,6 +32,7 @@ def preflight(recipe: Recipe, *, storage: str | None = None) -> None:
         check_storage_url(storage)
     check_out_dir(Path(recipe.out))
     _check_device(recipe.device)
+    _check_devices(recipe)
     model = _model(recipe)
     layers = _synaptic_names(model)
     if recipe.baseline.regularizer is not None:
@@ -118,6 +119,23 @@ def _check_device(device: str) -> None:
     except (RuntimeError, ValueError, TypeError) as exc:
         raise SpikeliteError(f"device {device!r} is not a torch device ({exc}); use "
                              "'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'") from None
+
+
+def _check_devices(recipe: Recipe) -> None:
+    """Every device of ``devices:`` exists, and each can train at the recipe's precisions."""
+    from spikelite.sweep.devices import check_devices
+    from spikelite.train.engine import resolve_device
+    from spikelite.train.precision import check_precision
+
+    devices = recipe.devices or [recipe.device]
+    if recipe.devices:
+        check_devices(recipe.devices)
+    specs = [recipe.baseline.train, recipe.finetune,
+             *(p.finetune for p in recipe.expand() if p.finetune is not None)]
+    for d in devices:
+        dev = resolve_device(d)
+        for precision in sorted({s.precision for s in specs}):
+            check_precision(precision, dev)
 
 
 def _model(recipe: Recipe) -> nn.Module:

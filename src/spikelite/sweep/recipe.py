@@ -221,6 +221,12 @@ class Recipe(Strict):
     description: str = ""
     out: str = "runs/sweep"
     device: str = "cpu"
+    #: one device per parallel worker process (round-robin when there are more workers
+    #: than devices), e.g. ``[0, 1, 2, 3]`` or ``[cpu, cuda:1]``; ``None``: ``device``
+    devices: list[str] | None = None
+    #: the training precision (fp32, bf16, fp16) of the baseline and of every fine-tuning;
+    #: when set it replaces their own ``precision``; ``None``: theirs (default fp32)
+    precision: Literal["fp32", "bf16", "fp16"] | None = None
     #: torch CPU threads per process (baseline and every point); ``None``: the cores
     #: divided among the workers. Set it (e.g. 1) to get the same numbers whatever
     #: ``--workers`` is: thread counts change the float summation order of convolutions.
@@ -254,6 +260,45 @@ class Recipe(Strict):
                     f"evaluated, not trained); drop baseline.{sorted(given)[0]}, or drop "
                     "model.checkpoint to train the network from scratch")
         return self
+
+    @field_validator("devices", mode="before")
+    @classmethod
+    def _devices(cls, v: Any) -> Any:
+        from spikelite.sweep.devices import parse_devices
+
+        if v is None:
+            return None
+        try:
+            return parse_devices(v)
+        except SpikeliteError as exc:
+            raise ValueError(str(exc)) from None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _push_precision(cls, data: Any) -> Any:
+        """A top-level ``precision`` goes into the baseline's and every fine-tuning's
+        training record (so it is part of their run keys)."""
+        if not isinstance(data, dict) or data.get("precision") is None:
+            return data
+        prec = data["precision"]
+
+        def put(rec: Any) -> Any:
+            return {**rec, "precision": prec} if isinstance(rec, dict) else rec
+
+        data = dict(data)
+        base = data.get("baseline")
+        base = dict(base) if isinstance(base, dict) else {}
+        base["train"] = put(base.get("train") if isinstance(base.get("train"), dict) else {})
+        data["baseline"] = base
+        data["finetune"] = put(data["finetune"] if isinstance(data.get("finetune"), dict)
+                               else {"epochs": 2})
+        for key in ("points", "grid"):
+            if isinstance(data.get(key), list):
+                data[key] = [{**item, "finetune": put(item["finetune"])}
+                             if isinstance(item, dict) and isinstance(item.get("finetune"),
+                                                                      dict) else item
+                             for item in data[key]]
+        return data
 
     @model_validator(mode="after")
     def _grid_points_valid(self) -> Recipe:
@@ -408,8 +453,8 @@ def _check_names(sourced: list[tuple[str, PointSpec]]) -> None:
 _LATER_DEFAULTS: dict[str, dict[str, Any]] = {
     "": {"calibrate_batches": 8, "score_batches": 5},
     "regularizer": {"source": "spikes"},
-    "finetune": {"eval_batch_size": 256},
-    "train": {"eval_batch_size": 256},
+    "finetune": {"eval_batch_size": 256, "precision": "fp32"},
+    "train": {"eval_batch_size": 256, "precision": "fp32"},
 }
 #: Fields renamed after sweeps were stored: hashed under their old name (new → old).
 _RENAMED_IN_KEYS = {"lr_schedule": "schedule"}

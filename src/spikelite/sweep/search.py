@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from spikelite.errors import SpikeliteError, require
+from spikelite.sweep.devices import worker_device
 from spikelite.sweep.preflight import open_storage
 from spikelite.sweep.recipe import PointSpec, Recipe, baseline_key, run_key
 from spikelite.sweep.shared import artifacts_root, is_shared, store_for
@@ -186,8 +187,11 @@ def _search_worker(recipe_data: dict[str, Any], storage: str, ckpt: str, acc: fl
         die_with_parent(parent)
     import torch
 
+    from spikelite.sweep.devices import pin
+
     torch.set_num_threads(threads)
     recipe = Recipe.model_validate(recipe_data)
+    pin(recipe.device)
     log = Path(recipe.out) / "logs" / f"search-{index}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as f:
@@ -223,6 +227,8 @@ def run_search(
     with fresh_cleanup(run_dir, recipe):
         run_dir.mkdir(parents=True, exist_ok=True)
         url = storage_url(recipe, storage)
+        if recipe.devices:  # the baseline (and a single worker) on the first device
+            recipe = recipe.model_copy(update={"device": recipe.devices[0]})
         store = store_for(recipe)  # created here, so workers never race to create it
         with torch_threads(recipe.threads):
             ckpt, acc = baseline_once(recipe, store, run_dir, progress=progress,
@@ -242,8 +248,10 @@ def run_search(
                                         for o in _parsed(recipe.search.objectives)])
         ctx = mp.get_context("spawn")
         threads = recipe.threads or max(1, (os.cpu_count() or 1) // workers)
+        dump = recipe.model_dump(mode="json")
         procs = [ctx.Process(target=_search_worker, args=(
-            recipe.model_dump(mode="json"), url, str(ckpt), acc, trials, threads, i,
+            {**dump, "device": worker_device(i, recipe.devices)} if recipe.devices else dump,
+            url, str(ckpt), acc, trials, threads, i,
             os.getpid()))
             for i in range(workers)]
         for p in procs:

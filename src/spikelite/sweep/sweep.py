@@ -44,6 +44,7 @@ from rich.progress import (
 from spikelite.errors import SpikeliteError
 from spikelite.hardware.units import fmt_energy
 from spikelite.sweep.columns import add_ratios, find_baseline, is_baseline
+from spikelite.sweep.devices import worker_device
 from spikelite.sweep.recipe import PointSpec, Recipe, baseline_key, run_key
 from spikelite.sweep.shared import artifacts_root, public_dump, store_for
 from spikelite.sweep.store import (
@@ -337,8 +338,11 @@ def _worker_main(recipe_data: dict[str, Any], run_dir: str, ckpt: str, acc: floa
         die_with_parent(parent)
     import torch
 
+    from spikelite.sweep.devices import pin
+
     torch.set_num_threads(threads)
     recipe = Recipe.model_validate(recipe_data)
+    pin(recipe.device)
     log = Path(run_dir) / "logs" / f"worker-{index}.log"
     try:
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -391,6 +395,8 @@ def run_sweep(
                 tmp.write_text(text)
             store = store_for(recipe, run_dir)
             store.set_meta("recipe", text)
+            if recipe.devices:  # the baseline and points run here (one worker) on the first
+                recipe = recipe.model_copy(update={"device": recipe.devices[0]})
             with torch_threads(recipe.threads):
                 ckpt, base_acc = baseline_once(recipe, store, run_dir, progress=progress,
                                                console=console)
@@ -667,8 +673,11 @@ class _Driver:
         def start(keys: list[str] | None) -> None:
             i = self.index
             self.index += 1
+            # one device per worker, round-robin (a retried point takes the next one)
+            placed = ({**dump, "device": worker_device(i, self.recipe.devices)}
+                      if self.recipe.devices else dump)
             p = ctx.Process(target=_worker_main, args=(
-                dump, str(self.run_dir), str(self.ckpt), self.acc, threads, i, os.getpid(),
+                placed, str(self.run_dir), str(self.ckpt), self.acc, threads, i, os.getpid(),
                 keys))
             p.start()
             procs.append((p, i))

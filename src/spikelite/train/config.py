@@ -58,6 +58,9 @@ class TrainConfig(Strict):
     checkpoint_minutes: float | None = None
     #: also log every epoch's metrics to TensorBoard (extra ``tensorboard``)
     tensorboard: bool = False
+    #: ``fp32`` (exact, default), ``bf16`` or ``fp16`` (mixed precision, see
+    #: :mod:`spikelite.train.precision`)
+    precision: str = "fp32"
 
     @model_validator(mode="before")
     @classmethod
@@ -139,6 +142,15 @@ class TrainConfig(Strict):
     def _lr_schedule(cls, v: str) -> str:
         if v not in LR_SCHEDULES:
             raise ValueError(f"unknown lr_schedule '{v}'. Valid: {', '.join(LR_SCHEDULES)}")
+        return v
+
+    @field_validator("precision")
+    @classmethod
+    def _precision(cls, v: str) -> str:
+        from spikelite.train.precision import PRECISIONS
+
+        if v not in PRECISIONS:
+            raise ValueError(f"unknown precision '{v}'. Valid: {', '.join(PRECISIONS)}")
         return v
 
     @field_validator("loss")

@@ -20,7 +20,7 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
 from spikelite.core.checks import (
     NonFiniteError,
@@ -32,6 +32,7 @@ from spikelite.core.checks import (
 )
 from spikelite.core.neurons import reset_states
 from spikelite.errors import SpikeliteError, check_output_dir
+from spikelite.train import distributed
 from spikelite.train.checkpoint import (
     check_replaceable,
     load_trainer_state,
@@ -47,6 +48,7 @@ from spikelite.train.config import (  # noqa: F401  (OPTIMIZERS re-exported)
 from spikelite.train.loader import LOADER_FIELDS, EpochLoader, LoaderOptions, make_loader
 from spikelite.train.losses import LOSSES, time_mean
 from spikelite.train.metrics import METRICS, FiringRates, MetricsLog, recording
+from spikelite.train.precision import autocast, check_model_dtype, check_precision, grad_scaler
 from spikelite.train.resume import StageFolders, Timer, rng_state, set_rng_state, skip_batches
 from spikelite.train.schedule import make_scheduler
 
@@ -170,6 +172,13 @@ def _without_loader(meta: Any) -> Any:
     if isinstance(meta, dict):
         return {k: _without_loader(v) for k, v in meta.items() if k not in LOADER_FIELDS}
     return meta
+def _train_meta(cfg: TrainConfig) -> dict[str, Any]:
+    """The training config as stored in checkpoints: ``precision`` only when it is not
+    the default fp32, so fp32 checkpoints read exactly as before mixed precision existed."""
+    d = cfg.model_dump(exclude=set(RUN_OPTIONS))
+    if d.get("precision") == "fp32":
+        del d["precision"]
+    return d
 
 
 def _make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -263,6 +272,25 @@ def evaluate(
     return {"accuracy": correct / total, "loss": loss_sum / total}
 
 
+def _evaluate(model: nn.Module, test: Dataset, cfg: TrainConfig, dev: torch.device,
+              rank: distributed.Rank | None) -> dict[str, float]:
+    """The per-epoch evaluation: on all of ``test`` in one process; in a process group
+    each rank evaluates every W-th sample with rank 0's buffers and the counts are summed
+    (the same accuracy as rank 0 alone on the whole set)."""
+    if rank is None:
+        return evaluate(model, test, batch_size=cfg.eval_batch_size, loss=cfg.loss, device=dev)
+    distributed.broadcast_buffers(model)
+    part = Subset(test, range(rank.rank, len(test), rank.world))
+    n = len(part)
+    ev = (evaluate(model, part, batch_size=cfg.eval_batch_size, loss=cfg.loss, device=dev)
+          if n else {"accuracy": 0.0, "loss": 0.0})
+    correct, total, loss_sum = distributed.all_sum(
+        [round(ev["accuracy"] * n), n, ev["loss"] * n], dev)
+    if total == 0:
+        raise SpikeliteError("cannot evaluate on an empty dataset")
+    return {"accuracy": correct / total, "loss": loss_sum / total}
+
+
 def fit(
     model: nn.Module,
     train: Dataset,
@@ -279,6 +307,7 @@ def fit(
     regularizer: Any | None = None,
     overwrite: bool = False,
     checkpoints: StageFolders | None = None,
+    sync_batchnorm: bool = False,
 ) -> FitResult:
     """Train ``model`` and evaluate on ``test`` after every epoch.
 
@@ -301,9 +330,20 @@ def fit(
     ``config.checkpoint_minutes`` ``last`` is also written mid-epoch on that timer (a
     resume then skips the batches already trained). Inputs of any real dtype are converted
     to the model's; a label outside the model's outputs raises a :class:`SpikeliteError`.
+
+    In a process group (``torchrun``, ``spikelite train --nproc``; see
+    :mod:`spikelite.train.distributed`) every rank calls ``fit``: the model trains under
+    DistributedDataParallel on this rank's share of each global batch of
+    ``config.batch_size`` samples, only rank 0 writes checkpoints, and evaluation counts
+    are summed over the ranks. ``sync_batchnorm`` (CUDA) converts BatchNorm layers to
+    :class:`torch.nn.SyncBatchNorm` there.
     """
     cfg = config or TrainConfig()
     console = console or Console(stderr=True)
+    rank = distributed.current()  # None: one process
+    if rank is not None:  # one GPU per process; only rank 0 shows progress
+        device = distributed.device_for(device, rank.local)
+        progress = progress and rank.main
     dev = resolve_device(device)
     seed_everything(cfg.seed)
     model = model.to(dev)
@@ -321,14 +361,19 @@ def fit(
         out_dir, stage = checkpoints.next()
         metrics_file, resume = checkpoints.metrics, True
     out = Path(out_dir) if out_dir is not None else None
-    meta = {**(checkpoint_config or {}), "train": cfg.model_dump(exclude=set(RUN_OPTIONS))}
+    meta = {**(checkpoint_config or {}), "train": _train_meta(cfg)}
     dtype = _float_dtype(model)
+    check_precision(cfg.precision, dev)
+    check_model_dtype(cfg.precision, dtype)
+    scaler = grad_scaler(cfg.precision, dev)
     resumed = False
     partial: dict[str, Any] | None = None
     if resume and out is None:
         raise SpikeliteError("resume=True needs out_dir (where the checkpoints are)")
     if out is not None:
         check_output_dir(out)
+    if rank is not None:  # rank 0 has finished writing what an earlier fit wrote
+        distributed.barrier()
     if resume and out is not None:
         state = load_trainer_state(out / "last") if (out / "last").is_dir() else None
         if state is not None:
@@ -344,6 +389,8 @@ def fit(
                 result.history = [dict(h) for h in state["history"]]
                 result.best_accuracy = float(state["best_accuracy"])
                 result.best_epoch = int(state["best_epoch"])
+                if scaler is not None and "scaler" in state:
+                    scaler.load_state_dict(state["scaler"])
             except (ValueError, TypeError, KeyError, RuntimeError, IndexError) as exc:
                 raise SpikeliteError(
                     f"the trainer state in '{out / 'last'}' does not fit this run "
@@ -352,20 +399,25 @@ def fit(
                     "--overwrite to start over") from None
             resumed = True
             at = f", batch {int(partial['step']) + 1}" if partial is not None else ""
-            console.print(f"resuming from {out / 'last'} at epoch {start_epoch + 1}/{cfg.epochs}"
-                          f"{at}")
+            if rank is None or rank.main:
+                console.print(f"resuming from {out / 'last'} at epoch "
+                              f"{start_epoch + 1}/{cfg.epochs}{at}")
     if out is not None:
         _check_own_checkpoints(out, meta, overwrite=overwrite or resumed)
+    # the module the forward runs through: DistributedDataParallel around ``model``
+    net = model if rank is None else distributed.wrap(model, dev, sync_batchnorm=sync_batchnorm)
+    writes = out is not None and (rank is None or rank.main)
     loading = LoaderOptions.from_config(cfg)
-    # one loader for all epochs (workers can persist); sampler= is the hook for e.g. a
-    # DistributedSampler
+    # one loader for all epochs (workers can persist); under DDP each rank draws its share
+    # of the same global batches instead (distributed.rank_batches)
     loader = make_loader(train, cfg.batch_size, shuffle=True, seed=cfg.seed, options=loading,
                          device=dev)
-    test_loader = (None if test is None else
+    test_loader = (None if test is None or rank is not None else
                    make_loader(test, cfg.eval_batch_size, shuffle=False, options=loading,
                                device=dev))
     log = rates = None
-    if out is not None:
+    if writes:  # only rank 0 writes
+        assert out is not None
         log = MetricsLog(metrics_file or out / METRICS, stage=stage, tensorboard=cfg.tensorboard)
         rates = FiringRates(model)
     timer = Timer(cfg.checkpoint_minutes)
@@ -373,7 +425,8 @@ def fit(
     def trainer_state(epoch: int, part: dict[str, Any] | None = None) -> dict[str, Any]:
         return {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), **rng_state(),
                 "epoch": epoch, "history": result.history, "best_accuracy": result.best_accuracy,
-                "best_epoch": result.best_epoch, **({"partial": part} if part else {})}
+                "best_epoch": result.best_epoch, **({"partial": part} if part else {}),
+                **({} if scaler is None else {"scaler": scaler.state_dict()})}
 
     t0 = time.perf_counter()
     with _progress(console, progress) as bar, \
@@ -384,16 +437,22 @@ def fit(
             set_epoch = getattr(train, "set_epoch", None)
             if callable(set_epoch):  # fresh rate-code draws per epoch, reproducible
                 set_epoch(epoch)
-            loader.set_epoch(epoch)  # the order of (seed, epoch), as before
-            task = bar.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=len(loader), info="")
+            if rank is None:
+                loader.set_epoch(epoch)  # the order of (seed, epoch), as before
+                epoch_batches: Any = ((b, None) for b in loader)
+            else:  # this rank's share of the same global batches, and its loss weight
+                gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+                epoch_batches = distributed.rank_batches(train, cfg.batch_size, gen, rank)
+            task = bar.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=steps_per_epoch,
+                                info="")
             seen = correct = 0
             loss_sum = 0.0
             # every weight and buffer, checked finite after every optimizer step
             state = [*model.parameters(), *model.buffers()]
-            done, batches = 0, loader
+            done, batches = 0, epoch_batches
             if partial is not None:  # resume mid-epoch: skip what was trained, then the RNGs
                 done = int(partial["step"])
-                batches = skip_batches(loader, done)
+                batches = skip_batches(epoch_batches, done)
                 set_rng_state(partial["rng"])
                 seen, correct = int(partial["seen"]), int(partial["correct"])
                 loss_sum, t_epoch = float(partial["loss_sum"]), t_epoch - partial["seconds"]
@@ -401,13 +460,15 @@ def fit(
                     rates.load(partial.get("rates"), dev)
                 bar.update(task, completed=done)
                 partial = None
-            for step, (x, y) in enumerate(batches, start=done):
+            for step, ((x, y), share) in enumerate(batches, start=done):
                 x, y = _batch(x, y, dev, dtype)
                 check_batch(x, step, cfg.batch_size, f"training (epoch {epoch + 1})")
                 reset_states(model)
                 try:
-                    with naming_layers(model):
-                        out_t = model(x)
+                    with naming_layers(model), autocast(cfg.precision, dev):
+                        out_t = net(x)
+                    if cfg.precision != "fp32":  # the loss in float32
+                        out_t = out_t.float()
                 except NonFiniteError as exc:
                     raise NonFiniteError(
                         f"training stopped at epoch {epoch + 1}, step {step + 1}: {exc}; if "
@@ -417,17 +478,29 @@ def fit(
                 loss = loss_fn(out_t, y)
                 if regularizer is not None:
                     loss = loss + regularizer.penalty()
+                if share is not None:  # DDP averages over ranks: weight n_r·W/n
+                    loss_unweighted, loss = loss, loss * share[2]
+                else:
+                    loss_unweighted = loss
                 if not torch.isfinite(loss):
                     raise SpikeliteError(
                         f"training loss became {float(loss)} at epoch {epoch + 1}, step "
                         f"{step + 1}; lower the learning rate (lr={cfg.lr}) or enable grad_clip"
                     )
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                if scaler is None:
+                    loss.backward()
+                else:  # fp16: scaled loss; a step with non-finite gradients is skipped
+                    scaler.scale(loss).backward()
+                    scaler.unscale_(opt)
                 if cfg.grad_clip is not None:
                     nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                 try:
-                    opt.step()
+                    if scaler is None:
+                        opt.step()
+                    else:
+                        scaler.step(opt)
+                        scaler.update()
                 except RuntimeError as exc:  # e.g. Adam's lr/(1 − β₁ᵗ) past float32's range
                     if "overflow" not in str(exc):
                         raise
@@ -444,12 +517,18 @@ def fit(
                         f"; lower the learning rate (lr={cfg.lr}) or enable grad_clip (no "
                         "checkpoint was written from this step)"
                     )
-                n = y.shape[0]
-                seen += n
-                loss_sum += float(loss.detach()) * n
-                correct += int((time_mean(out_t.detach()).argmax(-1) == y).sum())
+                if share is None:
+                    n = y.shape[0]
+                    seen += n
+                    loss_sum += float(loss.detach()) * n
+                    correct += int((time_mean(out_t.detach()).argmax(-1) == y).sum())
+                else:  # this rank's samples (none: a stand-in sample of weight 0)
+                    n = share[0]
+                    seen += n
+                    loss_sum += float(loss_unweighted.detach()) * n
+                    correct += int((time_mean(out_t.detach()).argmax(-1) == y).sum()) * (n > 0)
                 bar.update(task, advance=1, info=f"loss {loss_sum / seen:.4f}")
-                if out is not None and timer.due():  # a mid-epoch checkpoint
+                if writes and rank is None and timer.due():  # a mid-epoch checkpoint
                     save_checkpoint(out / "last", model, {**meta, "partial_epoch": epoch + 1},
                                     trainer_state(epoch - 1, {
                                         "epoch": epoch, "step": step + 1, "seen": seen,
@@ -459,6 +538,8 @@ def fit(
                                         "rates": rates.state() if rates else None}))
                     timer.reset()
             bar.remove_task(task)
+            if rank is not None:  # the epoch's metrics over all ranks
+                seen, loss_sum, correct = distributed.all_sum([seen, loss_sum, correct], dev)
             rec = {
                 "epoch": epoch + 1,
                 "train_loss": loss_sum / seen,
@@ -467,8 +548,9 @@ def fit(
             }
             if test is not None:
                 try:
-                    ev = evaluate(model, test, batch_size=cfg.eval_batch_size, loss=cfg.loss,
-                                  device=dev, loader=test_loader)
+                    ev = (evaluate(model, test, batch_size=cfg.eval_batch_size, loss=cfg.loss,
+                                   device=dev, loader=test_loader) if rank is None
+                          else _evaluate(model, test, cfg, dev, rank))
                 except NonFiniteError as exc:
                     raise NonFiniteError(
                         f"training stopped at epoch {epoch + 1}, evaluating on the test data: "
@@ -485,7 +567,8 @@ def fit(
                 log.write({**rec, "seconds": round(seconds, 3), **rates.take()})
                 log.progress(epoch + 1, cfg.epochs, (time.perf_counter() - t0) /
                              (epoch + 1 - start_epoch))
-            if out is not None:
+            if writes:  # only rank 0 writes
+                assert out is not None
                 meta_now = {**meta, "metrics": rec, "best_accuracy": result.best_accuracy}
                 if improved:
                     save_checkpoint(out / "best", model, meta_now)
@@ -499,6 +582,8 @@ def fit(
                 )
             if on_epoch is not None:
                 on_epoch(rec)
+    if rank is not None:  # the checkpoints are complete when fit returns on any rank
+        distributed.barrier()
     result.seconds = time.perf_counter() - t0
     if result.history:
         last = result.history[-1]

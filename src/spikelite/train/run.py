@@ -20,8 +20,10 @@ from spikelite.errors import SpikeliteError, check_output_dir
 from spikelite.models.spec import ModelSpec, build_model
 from spikelite.records import Strict, parse_record, read_yaml
 from spikelite.regularize import RegularizerSpec, regularizer_from_spec
+from spikelite.train import distributed
 from spikelite.train.config import TrainSpec
 from spikelite.train.engine import fit, resolve_device, seed_everything
+from spikelite.train.precision import check_precision
 
 
 class RunConfig(Strict):
@@ -66,20 +68,29 @@ def run_training(
     progress: bool = True,
     console: Console | None = None,
     overwrite: bool = False,
+    sync_batchnorm: bool = False,
 ) -> TrainOutcome:
     """Load data, build the model, train it with checkpoints under ``cfg.out``. Checkpoints
     of another run there are replaced only with ``overwrite`` (see :func:`fit`); the output
-    folder is checked before the data is loaded."""
+    folder is checked before the data is loaded.
+
+    In a process group (``torchrun``; :mod:`spikelite.train.distributed`) every rank calls
+    it: rank 0 loads the data first (so a download happens once) and alone prints and
+    writes; ``sync_batchnorm`` converts BatchNorm to SyncBatchNorm (CUDA)."""
     console = console or Console(stderr=True)
+    if not distributed.is_main():
+        console = Console(stderr=True, quiet=True)
     fresh = not Path(cfg.out).exists()
     check_output_dir(cfg.out)
     try:
-        resolve_device(cfg.device)
+        check_precision(cfg.train.precision, resolve_device(cfg.device))
         t0 = time.perf_counter()
-        with console.status(f"loading dataset '{cfg.data.name}'", spinner="dots"):
+        with console.status(f"loading dataset '{cfg.data.name}'", spinner="dots"), \
+                distributed.main_first():
             train, test = load_data(cfg.data)
     except BaseException:
-        if fresh:  # a run that fails before any work leaves no empty output folder behind
+        # a run that fails before any work leaves no empty output folder behind
+        if fresh and distributed.is_main():
             with contextlib.suppress(OSError):
                 Path(cfg.out).rmdir()
         raise
@@ -109,9 +120,10 @@ def run_training(
         device=cfg.device,
         progress=progress,
         console=console,
-        checkpoint_config={"model": spec, "data": cfg.data.model_dump(), "run": cfg.model_dump()},
+        checkpoint_config={"model": spec, "data": cfg.data.model_dump(), "run": _run_meta(cfg)},
         regularizer=reg,
         overwrite=overwrite,
+        sync_batchnorm=sync_batchnorm,
     )
     if reg is not None:
         reg.remove()
@@ -126,6 +138,15 @@ def run_training(
         data_seconds=data_seconds,
         train_seconds=result.seconds,
     )
+
+
+def _run_meta(cfg: RunConfig) -> dict[str, object]:
+    """The run config as stored in checkpoints: the training ``precision`` only when it is
+    not fp32, so fp32 checkpoints read exactly as before mixed precision existed."""
+    d = cfg.model_dump()
+    if d["train"].get("precision") == "fp32":
+        del d["train"]["precision"]
+    return d
 
 
 def evaluate_checkpoint(
