@@ -31,9 +31,9 @@ from spikelite.train import evaluate, load_model, save_checkpoint, seed_everythi
 from spikelite.train.checkpoint import check_replaceable
 from spikelite.train.config import RUN_OPTIONS, FinetuneSpec
 from spikelite.train.engine import resolve_device
+from spikelite.train.precision import check_precision
 from spikelite.train.resume import StageFolders, prune_stages, stage_folders
 from spikelite.train.run import open_model
-from spikelite.train.precision import check_precision
 
 
 def compress_model(
