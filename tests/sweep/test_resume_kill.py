@@ -35,15 +35,16 @@ CHILD = textwrap.dedent("""
 
     class Killer(torch.utils.data.Dataset):
         def __init__(self, inner):
-            self.inner, self.epochs, self.items = inner, -1, 0
+            self.inner, self.epochs, self.items, self.last = inner, -1, 0, None
             self.input_shape = getattr(inner, "input_shape", None)
             self.num_classes = getattr(inner, "num_classes", None)
         def __len__(self):
             return len(self.inner)
         def __getattr__(self, name):
             return getattr(self.__dict__["inner"], name)
-        def set_epoch(self, epoch):
-            self.epochs, self.items = self.epochs + 1, 0
+        def set_epoch(self, epoch):  # called by fit and again by its loader: count once
+            if epoch != self.last:
+                self.last, self.epochs, self.items = epoch, self.epochs + 1, 0
             if hasattr(self.inner, "set_epoch"):
                 self.inner.set_epoch(epoch)
         def __getitem__(self, i):

@@ -97,7 +97,7 @@ def test_two_processes_train_the_weights_of_one_and_resume(tmp_path):
     ddp.launch(_rank_main, 2, str(tmp_path), 3)
     _check_same(tmp_path, ref, hist)
     files = sorted(p.name for p in (tmp_path / "run").iterdir())
-    assert files == ["best", "last"]  # written once, by rank 0
+    assert files == ["best", "last", "metrics.csv", "progress.json"]  # by rank 0 only
 
 
 def test_shares_split_every_global_batch():

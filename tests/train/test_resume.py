@@ -11,7 +11,7 @@ import types
 import numpy as np
 import pytest
 import torch
-from test_engine import _toy_data, _toy_model
+from .test_engine import _toy_data, _toy_model
 
 from spikelite.errors import MissingExtraError, SpikeliteError
 from spikelite.train import TrainConfig, fit
