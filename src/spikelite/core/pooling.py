@@ -4,7 +4,8 @@
 records an index per output; for the 2×2/stride-2 case the same values are three
 ``torch.maximum`` calls on strided views (on binary spikes: the logical OR of the
 window), with no index tensor. The maximum is exact, so the values are identical to
-``max_pool2d`` for every input, binary or not (NaN propagates in both). It is used where no
+``max_pool2d`` for every input, binary or not (NaN propagates in both; for 0/1 spikes bit
+for bit, while a window tying −0.0 with +0.0 may keep the other zero). It is used where no
 gradient is needed (inference, profiling); training keeps ``max_pool2d``, whose backward
 scatters through the recorded indices (routing the gradient to the first maximum of each
 window with tensor ops measured 2× slower than that forward + backward together).
