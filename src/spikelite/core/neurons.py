@@ -147,7 +147,7 @@ class LIF(nn.Module):
     ``"auto"`` (the Triton kernel of :mod:`spikelite.core.triton_lif` for CUDA tensors when
     it covers the configuration, else the PyTorch one), ``"triton"`` (that kernel or an
     error saying why not) or ``"torch"``; ``last_kernel``/``kernel_reason`` record the
-    choice of the last call. ``loop_threads`` (default 1): intra-op threads of the CPU
+    choice of the last call. ``loop_threads`` (default ``None``): intra-op threads of the CPU
     kernel's per-step loop (:mod:`spikelite.core.threads`; ``None``: torch's setting); the
     layers around it keep all threads.
 

@@ -17,8 +17,9 @@ import torch
 
 from spikelite.errors import SpikeliteError
 
-#: The default number of threads for the neuron time loops (``None``: torch's setting).
-LOOP_THREADS = 1
+#: The default for the neuron time loops: ``None`` (torch's setting); ``1`` measured a win
+#: for the loop alone but not for whole training steps under contention (benchmarks/README.md).
+LOOP_THREADS: int | None = None
 
 
 def check_loop_threads(n: int | None) -> int | None:
