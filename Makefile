@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 TORCH  := torch==2.13.0
 PEERS  := snntorch==1.0.0 spikingjelly==2.0.0 norse==1.1.0 nir==1.0.8 nirtorch==2.6 neurobench==2.3.0
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench bench-1t bench-hog bench-bf16 lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,17 @@ test: $(VENV)/.dev
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.dev
-	$(BIN)/python benchmarks/bench_core.py
+	$(BIN)/python benchmarks/bench_core.py --baseline
+
+# one thread; a busy-loop process on the other core (contention); bf16 convolutions
+bench-1t: $(VENV)/.dev
+	$(BIN)/python benchmarks/bench_core.py --baseline --threads 1
+
+bench-hog: $(VENV)/.dev
+	$(BIN)/python benchmarks/bench_core.py --baseline --hog
+
+bench-bf16: $(VENV)/.dev
+	$(BIN)/python benchmarks/bench_core.py --baseline --bf16-conv
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests benchmarks

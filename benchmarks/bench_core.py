@@ -30,19 +30,30 @@ Stateless layers fold T into the batch in every library so that BatchNorm sees t
 Every library starts from the same weights and zero membranes; before timing, the script
 checks that the spike counts of every LIF layer agree.
 
-Timing: ``torch.set_num_threads(2)``; warm-up rounds, then ``--rounds`` rounds; in each
-round every library runs one training step and then one inference pass, in round-robin
-order (the starting library rotates each round). Reported: median ms per library and the
-ratio peer / spikelite (> 1: spikelite is faster).
+Timing: ``torch.set_num_threads(--threads)`` (default 2); warm-up rounds, then ``--rounds``
+rounds; in each round every library runs one training step and then one inference pass, in
+round-robin order (the starting library rotates each round). Reported: median ms per
+library and the ratio peer / spikelite (> 1: spikelite is faster).
 
-Usage: ``python benchmarks/bench_core.py [--rounds 11] [--which A|B|all] [--quick]``
+``--baseline`` adds ``spikelite-base`` to the rotation: the same spikelite network with the
+speed settings off (``loop_threads=None``: the LIF time loops use all threads;
+``nn.MaxPool2d``), so the gain of those settings is measured in the same interleaved run.
+``--hog`` keeps a busy-loop process pinned to the last CPU while timing (the contention
+case: one of the two threads' cores is taken). ``--bf16-conv`` runs every library's
+forward under ``torch.autocast("cpu", torch.bfloat16)`` (convolutions and linear layers
+in bf16; spikes are then no longer bit-identical, the agreement check runs in fp32 first).
+
+Usage: ``python benchmarks/bench_core.py [--rounds 11] [--which A|B|all] [--threads 2]
+[--baseline] [--hog] [--bf16-conv] [--quick]``
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import gc
+import multiprocessing
 import os
 import platform
 import statistics
@@ -60,6 +71,8 @@ import spikelite.core as slc
 BETA = 0.5
 THRESHOLD = 1.0
 LIBS = ("spikelite", "snntorch", "spikingjelly", "norse")
+PEERS = LIBS[1:]
+BASE = "spikelite-base"
 
 
 # ---------------------------------------------------------------------------------------
@@ -113,25 +126,28 @@ def into(dst: nn.Module, src: nn.Module, scale: float = 1.0) -> nn.Module:
 # ---------------------------------------------------------------------------------------
 # spikelite
 # ---------------------------------------------------------------------------------------
-def spikelite_lif() -> nn.Module:
+def spikelite_lif(fast: bool = True) -> nn.Module:
     return slc.LIF(beta=BETA, threshold=THRESHOLD, reset="zero", strict=True,
-                   detach_reset=True, surrogate="atan")
+                   detach_reset=True, surrogate="atan", loop_threads=1 if fast else None)
 
 
 class SpikeliteNet(nn.Module):
-    def __init__(self, which: str, ref: nn.ModuleList) -> None:
+    """``fast=False``: the speed settings off (``spikelite-base``)."""
+
+    def __init__(self, which: str, ref: nn.ModuleList, fast: bool = True) -> None:
         super().__init__()
         td = slc.TimeDistributed
+        pool = slc.MaxPool2d if fast else nn.MaxPool2d
         if which == "A":
             mods: list[nn.Module] = []
             for i in range(3):
-                mods += [td(copy_of(ref[2 * i])), td(copy_of(ref[2 * i + 1])), spikelite_lif(),
-                         td(nn.MaxPool2d(2))]
-            mods += [slc.Flatten(), td(copy_of(ref[6])), spikelite_lif()]
+                mods += [td(copy_of(ref[2 * i])), td(copy_of(ref[2 * i + 1])),
+                         spikelite_lif(fast), td(pool(2))]
+            mods += [slc.Flatten(), td(copy_of(ref[6])), spikelite_lif(fast)]
         else:
             mods = []
             for lin in ref:
-                mods += [td(copy_of(lin)), spikelite_lif()]
+                mods += [td(copy_of(lin)), spikelite_lif(fast)]
         self.net = nn.Sequential(*mods)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -281,15 +297,15 @@ def make_workload(which: str) -> Workload:
 
 
 def build(lib: str, w: Workload) -> nn.Module:
-    if lib == "spikelite":
-        return SpikeliteNet(w.name, w.ref)
+    if lib in ("spikelite", BASE):
+        return SpikeliteNet(w.name, w.ref, fast=lib == "spikelite")
     if lib in ("snntorch", "norse"):
         return LoopNet(w.name, w.ref, lib)
     return SJNet(w.name, w.ref)
 
 
 def lif_modules(lib: str, net: nn.Module) -> list[nn.Module]:
-    if lib == "spikelite":
+    if lib in ("spikelite", BASE):
         return [m for m in net.modules() if isinstance(m, slc.LIF)]
     if lib in ("snntorch", "norse"):
         return [m for m in net.modules() if isinstance(m, (SnnTorchLoop, NorseLoop))]
@@ -339,8 +355,9 @@ def check_agreement(nets: dict[str, nn.Module], w: Workload, out: Callable[[str]
         g_rel = float((g - g_ref).norm() / g_ref.norm().clamp_min(1e-30))
         out(f"  {lib:<13} spikes {c} (max rel. diff {rel:.1e}), loss {loss:.6f}, "
             f"grad rel. diff {g_rel:.1e}")
-    if counts["snntorch"] != ref:
-        raise SystemExit(f"[{w.name}] snnTorch and spikelite must agree bit-for-bit; they do not")
+    for lib in ("snntorch", BASE):
+        if lib in counts and counts[lib] != ref:
+            raise SystemExit(f"[{w.name}] {lib} and spikelite must agree bit-for-bit; they do not")
     if worst > 0.01:
         raise SystemExit(f"[{w.name}] spike counts differ by {worst:.1%}: not the same network")
 
@@ -348,17 +365,24 @@ def check_agreement(nets: dict[str, nn.Module], w: Workload, out: Callable[[str]
 # ---------------------------------------------------------------------------------------
 # timing
 # ---------------------------------------------------------------------------------------
+def autocast(bf16: bool) -> contextlib.AbstractContextManager:
+    """bf16 convolutions/linear layers (``torch.autocast``) or nothing."""
+    return torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+
+
 def train_step(
-    net: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor
+    net: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+    bf16: bool = False,
 ) -> None:
     opt.zero_grad(set_to_none=True)
-    loss = nn.functional.cross_entropy(net(x), y)
+    with autocast(bf16):
+        loss = nn.functional.cross_entropy(net(x).float(), y)
     loss.backward()
     opt.step()
 
 
-def infer(net: nn.Module, x: torch.Tensor) -> None:
-    with torch.no_grad():
+def infer(net: nn.Module, x: torch.Tensor, bf16: bool = False) -> None:
+    with torch.no_grad(), autocast(bf16):
         net(x)
 
 
@@ -369,21 +393,22 @@ def timed(fn: Callable[[], None]) -> float:
     return (time.perf_counter() - t0) * 1e3
 
 
-def run_workload(which: str, rounds: int, warmup: int, out: Callable[[str], None]) -> dict:
+def run_workload(which: str, rounds: int, warmup: int, out: Callable[[str], None],
+                 libs: tuple[str, ...] = LIBS, bf16: bool = False) -> dict:
     w = make_workload(which)
-    nets = {lib: build(lib, w) for lib in LIBS}
+    nets = {lib: build(lib, w) for lib in libs}
     check_agreement(nets, w, out)
     opts = {lib: torch.optim.SGD(net.parameters(), lr=0.01) for lib, net in nets.items()}
-    times: dict[str, dict[str, list[float]]] = {m: {lib: [] for lib in LIBS}
+    times: dict[str, dict[str, list[float]]] = {m: {lib: [] for lib in libs}
                                                 for m in ("train", "infer")}
     for r in range(warmup + rounds):
-        order = LIBS[r % len(LIBS):] + LIBS[: r % len(LIBS)]
+        order = libs[r % len(libs):] + libs[: r % len(libs)]
         for lib in order:
             net, opt = nets[lib], opts[lib]
             net.train()
-            t_train = timed(partial(train_step, net, opt, w.x, w.y))
+            t_train = timed(partial(train_step, net, opt, w.x, w.y, bf16))
             net.eval()
-            t_inf = timed(partial(infer, net, w.x))
+            t_inf = timed(partial(infer, net, w.x, bf16))
             if r >= warmup:
                 times["train"][lib].append(t_train)
                 times["infer"][lib].append(t_inf)
@@ -393,13 +418,13 @@ def run_workload(which: str, rounds: int, warmup: int, out: Callable[[str], None
 def report(which: str, med: dict, rounds: int, out: Callable[[str], None]) -> None:
     out(f"\n[{which}] median of {rounds} rounds, ms "
         "(ratio = peer / spikelite; > 1: spikelite faster)")
-    out(f"  {'library':<13} {'train ms':>9} {'ratio':>6} {'infer ms':>9} {'ratio':>6}")
-    for lib in LIBS:
+    out(f"  {'library':<15} {'train ms':>9} {'ratio':>6} {'infer ms':>9} {'ratio':>6}")
+    for lib in med["train"]:
         tr, inf = med["train"][lib], med["infer"][lib]
-        out(f"  {lib:<13} {tr:9.1f} {tr / med['train']['spikelite']:6.2f} "
+        out(f"  {lib:<15} {tr:9.1f} {tr / med['train']['spikelite']:6.2f} "
             f"{inf:9.1f} {inf / med['infer']['spikelite']:6.2f}")
     for m in ("train", "infer"):
-        best = min((lib for lib in LIBS if lib != "spikelite"), key=lambda lib: med[m][lib])
+        best = min(PEERS, key=lambda lib: med[m][lib])
         out(f"  {m}: best peer {best}, {med[m][best] / med[m]['spikelite']:.2f}x spikelite")
 
 
@@ -424,19 +449,52 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=2, help="untimed rounds first")
     ap.add_argument("--which", choices=("A", "B", "all"), default="all")
     ap.add_argument("--quick", action="store_true", help="smoke test: 3 rounds, 1 warm-up")
+    ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    ap.add_argument("--baseline", action="store_true",
+                    help="also time spikelite with its speed settings off (spikelite-base)")
+    ap.add_argument("--hog", action="store_true",
+                    help="a busy-loop process on the last CPU while timing (contention)")
+    ap.add_argument("--bf16-conv", action="store_true",
+                    help="forward under torch.autocast(cpu, bfloat16) in every library")
     args = ap.parse_args(argv)
     if args.quick:
         args.rounds, args.warmup = 3, 1
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
+    libs = LIBS + ((BASE,) if args.baseline else ())
 
     def out(s: str) -> None:
         print(s, flush=True)
 
-    out(versions())
-    for which in ("A", "B") if args.which == "all" else (args.which,):
-        med = run_workload(which, args.rounds, args.warmup, out)
-        report(which, med, args.rounds, out)
+    out(versions() + (", CPU hog on the last CPU" if args.hog else "")
+        + (", bf16 autocast" if args.bf16_conv else ""))
+    out(f"load average before: {os.getloadavg()}")
+    with cpu_hog(args.hog):
+        for which in ("A", "B") if args.which == "all" else (args.which,):
+            med = run_workload(which, args.rounds, args.warmup, out, libs, args.bf16_conv)
+            report(which, med, args.rounds, out)
+    out(f"load average after: {os.getloadavg()}")
     return 0
+
+
+def _spin() -> None:
+    os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
+    while True:
+        pass
+
+
+@contextlib.contextmanager
+def cpu_hog(on: bool):  # type: ignore[no-untyped-def]
+    """A busy-looping child process pinned to the last CPU for the duration (``on``)."""
+    if not on:
+        yield
+        return
+    proc = multiprocessing.get_context("fork").Process(target=_spin, daemon=True)
+    proc.start()
+    try:
+        yield
+    finally:
+        proc.terminate()
+        proc.join()
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ from spikelite.core.functional import (
 )
 from spikelite.core.params import LIFParams
 from spikelite.core.surrogates import ATan, FastSigmoid, Rectangular, Sigmoid, Triangle
+from spikelite.core.threads import LOOP_THREADS, intra_op_threads
 
 #: Elements per backward block (2**19 float32 = 2 MiB per temporary).
 _BLOCK_NUMEL = 1 << 19
@@ -146,15 +147,24 @@ def _blocks(T: int, step_numel: int) -> list[tuple[int, int]]:
 
 def _forward(
     x: torch.Tensor, v0: torch.Tensor, leak: torch.Tensor, p: LIFParams, save: bool,
-    observer: StepObserver | None = None,
+    observer: StepObserver | None = None, loop_threads: int | None = LOOP_THREADS,
 ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
     """The LIF recursion: ``(spikes, v_T, h blocks)`` (``h`` kept only if ``save``).
 
     ``h`` is kept in blocks of :func:`_blocks` rather than one ``[T, B, ...]`` tensor: a
     block is small enough to be recycled by the allocator, one large tensor would be fresh
     pages (faulted in again) on every call. ``observer`` (opt-in) sees ``(t, h_t, h_{t−1},
-    s_t)`` after every step; without ``save`` it costs a second ``h`` buffer.
+    s_t)`` after every step; without ``save`` it costs a second ``h`` buffer. The loop runs
+    with ``loop_threads`` intra-op threads (:mod:`spikelite.core.threads`).
     """
+    with intra_op_threads(loop_threads, x.device):
+        return _forward_loop(x, v0, leak, p, save, observer)
+
+
+def _forward_loop(
+    x: torch.Tensor, v0: torch.Tensor, leak: torch.Tensor, p: LIFParams, save: bool,
+    observer: StepObserver | None,
+) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
     T = x.shape[0]
     s_all = torch.empty_like(x, memory_format=torch.contiguous_format)
     if save:
@@ -311,15 +321,17 @@ class FusedLIF(torch.autograd.Function):
     """``(x [T, B, ...], v0 [B, ...], leak) → (spikes [T, B, ...], v_T)``."""
 
     @staticmethod
-    def forward(ctx, x, v0, leak, p: LIFParams, observer: StepObserver | None = None):
-        s_all, v, h_blocks = _forward(x, v0, leak, p, save=_saves_h(p), observer=observer)
-        ctx.p = p
+    def forward(ctx, x, v0, leak, p: LIFParams, observer: StepObserver | None = None,
+                loop_threads: int | None = LOOP_THREADS):
+        s_all, v, h_blocks = _forward(x, v0, leak, p, save=_saves_h(p), observer=observer,
+                                      loop_threads=loop_threads)
+        ctx.p, ctx.loop_threads = p, loop_threads
         ctx.save_for_backward(_saved_input(x, leak, p), s_all, v0, leak, *h_blocks)
         return s_all, v
 
     @staticmethod
     def backward(ctx, g_s, g_vT):
-        return _backward(ctx, g_s, g_vT, None)
+        return (*_backward(ctx, g_s, g_vT, None), None)
 
 
 class FusedLIFTrace(torch.autograd.Function):
@@ -327,15 +339,17 @@ class FusedLIFTrace(torch.autograd.Function):
     the pre-reset membrane, differentiably (for membrane regularizers)."""
 
     @staticmethod
-    def forward(ctx, x, v0, leak, p: LIFParams, observer: StepObserver | None = None):
-        s_all, v, h_blocks = _forward(x, v0, leak, p, save=_saves_h(p), observer=observer)
-        ctx.p = p
+    def forward(ctx, x, v0, leak, p: LIFParams, observer: StepObserver | None = None,
+                loop_threads: int | None = LOOP_THREADS):
+        s_all, v, h_blocks = _forward(x, v0, leak, p, save=_saves_h(p), observer=observer,
+                                      loop_threads=loop_threads)
+        ctx.p, ctx.loop_threads = p, loop_threads
         ctx.save_for_backward(_saved_input(x, leak, p), s_all, v0, leak, *h_blocks)
         return s_all, v, _membrane(x, v0, leak, p, h_blocks)
 
     @staticmethod
     def backward(ctx, g_s, g_vT, g_h_out):
-        return _backward(ctx, g_s, g_vT, g_h_out)
+        return (*_backward(ctx, g_s, g_vT, g_h_out), None)
 
 
 def _saves_h(p: LIFParams) -> bool:
@@ -404,6 +418,7 @@ def _backward(ctx: Any, g_s: torch.Tensor | None, g_vT: torch.Tensor | None,
         g_leak = torch.zeros_like(leak) if ctx.needs_input_grad[2] else None
         return torch.zeros_like(s_all), g_vT, g_leak, None, None
     a, b = _coefficients(leak, p)
+    threads = getattr(ctx, "loop_threads", LOOP_THREADS)
     delayed = p.reset_timing == "delayed"
     need_leak = ctx.needs_input_grad[2]
     # g_h is computed in place of g_x; the τ-form's factor b is applied per block unless
@@ -430,15 +445,16 @@ def _backward(ctx: Any, g_s: torch.Tensor | None, g_vT: torch.Tensor | None,
                 gb.add_(g_h_out[t0:t1])
             if t1 == T and g_vT is not None:  # g_v[T−1] = g_vT
                 gb[-1].add_(_masked(g_vT, sb[-1], ws_r[0]) if mask and not delayed else g_vT)
-            for j in range(n - 1, -1, -1):
-                if t0 + j == T - 1:
-                    continue
-                g_next = gb[j + 1] if j + 1 < n else nxt
-                g_v = _masked(g_next, sb[j], ws_r[j]) if mask else g_next
-                if isinstance(a, float):
-                    gb[j].add_(g_v, alpha=a)
-                else:
-                    gb[j].addcmul_(g_v, a)
+            with intra_op_threads(threads, gb.device):
+                for j in range(n - 1, -1, -1):
+                    if t0 + j == T - 1:
+                        continue
+                    g_next = gb[j + 1] if j + 1 < n else nxt
+                    g_v = _masked(g_next, sb[j], ws_r[j]) if mask else g_next
+                    if isinstance(a, float):
+                        gb[j].add_(g_v, alpha=a)
+                    else:
+                        gb[j].addcmul_(g_v, a)
         else:
             sg = _surrogate_grad(hb, p, ws_sg[:n])
             if g_s is not None:
@@ -451,10 +467,11 @@ def _backward(ctx: Any, g_s: torch.Tensor | None, g_vT: torch.Tensor | None,
             if t1 == T and g_vT is not None:  # g_v[T−1] = g_vT: + g_vT·R
                 gb[-1].add_(g_vT).addcmul_(g_vT, w[-1], value=-1)
             ar = _times_one_minus(w, a)  # a·R
-            for j in range(n - 1, -1, -1):
-                if t0 + j == T - 1:
-                    continue
-                gb[j].addcmul_(gb[j + 1] if j + 1 < n else nxt, ar[j])
+            with intra_op_threads(threads, gb.device):
+                for j in range(n - 1, -1, -1):
+                    if t0 + j == T - 1:
+                        continue
+                    gb[j].addcmul_(gb[j + 1] if j + 1 < n else nxt, ar[j])
         if scale_now:
             nxt = nxt_buf.copy_(gb[0])
             gb.mul_(b)
@@ -478,20 +495,22 @@ def _backward(ctx: Any, g_s: torch.Tensor | None, g_vT: torch.Tensor | None,
 
 def lif_multistep_fused(
     x: torch.Tensor, v0: torch.Tensor | None, p: LIFParams,
-    observer: StepObserver | None = None,
+    observer: StepObserver | None = None, loop_threads: int | None = LOOP_THREADS,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Fused equivalent of :func:`lif_multistep_eager`: ``(spikes [T, B, ...], v_T)``.
 
     Gradients flow to ``x``, ``v0`` and a tensor ``p.leak`` (learnable β or τ). A
     ``threshold`` or ``v_reset`` that requires grad is not supported here; the module
     falls back to the eager path for it. Without gradients the forward keeps no history.
-    ``observer``: see :data:`StepObserver` (``None``: no cost).
+    ``observer``: see :data:`StepObserver` (``None``: no cost). ``loop_threads``: intra-op
+    threads of the per-step loops (:mod:`spikelite.core.threads`; ``None``: torch's).
     """
     x, v0, leak, track = _inputs(x, v0, p)
     if not track:
-        s_all, v, _ = _forward(x, v0, leak, p, save=False, observer=observer)
+        s_all, v, _ = _forward(x, v0, leak, p, save=False, observer=observer,
+                               loop_threads=loop_threads)
         return s_all, v
-    return FusedLIF.apply(x, v0, leak, p, observer)
+    return FusedLIF.apply(x, v0, leak, p, observer, loop_threads)
 
 
 def _inputs(x: torch.Tensor, v0: torch.Tensor | None, p: LIFParams
@@ -508,12 +527,13 @@ def _inputs(x: torch.Tensor, v0: torch.Tensor | None, p: LIFParams
 
 def lif_multistep_fused_trace(
     x: torch.Tensor, v0: torch.Tensor | None, p: LIFParams,
-    observer: StepObserver | None = None,
+    observer: StepObserver | None = None, loop_threads: int | None = LOOP_THREADS,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """:func:`lif_multistep_fused` that also returns the pre-reset membrane ``h``
     ``[T, B, ...]`` with gradients: ``(spikes, v_T, h)`` (one extra ``[T, B, ...]`` copy)."""
     x, v0, leak, track = _inputs(x, v0, p)
     if not track:
-        s_all, v, h_blocks = _forward(x, v0, leak, p, save=_saves_h(p), observer=observer)
+        s_all, v, h_blocks = _forward(x, v0, leak, p, save=_saves_h(p), observer=observer,
+                                      loop_threads=loop_threads)
         return s_all, v, _membrane(x, v0, leak, p, h_blocks)
-    return FusedLIFTrace.apply(x, v0, leak, p, observer)
+    return FusedLIFTrace.apply(x, v0, leak, p, observer, loop_threads)

@@ -55,6 +55,7 @@ from spikelite.core.params import (
 )
 from spikelite.core.state_quant import check_state_quant
 from spikelite.core.surrogates import Surrogate, get_surrogate
+from spikelite.core.threads import LOOP_THREADS, check_loop_threads
 from spikelite.core.triton_lif import (
     KERNELS,
     choose_kernel,
@@ -156,7 +157,9 @@ class LIF(nn.Module):
     ``"auto"`` (the Triton kernel of :mod:`spikelite.core.triton_lif` for CUDA tensors when
     it covers the configuration, else the PyTorch one), ``"triton"`` (that kernel or an
     error saying why not) or ``"torch"``; ``last_kernel``/``kernel_reason`` record the
-    choice of the last call.
+    choice of the last call. ``loop_threads`` (default ``None``): intra-op threads of the CPU
+    kernel's per-step loop (:mod:`spikelite.core.threads`; ``None``: torch's setting); the
+    layers around it keep all threads.
 
     Peer-exact settings (see the table above and :class:`LIFParams`): ``tau_inv`` (1/τ,
     multiplied; ``form="box"`` for Norse's order), ``decay_input=False`` (τ-forms: the
@@ -189,6 +192,7 @@ class LIF(nn.Module):
         state_bits: int | None = None,
         state_max: float | None = None,
         kernel: str = "auto",
+        loop_threads: int | None = LOOP_THREADS,
     ) -> None:
         super().__init__()
         if sum(v is not None for v in (beta, tau, tau_inv)) > 1:
@@ -236,6 +240,7 @@ class LIF(nn.Module):
         if kernel not in KERNELS:
             raise SpikeliteError(f"unknown kernel '{kernel}'. Valid: {', '.join(KERNELS)}")
         self.kernel = kernel
+        self.loop_threads = check_loop_threads(loop_threads)
         #: the kernel the last forward ran ("triton", "torch" or "eager") and why the
         #: Triton kernel was not used (``None`` when it was)
         self.last_kernel: str | None = None
@@ -358,12 +363,17 @@ class LIF(nn.Module):
             spikes, v = lif_multistep_eager(x, v0, p, observer, trace=trace)
             sink(torch.stack(trace))
         elif sink is not None:
-            fn_trace = lif_multistep_triton_trace if triton else lif_multistep_fused_trace
-            spikes, v, h = fn_trace(x, v0, p, observer)
+            if triton:
+                spikes, v, h = lif_multistep_triton_trace(x, v0, p, observer)
+            else:
+                spikes, v, h = lif_multistep_fused_trace(
+                    x, v0, p, observer, getattr(self, "loop_threads", LOOP_THREADS))
             sink(h)
+        elif not (eager or triton):
+            spikes, v = lif_multistep_fused(x, v0, p, observer,
+                                            getattr(self, "loop_threads", LOOP_THREADS))
         else:
-            fn = (lif_multistep_eager if eager else lif_multistep_triton if triton
-                  else lif_multistep_fused)
+            fn = lif_multistep_eager if eager else lif_multistep_triton
             spikes, v = fn(x, v0, p) if observer is None else fn(x, v0, p, observer)
         # A NaN/±inf input current leaves the final membrane non-finite (every reset keeps
         # it), so checking v_T (1/T of the input) catches it; a fixed-point membrane

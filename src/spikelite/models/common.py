@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from spikelite.core import TimeDistributed, create_neuron, reset_states
+from spikelite.core import MaxPool2d, TimeDistributed, create_neuron, reset_states
 from spikelite.core.checks import naming_layers
 from spikelite.core.traits import DropoutLayer
 from spikelite.errors import SpikeliteError
@@ -164,7 +164,7 @@ def pool2(name: str, pool: str) -> nn.Module:
     to NIR as ``AvgPool2d``, which snnTorch and SpikingJelly load as it is)."""
     if pool not in POOLS:
         raise SpikeliteError(f"{name}: pool must be one of {', '.join(POOLS)}, got {pool!r}")
-    return TimeDistributed(nn.MaxPool2d(2) if pool == "max" else nn.AvgPool2d(2))
+    return TimeDistributed(MaxPool2d(2) if pool == "max" else nn.AvgPool2d(2))
 
 
 def halve(name: str, hw: tuple[int, int], times: int = 1) -> tuple[int, int]:
