@@ -11,13 +11,14 @@ import types
 import numpy as np
 import pytest
 import torch
-from .test_engine import _toy_data, _toy_model
 
 from spikelite.errors import MissingExtraError, SpikeliteError
 from spikelite.train import TrainConfig, fit
 from spikelite.train import resume as rs
 from spikelite.train.checkpoint import load_trainer_state
 from spikelite.train.metrics import MetricsLog
+
+from .test_engine import _toy_data, _toy_model
 
 
 def test_every_rng_state_round_trips():
