@@ -55,13 +55,13 @@ def norse_net(lifted: bool = True) -> nn.Module:
     return norse.SequentialState(*layers)
 
 
-def strong(net: nn.Module) -> nn.Module:
+def strong(net: nn.Module, gain: float = 3.0) -> nn.Module:
     """Synaptic weights ×3 (PyTorch's initialisation is too weak for every layer of a tiny
     net to spike), so each neuron layer's spikes are compared."""
     with torch.no_grad():
         for m in net.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
-                m.weight.mul_(3.0)
+                m.weight.mul_(gain)
     return net
 
 

@@ -10,7 +10,7 @@ from spikelite.core import LIF, Flatten, TimeDistributed
 from spikelite.errors import SpikeliteError
 from spikelite.interop import ConvertedSequential, from_foreign
 
-from .nets import IN_SHAPE, PEERS, snntorch_net
+from .nets import IN_SHAPE, PEERS, snntorch_net, strong
 
 
 def _peer(key: str) -> nn.Module:
@@ -164,3 +164,53 @@ def test_unsupported_neuron_and_missing_input() -> None:
         from_foreign(net)
     with pytest.raises(SpikeliteError, match="no module of snnTorch, SpikingJelly or Norse"):
         from_foreign(nn.Sequential(nn.Linear(4, 3)), input_shape=(4,), time_steps=2)
+
+
+def test_every_snntorch_reset_and_spikingjelly_neuron_converts() -> None:
+    """core.peers' neurons: snnTorch reset_delay=False and reset_mechanism='none',
+    SpikingJelly IFNode with v_reset ≠ 0 and ParametricLIFNode — bit-identical."""
+    snn = pytest.importorskip("snntorch")
+    torch.manual_seed(0)
+    for kw in ({"reset_delay": False}, {"reset_mechanism": "zero", "reset_delay": False},
+               {"reset_mechanism": "none"}):
+        net = nn.Sequential(nn.Linear(8, 6), snn.Leaky(beta=0.8, threshold=0.4,
+                                                        init_hidden=True, **kw))
+        with torch.no_grad():
+            net[0].weight.mul_(3.0)
+        model = from_foreign(net, input_shape=(8,), time_steps=6)
+        assert model.conversion_check["spikes"]["1"] > 0
+    pytest.importorskip("spikingjelly")
+    from spikingjelly.activation_based import functional, layer, neuron
+
+    net = nn.Sequential(layer.Linear(8, 6), neuron.IFNode(v_threshold=0.5, v_reset=-0.25),
+                        layer.Linear(6, 4), neuron.ParametricLIFNode(init_tau=3.0))
+    functional.set_step_mode(net, "m")
+    strong(net)
+    model = from_foreign(net, input_shape=(8,), time_steps=6)
+    assert all(n > 0 for n in model.conversion_check["spikes"].values())
+
+
+def test_to_foreign_refuses_what_does_not_fit() -> None:
+    """Writing back needs the network the model came from, with its neurons unchanged."""
+    pytest.importorskip("snntorch")
+    from spikelite.interop import to_foreign
+
+    torch.manual_seed(0)
+    net = snntorch_net()
+    model = from_foreign(net, input_shape=IN_SHAPE, time_steps=3)
+    with torch.no_grad():
+        model[0].module.weight.mul_(0.5)
+    to_foreign(model, net)  # fits: the weights go back, outputs equal
+    assert torch.equal(net[0].weight, model[0].module.weight)
+    other = nn.Sequential(*[nn.Conv2d(1, 6, 3, padding=1) if i == 0 else m
+                            for i, m in enumerate(snntorch_net())])
+    with pytest.raises(SpikeliteError, match=r"layer '0' \(Conv2d, weight \[4, 1, 3, 3\]\) "
+                                             r"does not fit"):
+        to_foreign(model, other)
+    wrapped = nn.Module()
+    wrapped.body = snntorch_net()  # other module names: 'body.0', ...
+    with pytest.raises(SpikeliteError, match="layer '0' has no module of that name"):
+        to_foreign(model, wrapped)
+    model[1].threshold.fill_(0.9)
+    with pytest.raises(SpikeliteError, match="neuron layer '1' no longer equals the Leaky"):
+        to_foreign(model, net)

@@ -49,16 +49,16 @@ def user_module(tmp_path, monkeypatch):
 
 def test_cli_profile_eval_export_with_a_factory(user_module, tmp_path) -> None:
     name, _ = user_module
-    common = ["--model", f"{name}:build", "--checkpoint", "net.pt", "--time-steps", "4"]
-    res = runner.invoke(app, ["profile", *common, "--dataset", "digits-dvs", "--limit", "8",
+    common = ["--model", f"{name}:build", "--checkpoint", "net.pt", "--time-steps", "2"]
+    res = runner.invoke(app, ["profile", *common, "--dataset", "digits-dvs", "--limit", "4",
                               "--json"])
     assert res.exit_code == 0, res.output
     report = json.loads(res.output[res.output.index("{"):])
-    assert report["samples"] == 8
-    res = runner.invoke(app, ["eval", *common, "--dataset", "digits-dvs", "--limit", "8",
+    assert report["samples"] == 4
+    res = runner.invoke(app, ["eval", *common, "--dataset", "digits-dvs", "--limit", "4",
                               "--json"])
     assert res.exit_code == 0, res.output
-    assert json.loads(res.output[res.output.index("{"):])["samples"] == 8
+    assert json.loads(res.output[res.output.index("{"):])["samples"] == 4
     res = runner.invoke(app, ["export", *common, "--input-shape", "2,34,34", "--out",
                               str(tmp_path / "net.nir")])
     assert res.exit_code == 0, res.output

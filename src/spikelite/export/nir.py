@@ -119,9 +119,14 @@ def _neuron_node(nir: Any, m: LIF, shape: tuple[int, ...], dt: float,
     if m.reset_mode != "zero" and not allow_reset_mismatch:
         raise SpikeliteError(
             f"layer '{name}' resets by {m.reset_mode!r}, but NIR's LIF/IF reset to v_reset "
-            "(a subtractive reset is lost by importers; snnTorch's exporter does so "
-            "silently). Train with reset='zero', or export with allow_reset_mismatch=True "
-            "(--allow-reset-mismatch) to keep the reset only in the node metadata.")
+            "and no peer's importer builds another reset (snnTorch's builds "
+            "Leaky(reset_mechanism='zero', reset_delay=False), SpikingJelly's a hard reset, "
+            "Norse's a reset to 0; snnTorch's exporter drops the reset silently), so no --for "
+            "route loads it either. Train with reset='zero' (snnTorch: "
+            "reset_mechanism='zero'); for a network converted from a peer, put the weights "
+            "back into it with spikelite.interop.to_foreign; or export with "
+            "allow_reset_mismatch=True (--allow-reset-mismatch) to keep the reset only in the "
+            "node metadata.")
     v_start = getattr(m, "v_start", None)
     if v_start is not None and bool((v_start != (0.0 if m.form == "beta" else (
             m.v_reset if getattr(m, "v_leak", None) is None else m.v_leak))).any()):
@@ -177,7 +182,10 @@ def _refuse(name: str, m: nn.Module, spikes_in: bool) -> None:
             raise SpikeliteError(
                 f"layer '{name}': NIR has no max-pool; spikelite exports it as a "
                 "sum-pool + threshold, exact only on binary spikes, so it must "
-                "follow a spiking neuron")
+                "follow a spiking neuron. Here it pools currents (e.g. snnTorch's tutorial "
+                "order Conv2d → MaxPool2d → Leaky), which no NIR node and no peer's importer "
+                "expresses: pool after the neuron (Conv2d → Leaky → MaxPool2d) or use "
+                "AvgPool2d, then fine-tune, to export")
         if m.padding not in (0, (0, 0)) or m.dilation not in (1, (1, 1)):
             raise SpikeliteError(f"layer '{name}': only unpadded, undilated max-pools "
                                  "can be exported to NIR")

@@ -4,7 +4,8 @@
 :class:`ConvertedSequential` over time-major ``[T, B, ...]`` input, checked bit-identical to
 the original on a sample input; :func:`build_foreign` builds one from a ``module:function``
 factory and an optional checkpoint of the foreign model (the CLI's ``--model``, recipes'
-``model: {factory: ...}``). See docs/interop.md.
+``model: {factory: ...}``); :func:`to_foreign` writes a compressed, fine-tuned model's
+weights back into the user's network (outputs checked bit-identical). See docs/interop.md.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from spikelite.interop.convert import LIBRARIES, detect_library, from_foreign, s
 from spikelite.interop.factory import build_foreign, load_factory, load_foreign_weights
 from spikelite.interop.layers import SUPPORTED_LAYERS
 from spikelite.interop.model import ConvertedSequential
+from spikelite.interop.write_back import to_foreign
 
 
 def from_snntorch(model: nn.Module, sample_input: torch.Tensor | None = None,
@@ -41,5 +43,5 @@ def from_norse(model: nn.Module, sample_input: torch.Tensor | None = None,
 __all__ = [
     "LIBRARIES", "SUPPORTED_LAYERS", "ConvertedSequential", "build_foreign",
     "detect_library", "from_foreign", "from_norse", "from_snntorch", "from_spikingjelly",
-    "load_factory", "load_foreign_weights", "sample_input",
+    "load_factory", "load_foreign_weights", "sample_input", "to_foreign",
 ]

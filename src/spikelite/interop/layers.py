@@ -78,4 +78,4 @@ def unsupported(m: nn.Module, where: str) -> SpikeliteError:
     return SpikeliteError(
         f"layer '{where}' is a {type(m).__module__}.{type(m).__name__}, which spikelite cannot "
         f"convert. Supported layers: {', '.join(SUPPORTED_LAYERS)}; neurons: snnTorch Leaky, "
-        "SpikingJelly LIFNode/IFNode, Norse LIFBox/LIFBoxCell (docs/interop.md)")
+        "SpikingJelly LIFNode/IFNode/ParametricLIFNode, Norse LIFBoxCell (docs/interop.md)")

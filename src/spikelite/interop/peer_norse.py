@@ -27,9 +27,10 @@ def _is_cell(m: nn.Module) -> bool:
 
 
 def _to_neuron(m: nn.Module) -> nn.Module:
+    """:func:`~spikelite.core.peers.lif_from_norse`: any ``v_leak``/``v_reset``/``v_th``,
+    reset to value or by subtraction, any ``dt``."""
     if type(m).__name__ not in ("LIFBox", "LIFBoxCell"):
-        raise SpikeliteError(f"Norse {type(m).__name__} is not supported; use LIFBox or "
-                             "LIFBoxCell")
+        raise SpikeliteError(f"Norse {type(m).__name__} is not supported; use LIFBoxCell")
     return lif_from_norse(m)
 
 

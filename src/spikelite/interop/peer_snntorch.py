@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from spikelite.core.peers import lif_from_snntorch
+from spikelite.errors import SpikeliteError
 from spikelite.interop.library import Library
 
 
@@ -18,13 +19,10 @@ def _is_neuron(m: nn.Module) -> bool:
 
 
 def _to_neuron(m: nn.Module) -> nn.Module:
-    from spikelite.errors import SpikeliteError
-
+    """:func:`~spikelite.core.peers.lif_from_snntorch`: every ``reset_mechanism`` and
+    ``reset_delay``; refuses other neuron classes (``Synaptic``, ``RLeaky``, ...)."""
     if type(m).__name__ != "Leaky":
         raise SpikeliteError(f"snnTorch {type(m).__name__} is not supported; use snn.Leaky")
-    if not getattr(m, "reset_delay", True):
-        raise SpikeliteError("snnTorch Leaky(reset_delay=False) is not supported; use the "
-                             "default reset_delay=True")
     return lif_from_snntorch(m)
 
 

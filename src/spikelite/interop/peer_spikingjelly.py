@@ -1,4 +1,5 @@
-"""SpikingJelly ``activation_based``: ``LIFNode``/``IFNode``; the neurons' ``step_mode``
+"""SpikingJelly ``activation_based``: ``LIFNode``/``IFNode``/``ParametricLIFNode``; the
+neurons' ``step_mode``
 says how the network is called (``'s'``: once per step, ``'m'``: on ``[T, B, ...]``)."""
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from spikelite.core import IF
 from spikelite.core.peers import lif_from_spikingjelly
 from spikelite.errors import SpikeliteError
 from spikelite.interop.library import Library
@@ -21,19 +21,12 @@ def _is_neuron(m: nn.Module) -> bool:
 
 
 def _to_neuron(m: nn.Module) -> nn.Module:
+    """:func:`~spikelite.core.peers.lif_from_spikingjelly`: any ``v_reset`` (or ``None``,
+    the soft reset), ``decay_input``, learnable ``w``; refuses other neuron classes."""
     name = type(m).__name__
-    if name == "IFNode":
-        # SpikingJelly: h = v + x; hard reset v = (1 − s)·h + s·v_reset, or soft v = h − θ·s
-        # (v_reset=None); the membrane starts at v_reset (0 for soft) — spikelite's IF
-        # starts at 0, so only v_reset = 0 or None carry over exactly
-        if m.v_reset not in (None, 0.0):
-            raise SpikeliteError(f"SpikingJelly IFNode(v_reset={m.v_reset}) is not supported; "
-                                 "use v_reset=0.0 or None")
-        return IF(threshold=float(m.v_threshold), reset="zero" if m.v_reset is not None
-                  else "subtract", detach_reset=bool(m.detach_reset))
-    if name != "LIFNode":
-        raise SpikeliteError(f"SpikingJelly {name} is not supported; use neuron.LIFNode or "
-                             "neuron.IFNode")
+    if name not in ("LIFNode", "IFNode", "ParametricLIFNode"):
+        raise SpikeliteError(f"SpikingJelly {name} is not supported; use neuron.LIFNode, "
+                             "neuron.IFNode or neuron.ParametricLIFNode")
     return lif_from_spikingjelly(m)
 
 
@@ -54,4 +47,5 @@ def _call_step(model: nn.Module, x: torch.Tensor, state: Any) -> tuple[Any, Any]
 
 SPIKINGJELLY = Library(
     name="spikingjelly", package="spikingjelly", is_neuron=_is_neuron, to_neuron=_to_neuron,
-    supported="LIFNode, IFNode", reset=_reset, steps=_steps, call_step=_call_step)
+    supported="LIFNode, IFNode, ParametricLIFNode", reset=_reset, steps=_steps,
+    call_step=_call_step)
