@@ -253,6 +253,7 @@ def fit(
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     regularizer: Any | None = None,
     overwrite: bool = False,
+    criterion: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> FitResult:
     """Train ``model`` and evaluate on ``test`` after every epoch.
 
@@ -262,7 +263,9 @@ def fit(
     the shuffling order depends only on (seed, epoch) and the RNG state is restored.
     ``checkpoint_config`` is stored in ``config.json`` (model/data specs for rebuilding).
     ``regularizer`` (an :class:`spikelite.regularize.ActivityRegularizer`) adds its
-    activity penalty to every training loss.
+    activity penalty to every training loss. ``criterion(x, out, y)``, when given, replaces
+    the training loss ``cfg.loss`` (e.g. :class:`spikelite.train.distill.Distiller`);
+    ``on_epoch`` returning ``True`` stops training after that epoch (early stopping).
 
     Existing ``best``/``last`` checkpoints under ``out_dir`` are replaced only when they are
     this run's own (resumed, or written with the same configuration) or with
@@ -341,7 +344,7 @@ def fit(
                         f"the weights grew, lower the learning rate (lr={cfg.lr}) or enable "
                         "grad_clip", exc.module) from None
                 _check_labels(y, out_t)
-                loss = loss_fn(out_t, y)
+                loss = loss_fn(out_t, y) if criterion is None else criterion(x, out_t, y)
                 if regularizer is not None:
                     loss = loss + regularizer.penalty()
                 if not torch.isfinite(loss):
@@ -422,8 +425,8 @@ def fit(
                     f"train acc {rec['train_accuracy']:.4f}"
                     + (f"  test acc {rec['test_accuracy']:.4f}" if "test_accuracy" in rec else "")
                 )
-            if on_epoch is not None:
-                on_epoch(rec)
+            if on_epoch is not None and on_epoch(rec) is True:
+                break
     result.seconds = time.perf_counter() - t0
     if result.history:
         last = result.history[-1]
