@@ -60,6 +60,7 @@ class LowBitFitResult(FitResult):
     def record(self) -> dict[str, Any]:
         return {"epochs_run": self.epochs_run, "stopped_early": self.stopped_early,
                 "extended": self.extended, "teacher_seconds": round(self.teacher_seconds, 3),
+                "teacher_calls": self.teacher_calls,
                 "seconds": round(self.seconds, 3), "segments": self.segments}
 
 
