@@ -95,7 +95,7 @@ def test_mse_init_sets_duq_and_lsq_layers_only() -> None:
 def test_plain_finetune_spec_is_exactly_fit() -> None:
     data = _data()
     a, b = _model(), _model()
-    cfg = FinetuneSpec(epochs=2, batch_size=16, lr=1e-2)
+    cfg = FinetuneSpec(epochs=1, batch_size=16, lr=1e-2)
     fit(a, data, data, cfg, progress=False, device="cpu")
     res = LowBitFinetuner()(b, data, data, cfg, progress=False, device="cpu")
     assert type(res).__name__ == "FitResult"
