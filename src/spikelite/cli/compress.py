@@ -47,6 +47,18 @@ def _parse_prune(value: str | None) -> tuple[str | None, float | None]:
     return (method or None), sparsity
 
 
+def _parse_distill(value: str | None) -> dict[str, Any] | None:
+    """``"4"`` or ``"4:0.5"`` → ``{"temperature": 4.0[, "alpha": 0.5]}``."""
+    if value is None:
+        return None
+    t, _, a = value.partition(":")
+    try:
+        return {"temperature": float(t), **({"alpha": float(a)} if a else {})}
+    except ValueError:
+        raise SpikeliteError(f"--distill '{value}' must look like TEMPERATURE or "
+                             "TEMPERATURE:ALPHA (e.g. 4:0.5)") from None
+
+
 def compress_command(
     checkpoint: Annotated[str | None, typer.Argument(help="Trained checkpoint folder.")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML compression recipe.")] = None,
@@ -61,6 +73,8 @@ def compress_command(
     skip_last: Annotated[bool | None, typer.Option("--skip-last/--no-skip-last", help="Keep the last synaptic layer in full precision (QP-SNN).")] = None,
     epochs: Annotated[int | None, typer.Option(help="QAT fine-tuning epochs (0 = post-training quantization only).")] = None,
     lr: Annotated[float | None, typer.Option(help="Fine-tuning learning rate.")] = None,
+    distill: Annotated[str | None, typer.Option(help="Distil from the uncompressed checkpoint while fine-tuning: TEMPERATURE or TEMPERATURE:ALPHA, e.g. 4:0.5 (docs/lowbit.md).")] = None,
+    finetune_opt: Annotated[list[str] | None, typer.Option("--finetune-opt", help="Fine-tuning option key=value, e.g. bn_reestimate=true, quant_init=mse, patience=1, max_epochs=6 (repeatable; docs/lowbit.md).")] = None,
     calibrate_batches: Annotated[int | None, typer.Option(help="Batches for PTQ BatchNorm re-estimation.")] = None,
     out_dir: Annotated[str | None, typer.Option("--out", help="Output folder.")] = None,
     device: Annotated[str | None, typer.Option()] = None,
@@ -100,6 +114,7 @@ def compress_command(
         scheme, nbits = _parse_quant(quant, bits)
         method, sparsity = _parse_prune(prune)
         opts = parse_key_values(quant_opt, "--quant-opt")
+        ft_opts = parse_key_values(finetune_opt, "--finetune-opt")
         overrides: dict[str, Any] = {
             "quant.scheme": scheme, "quant.bits": nbits, "quant.skip_first": skip_first,
             "quant.skip_last": skip_last, "finetune.epochs": epochs, "finetune.lr": lr,
@@ -109,6 +124,12 @@ def compress_command(
             "finetune.checkpoint_minutes": checkpoint_minutes,
             "finetune.tensorboard": tensorboard, "finetune.precision": precision,
         }
+        kd = _parse_distill(distill)
+        if kd is not None:
+            ft_raw = raw.get("finetune") if isinstance(raw.get("finetune"), dict) else {}
+            kd_raw = ft_raw.get("distill") if isinstance(ft_raw.get("distill"), dict) else {}
+            overrides["finetune.distill"] = {**kd_raw, **kd}
+        overrides.update({f"finetune.{k}": v for k, v in ft_opts.items()})
         if opts:
             quant_raw = raw.get("quant") if isinstance(raw.get("quant"), dict) else {}
             overrides["quant.options"] = {**(quant_raw.get("options") or {}), **opts}

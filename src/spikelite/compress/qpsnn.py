@@ -5,6 +5,7 @@ fine-tuning → quantization → quantized fine-tuning."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,8 @@ from torch.utils.data import Dataset
 from spikelite.errors import SpikeliteError
 from spikelite.prune import apply_channel_plan_, plan_channel_pruning
 from spikelite.quant import quant_spec, quantize_
-from spikelite.train import TrainConfig, evaluate, fit
+from spikelite.train import FitResult, TrainConfig, evaluate
+from spikelite.train.lowbit import LowBitFinetuner, lowbit_record
 
 QP_ORDERS = ("qp", "pq")
 
@@ -59,8 +61,11 @@ def run_qpsnn(
     progress: bool = False,
     console: Console | None = None,
     checkpoints: Any | None = None,
+    trainer: Callable[..., FitResult] | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Quantize-then-prune (QP-SNN) or prune-then-quantize (PQ) a trained ``model``."""
+    """Quantize-then-prune (QP-SNN) or prune-then-quantize (PQ) a trained ``model``;
+    ``trainer`` trains each stage (default :class:`~spikelite.train.lowbit.LowBitFinetuner`)."""
+    fit = trainer or LowBitFinetuner()
     base = train_cfg or TrainConfig(lr=1e-3)
     kw = {"device": device, "progress": progress, "console": console,
           "checkpoints": checkpoints}
@@ -72,7 +77,7 @@ def run_qpsnn(
             return
         r = fit(model, train, test, base.with_epochs(epochs), **kw)
         stages.append({"stage": label, "epochs": epochs, "accuracy": r.final_accuracy,
-                       "best": r.best_accuracy})
+                       "best": r.best_accuracy, **lowbit_record(r)})
 
     def quantize() -> None:
         if cfg.scheme is not None:

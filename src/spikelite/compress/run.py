@@ -10,6 +10,7 @@ the compressed model and ``spikelite eval`` works on it like on any other checkp
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,8 +63,11 @@ def compress_model(
     check_model(model, "the model to compress")
     if seed is not None:
         seed_everything(seed)
+    teacher = copy.deepcopy(model) if ft.distill is not None else None
+    reference = (evaluate(model, test, device=device)["accuracy"]
+                 if ft.max_epochs is not None else None)
     ctx = RunContext(device=device, progress=progress, console=console,
-                     checkpoints=checkpoints)
+                     checkpoints=checkpoints, teacher=teacher, reference_accuracy=reference)
     res = SCHEDULES.get(spec.schedule).run(model, (train, test), spec, ft, ctx)
     check_model(res.model, f"the model compressed by '{spec.schedule}'",
                 "compression or fine-tuning diverged — lower the fine-tuning learning rate "

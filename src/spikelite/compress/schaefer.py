@@ -14,6 +14,7 @@ record); the registered schedules of :mod:`spikelite.compress.schedules` call it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,8 @@ from spikelite.compress.steps import prune_step, pruned_fraction, quantize_step
 from spikelite.errors import SpikeliteError
 from spikelite.prune.unstructured import check_sparsity, sparsity_of
 from spikelite.quant import quant_spec
-from spikelite.train import TrainConfig, evaluate, fit
+from spikelite.train import FitResult, TrainConfig, evaluate
+from spikelite.train.lowbit import LowBitFinetuner, lowbit_record
 
 SCHAEFER_SCHEDULES = ("isolation", "cumulative", "joint")
 
@@ -111,6 +113,7 @@ def run_schedule(
     console: Console | None = None,
     regularizer: Any | None = None,
     checkpoints: Any | None = None,
+    trainer: Callable[..., FitResult] | None = None,
 ) -> tuple[nn.Module, ScheduleRecord]:
     """Apply ``cfg`` to a trained ``model`` (in place) with fine-tuning; see the module doc.
 
@@ -118,7 +121,11 @@ def run_schedule(
     schedule's split. The mask is always computed from the weights ``model`` holds on entry
     (the pretrained ones), as Schaefer et al. do. ``regularizer`` (an
     :class:`~spikelite.regularize.ActivityRegularizer`) is added to every fine-tuning loss.
+    ``trainer``: what trains each stage (default
+    :class:`~spikelite.train.lowbit.LowBitFinetuner`, i.e. ``fit`` plus the low-bit options
+    of a :class:`~spikelite.train.config.FinetuneSpec`).
     """
+    fit = trainer or LowBitFinetuner()
     base = train_cfg or TrainConfig(lr=1e-3)
     rec = ScheduleRecord(config=cfg)
     kw = {"device": device, "progress": progress, "console": console,
@@ -130,20 +137,22 @@ def run_schedule(
         res = fit(model, train, test, base.with_epochs(cfg.epochs),
                   **kw)
         rec.stages.append({"stage": "joint fine-tune", "epochs": cfg.epochs,
-                           "accuracy": res.final_accuracy, "best": res.best_accuracy})
+                           "accuracy": res.final_accuracy, "best": res.best_accuracy,
+                           **lowbit_record(res)})
         best = res.best_accuracy
     else:
         pe = cfg.prune_epochs if cfg.prune_epochs is not None else cfg.epochs // 2
         _prune(model, cfg)
         r1 = fit(model, train, test, base.with_epochs(pe), **kw)
         rec.stages.append({"stage": "prune + fine-tune (full precision)", "epochs": pe,
-                           "accuracy": r1.final_accuracy, "best": r1.best_accuracy})
+                           "accuracy": r1.final_accuracy, "best": r1.best_accuracy,
+                           **lowbit_record(r1)})
         _quantize(model, cfg)  # quantizer initialised from the fine-tuned weights
         r2 = fit(model, train, test,
                  base.with_epochs(cfg.epochs - pe), **kw)
         rec.stages.append({"stage": "quantize + fine-tune (LR schedule restarted)",
                            "epochs": cfg.epochs - pe, "accuracy": r2.final_accuracy,
-                           "best": r2.best_accuracy})
+                           "best": r2.best_accuracy, **lowbit_record(r2)})
         best = r2.best_accuracy
     rec.accuracy = rec.stages[-1]["accuracy"]
     rec.best_accuracy = best

@@ -117,6 +117,8 @@ class SearchSpace(Strict):
     method: str = "magnitude"
     sparsity: tuple[float, float] = (0.0, 0.95)
     per_layer: bool = False
+    #: the fine-tuning every trial gets (e.g. with ``distill``); default: the recipe's
+    finetune: FinetuneSpec | None = None
 
     def check(self) -> None:
         """Every scheme × bit width of the space is supported, the method and schedules
@@ -453,7 +455,10 @@ def _check_names(sourced: list[tuple[str, PointSpec]]) -> None:
 _LATER_DEFAULTS: dict[str, dict[str, Any]] = {
     "": {"calibrate_batches": 8, "score_batches": 5},
     "regularizer": {"source": "spikes"},
-    "finetune": {"eval_batch_size": 256, "precision": "fp32"},
+    "finetune": {"eval_batch_size": 256, "precision": "fp32", "distill": None,
+                 "bn_reestimate": False, "bn_batches": 8, "quant_init": None,
+                 "bit_schedule": [], "freeze_quantizers": None, "cycles": 1, "patience": None,
+                 "min_delta": 0.0, "max_epochs": None, "extend_below": 1.0},
     "train": {"eval_batch_size": 256, "precision": "fp32"},
 }
 #: Fields renamed after sweeps were stored: hashed under their old name (new → old).

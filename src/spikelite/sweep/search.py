@@ -64,6 +64,8 @@ def suggest_point(trial: Any, recipe: Recipe, layers: list[str]) -> PointSpec:
     else:
         raw["bits"] = trial.suggest_categorical("bits", sp.bits)
         raw["sparsity"] = trial.suggest_float("sparsity", lo, hi, step=0.05)
+    if sp.finetune is not None:
+        raw["finetune"] = sp.finetune
     return PointSpec.model_validate(raw)
 
 

@@ -11,12 +11,14 @@ a compression spec).
 
 from __future__ import annotations
 
+import itertools
 import math
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
-from pydantic import ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from spikelite.records import Strict, renamed_keys
+from spikelite.train.distill import DistillSpec
 from spikelite.train.losses import LOSSES
 from spikelite.train.schedule import LR_SCHEDULES
 
@@ -198,9 +200,91 @@ class TrainSpec(TrainConfig):
 
 
 class FinetuneSpec(TrainSpec):
-    """Fine-tuning after compression; ``epochs: 0`` means no training (PTQ only)."""
+    """Fine-tuning after compression; ``epochs: 0`` means no training (PTQ only).
+
+    Low-bit options (all off by default; :mod:`spikelite.train.lowbit` runs them):
+    ``distill`` (the baseline as teacher, :class:`~spikelite.train.distill.DistillSpec`),
+    ``bn_reestimate`` (BatchNorm statistics recomputed on ``bn_batches`` training batches
+    with the compressed weights before fine-tuning), ``quant_init: mse`` (DuQ/LSQ ranges
+    set to the weight-MSE-optimal clip/step), ``bit_schedule`` (progressive bit widths,
+    e.g. ``[8, 4]`` before the target), ``freeze_quantizers`` (fraction of the epochs
+    after which quantizer ranges stop learning), ``cycles`` (learning-rate warm restarts),
+    ``patience``/``min_delta`` (early stopping) and ``max_epochs``/``extend_below`` (more
+    epochs while the accuracy is more than ``extend_below`` pt under the baseline).
+    """
 
     min_epochs: ClassVar[int] = 0
 
     epochs: int = 3
     lr: float = 1e-3
+    distill: DistillSpec | None = None
+    bn_reestimate: bool = False
+    bn_batches: int = 8
+    quant_init: Literal["mse"] | None = None
+    bit_schedule: list[int] = Field(default_factory=list)
+    freeze_quantizers: float | None = None
+    cycles: int = 1
+    patience: int | None = None
+    min_delta: float = 0.0
+    max_epochs: int | None = None
+    extend_below: float = 1.0
+
+    @field_validator("bn_batches", "cycles")
+    @classmethod
+    def _positive(cls, v: int, info: ValidationInfo) -> int:
+        if v < 1:
+            raise ValueError(f"finetune.{info.field_name} must be >= 1, got {v}")
+        return v
+
+    @field_validator("bit_schedule")
+    @classmethod
+    def _bit_schedule(cls, v: list[int]) -> list[int]:
+        if any(not 2 <= b <= 16 for b in v) or any(a <= b for a, b in itertools.pairwise(v)):
+            raise ValueError(f"finetune.bit_schedule must be strictly decreasing bit widths in "
+                             f"2–16 (e.g. [8, 4]), got {v}")
+        return v
+
+    @field_validator("freeze_quantizers")
+    @classmethod
+    def _freeze(cls, v: float | None) -> float | None:
+        if v is not None and not 0 < v < 1:
+            raise ValueError(f"finetune.freeze_quantizers is the fraction of the epochs after "
+                             f"which quantizer ranges freeze: it must lie in (0, 1), got {v}")
+        return v
+
+    @field_validator("patience")
+    @classmethod
+    def _patience(cls, v: int | None) -> int | None:
+        if v is not None and v < 1:
+            raise ValueError(f"finetune.patience must be >= 1 (or null: no early stopping), "
+                             f"got {v}")
+        return v
+
+    @field_validator("min_delta", "extend_below")
+    @classmethod
+    def _nonneg(cls, v: float, info: ValidationInfo) -> float:
+        if not (v >= 0 and math.isfinite(v)):
+            raise ValueError(f"finetune.{info.field_name} must be >= 0 and finite, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _budget(self) -> FinetuneSpec:
+        if self.max_epochs is not None and self.max_epochs < max(self.epochs, 1):
+            raise ValueError(f"finetune.max_epochs ({self.max_epochs}) must be >= epochs "
+                             f"({self.epochs}); it bounds the extra epochs a point may get")
+        if self.epochs > 0 and self.cycles > self.epochs:
+            raise ValueError(f"finetune.cycles ({self.cycles}) cannot exceed epochs "
+                             f"({self.epochs}): each cycle trains at least one epoch")
+        return self
+
+    @property
+    def lowbit(self) -> bool:
+        """Whether any low-bit option is on (else fine-tuning is plain :func:`fit`)."""
+        return (self.distill is not None or self.bn_reestimate or self.quant_init is not None
+                or bool(self.bit_schedule) or self.freeze_quantizers is not None
+                or self.cycles > 1 or self.patience is not None or self.max_epochs is not None)
+
+    def with_epochs(self, epochs: int) -> FinetuneSpec:  # type: ignore[override]
+        """These settings, low-bit options included, with ``epochs`` epochs (one stage of
+        a schedule: stage-dependent rules are checked when the stage runs)."""
+        return self.model_copy(update={"epochs": epochs})

@@ -308,6 +308,7 @@ def fit(
     overwrite: bool = False,
     checkpoints: StageFolders | None = None,
     sync_batchnorm: bool = False,
+    criterion: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> FitResult:
     """Train ``model`` and evaluate on ``test`` after every epoch.
 
@@ -317,7 +318,9 @@ def fit(
     the shuffling order depends only on (seed, epoch) and the RNG state is restored.
     ``checkpoint_config`` is stored in ``config.json`` (model/data specs for rebuilding).
     ``regularizer`` (an :class:`spikelite.regularize.ActivityRegularizer`) adds its
-    activity penalty to every training loss.
+    activity penalty to every training loss. ``criterion(x, out, y)``, when given, replaces
+    the training loss ``cfg.loss`` (e.g. :class:`spikelite.train.distill.Distiller`);
+    ``on_epoch`` returning ``True`` stops training after that epoch (early stopping).
 
     Existing ``best``/``last`` checkpoints under ``out_dir`` are replaced only when they are
     this run's own (resumed, or written with the same configuration) or with
@@ -475,7 +478,7 @@ def fit(
                         f"the weights grew, lower the learning rate (lr={cfg.lr}) or enable "
                         "grad_clip", exc.module) from None
                 _check_labels(y, out_t)
-                loss = loss_fn(out_t, y)
+                loss = loss_fn(out_t, y) if criterion is None else criterion(x, out_t, y)
                 if regularizer is not None:
                     loss = loss + regularizer.penalty()
                 if share is not None:  # DDP averages over ranks: weight n_r·W/n
@@ -580,8 +583,8 @@ def fit(
                     f"train acc {rec['train_accuracy']:.4f}"
                     + (f"  test acc {rec['test_accuracy']:.4f}" if "test_accuracy" in rec else "")
                 )
-            if on_epoch is not None:
-                on_epoch(rec)
+            if on_epoch is not None and on_epoch(rec) is True:
+                break
     if rank is not None:  # the checkpoints are complete when fit returns on any rank
         distributed.barrier()
     result.seconds = time.perf_counter() - t0

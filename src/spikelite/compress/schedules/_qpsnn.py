@@ -63,7 +63,8 @@ class QPSNNSchedule(Schedule):
     ) -> CompressionResult:
         train, test = data
         model, rec = run_qpsnn(model, train, test, qpsnn_config(spec, finetune),
-                               finetune.with_epochs(max(finetune.epochs, 1)), **ctx.kwargs())
+                               finetune.with_epochs(max(finetune.epochs, 1)), trainer=ctx.trainer(),
+                               **ctx.kwargs())
         pr = rec["pruning"]
         pruning = ChannelPruning(pr["params_before"], pr["params_after"], pr["widths"],
                                  pr["rebuildable"])

@@ -70,7 +70,7 @@ class SchaeferSchedule(Schedule):
         try:
             model, rec = run_schedule(model, train, test, schedule_config(spec, finetune),
                                       finetune.with_epochs(max(finetune.epochs, 1)),
-                                      regularizer=reg, **ctx.kwargs())
+                                      regularizer=reg, trainer=ctx.trainer(), **ctx.kwargs())
         finally:
             if reg is not None:
                 reg.remove()

@@ -21,6 +21,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from spikelite._registry import Registry
+from spikelite.train.lowbit import LowBitFinetuner
 
 if TYPE_CHECKING:
     from spikelite.compress.result import CompressionResult
@@ -31,18 +32,26 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class RunContext:
-    """Where and how a schedule runs: device, progress bars, console, and the folders its
+    """Where and how a schedule runs: device, progress bars, console, the folders its
     training stages checkpoint into and resume from (``checkpoints``, a
-    :class:`~spikelite.train.resume.StageFolders`; ``None``: no checkpoints)."""
+    :class:`~spikelite.train.resume.StageFolders`; ``None``: no checkpoints); the baseline
+    as distillation ``teacher`` and its ``reference_accuracy`` (low-bit fine-tuning)."""
 
     device: str = "auto"
     progress: bool = False
     console: Console | None = None
     checkpoints: StageFolders | None = None
+    teacher: nn.Module | None = None
+    reference_accuracy: float | None = None
 
     def kwargs(self) -> dict[str, Any]:
         return {"device": self.device, "progress": self.progress, "console": self.console,
                 "checkpoints": self.checkpoints}
+
+    def trainer(self) -> LowBitFinetuner:
+        """The ``fit``-compatible trainer of this run (plain ``fit`` unless the fine-tuning
+        spec turns low-bit options on)."""
+        return LowBitFinetuner(self.teacher, self.reference_accuracy)
 
 
 class Schedule:
@@ -63,8 +72,14 @@ class Schedule:
 
     @staticmethod
     def check_stages(finetune: FinetuneSpec, stages: dict[str, int]) -> None:
-        """Each training stage (name → epochs) must fit the learning-rate warm-up."""
+        """Each training stage (name → epochs) must fit the learning-rate warm-up and the
+        low-bit segments (``bit_schedule`` phases + ``cycles``)."""
+        segments = len(getattr(finetune, "bit_schedule", [])) + getattr(finetune, "cycles", 1)
         for stage, epochs in stages.items():
+            if epochs >= 1 and epochs < segments:
+                raise ValueError(f"the {stage} stage has {epochs} epoch(s) but finetune."
+                                 f"bit_schedule + cycles need {segments} (one per segment); "
+                                 "give it more epochs or shorten bit_schedule / cycles")
             if epochs >= 1 and finetune.warmup_epochs > epochs:
                 raise ValueError(f"finetune.warmup_epochs ({finetune.warmup_epochs:g}) is "
                                  f"longer than the {stage} stage ({epochs} epochs); shorten "

@@ -16,7 +16,6 @@ from spikelite.compress.result import CompressionResult
 from spikelite.compress.schedules.base import SCHEDULES, Schedule
 from spikelite.compress.schedules.baseline import Baseline
 from spikelite.regularize import regularizer_from_spec
-from spikelite.train import fit
 
 
 @SCHEDULES.register("finetune")
@@ -41,7 +40,7 @@ class Finetune(Schedule):
         train, test = data
         reg = regularizer_from_spec(model, spec.regularizer) if spec.regularizer else None
         try:
-            res = fit(model, train, test, finetune.with_epochs(max(finetune.epochs, 1)),
+            res = ctx.trainer()(model, train, test, finetune.with_epochs(max(finetune.epochs, 1)),
                       regularizer=reg, **ctx.kwargs())
         finally:
             if reg is not None:

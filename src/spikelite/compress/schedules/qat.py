@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 from spikelite.compress.result import CompressionResult
 from spikelite.compress.schedules.base import SCHEDULES, Schedule
 from spikelite.compress.schedules.ptq import quantize_and_calibrate
-from spikelite.train import fit
+from spikelite.train.lowbit import lowbit_record
 
 
 @SCHEDULES.register("qat")
@@ -41,11 +41,12 @@ class QAT(Schedule):
     ) -> CompressionResult:
         train, test = data
         ptq = quantize_and_calibrate(model, train, test, spec, ctx)
-        res = fit(model, train, test, finetune.with_epochs(max(finetune.epochs, 1)),
+        res = ctx.trainer()(model, train, test, finetune.with_epochs(max(finetune.epochs, 1)),
                   **ctx.kwargs())
         return CompressionResult(
             model=model, schedule="qat", accuracy=res.final_accuracy,
             best_accuracy=res.best_accuracy, ptq_accuracy=ptq,
             stages=[{"stage": "post-training quantization", "accuracy": ptq},
                     {"stage": "fine-tune", "epochs": finetune.epochs,
-                     "accuracy": res.final_accuracy, "best": res.best_accuracy}])
+                     "accuracy": res.final_accuracy, "best": res.best_accuracy,
+                     **lowbit_record(res)}])
