@@ -177,6 +177,7 @@ def _neuron_node(nir: Any, m: LIF, shape: tuple[int, ...], dt: float,
 def _refuse(name: str, m: nn.Module, spikes_in: bool) -> None:
     """NIR's own refusals (see :func:`spikelite.export.chain.walk_chain`): NIR has no
     max-pool, so a max-pool is exported as sum-pool + threshold — exact only on spikes."""
+    name = name.removesuffix(".module")  # the layer as the user named it, not its wrapper
     if isinstance(m, nn.MaxPool2d):
         if not spikes_in:
             raise SpikeliteError(
