@@ -401,6 +401,29 @@ def test_bad_key_value_options(args, needle):
     fails(args, needle)
 
 
+@pytest.mark.parametrize(("args", "needle"), [
+    pytest.param([*TRAIN, "--precision", "fp8"], "unknown precision 'fp8'", id="precision"),
+    pytest.param([*TRAIN, "--precision", "fp16", "--device", "cpu"],
+                 "on the CPU use --precision bf16", id="fp16-on-cpu"),
+    pytest.param([*TRAIN, "--loader-workers", "-1"], "num_workers must be >= 0",
+                 id="loader-workers"),
+    pytest.param(["profile", "--model", "nosuchmod_xyz:build", "--dataset", "digits"],
+                 "no module named 'nosuchmod_xyz'", id="factory-module"),
+    pytest.param(["profile", "--model", "os:nosuchfn", "--dataset", "digits"],
+                 "module 'os' has no attribute 'nosuchfn'", id="factory-attribute"),
+    pytest.param(["profile", "--model", "notafactory", "--dataset", "digits"],
+                 "must look like 'module:function'", id="factory-form"),
+    pytest.param(["sweep", "demo", "--store", "mysql://x/y"], "unsupported database 'mysql'",
+                 id="store-scheme"),
+    pytest.param(["sweep", "demo", "--devices", "cuda:99"], "'cuda:99'", id="sweep-devices"),
+])
+def test_options_added_for_scale_and_interop(args, needle, tmp_path):
+    """The options of the interop and paper-scale work refuse bad values in one line."""
+    out = ["--out", str(tmp_path / "out")] if args[0] in ("train", "sweep") else []
+    fails([*args, *out], needle)
+    assert not (tmp_path / "out").exists()
+
+
 # --- devices, sizes, time steps --------------------------------------------------------
 
 @pytest.mark.parametrize("device", ["quantum", "gpu", "cuda:99", "meta"])
