@@ -39,6 +39,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "kd": {"epochs": 3, "distill": {"temperature": 4, "alpha": 0.5}},
     "bn": {"epochs": 3, "bn_reestimate": True},
     "init": {"epochs": 3, "quant_init": "mse"},
+    "init-bn": {"epochs": 3, "quant_init": "mse", "bn_reestimate": True},
     "init-kd": {"epochs": 3, "quant_init": "mse", "distill": {"temperature": 4, "alpha": 0.5}},
     "init-kd-bn": {"epochs": 3, "quant_init": "mse", "bn_reestimate": True,
                    "distill": {"temperature": 4, "alpha": 0.5}},
