@@ -291,11 +291,11 @@ def _count_changes(h: torch.Tensor, h_prev: torch.Tensor, buf: torch.Tensor,
     slow on CPU). Each partial sum is an exact integer (a chunk holds < 2**24 elements);
     other dtypes use ``count_nonzero``.
     """
-    hf, pf = h.reshape(-1), h_prev.reshape(-1)
     exact = h.dtype in (torch.float32, torch.float64)
-    for i in range(0, hf.numel(), _CHUNK):
-        j = min(i + _CHUNK, hf.numel())
-        b = torch.ne(hf[i:j], pf[i:j], out=buf[: j - i])
+    # split: all chunk views in one call (slicing chunk by chunk costs ~25 % more here)
+    for hc, pc in zip(h.reshape(-1).split(_CHUNK), h_prev.reshape(-1).split(_CHUNK),
+                      strict=True):
+        b = torch.ne(hc, pc, out=buf if hc.numel() == buf.numel() else buf[: hc.numel()])
         sums.append(b.sum() if exact else torch.count_nonzero(b))
 
 
