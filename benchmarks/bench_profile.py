@@ -16,7 +16,9 @@ Each round times, in rotating order:
 
 Timing is process CPU time (``time.process_time``) with ``torch.set_num_threads(1)``: the
 machine is shared, so wall time is too noisy. Reported: the median over ``--rounds`` rounds
-(after ``--warmup``) and the overhead over the plain forward, ``median / forward − 1``.
+(after ``--warmup``), the overhead over the plain forward, ``median / forward − 1``, and the
+*paired* overhead: the median (and quartiles) over rounds of ``run / forward − 1`` with both
+timed in the same round, which cancels most of a shared machine's slowly varying load.
 
 Usage: ``python benchmarks/bench_profile.py [--rounds 9] [--samples 256]``
 """
@@ -100,18 +102,24 @@ def main(argv: list[str] | None = None) -> None:
 
     med = {k: statistics.median(v) for k, v in times.items()}
     base = med[names[0]]
+    paired = {k: sorted(t / f - 1 for t, f in zip(times[k], times[names[0]], strict=True))
+              for k in names[1:-1]}
     shape = tuple(batches[0].shape)
     print(f"{sum(b.shape[1] for b in batches)} samples in {len(batches)} batches of "
           f"{shape}, torch {torch.__version__}, {args.threads} thread(s), "
           f"median of {args.rounds} rounds (+{args.warmup} warm-up), process CPU time")
-    print("| run | median ms | min ms | overhead vs forward |\n|---|---:|---:|---:|")
+    print("| run | median ms | min ms | overhead vs forward | paired overhead, median "
+          "[quartiles] |\n|---|---:|---:|---:|---:|")
     for k in names:
-        ov = "—"
+        ov = pov = "—"
         if k == names[-1]:
             ov = f"+{100 * med[k] / base:.1f} %"
         elif k != names[0]:
             ov = f"{100 * (med[k] / base - 1):+.1f} %"
-        print(f"| {k} | {1e3 * med[k]:.1f} | {1e3 * min(times[k]):.1f} | {ov} |")
+            q = statistics.quantiles(paired[k], n=4) if len(paired[k]) > 1 else paired[k] * 3
+            pov = (f"{100 * statistics.median(paired[k]):+.1f} % "
+                   f"[{100 * q[0]:+.1f}, {100 * q[2]:+.1f}]")
+        print(f"| {k} | {1e3 * med[k]:.1f} | {1e3 * min(times[k]):.1f} | {ov} | {pov} |")
 
 
 if __name__ == "__main__":

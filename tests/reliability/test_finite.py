@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from spikelite.cli import app
 from spikelite.core import LIF, Flatten, TimeDistributed
-from spikelite.core.checks import NonFiniteError, bad_tensors, check_tensors
+from spikelite.core.checks import NonFiniteError, bad_tensors, check_tensors, describe_bad
 from spikelite.errors import SpikeliteError
 from spikelite.train import TrainConfig, evaluate, fit, load_model
 
@@ -362,6 +362,19 @@ def test_cli_divergence_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 def test_bad_tensors_counts(tensor: torch.Tensor, expected: str | None) -> None:
     got = bad_tensors([("fc.weight", tensor)])
     assert got == ([] if expected is None else [expected])
+
+
+@pytest.mark.parametrize(("tensor", "expected"), [
+    # Σ overflows to inf (or inf − inf = NaN): the exact elementwise check decides
+    (torch.full((4,), 3e38), None),
+    (torch.tensor([3e38, 3e38, -3e38, -3e38, 1.0]), None),
+    (torch.full((8,), 60000.0, dtype=torch.float16), None),
+    (torch.tensor([3e38, 3e38, INF]), "1 infinite value"),
+    (torch.tensor([[1.0, NAN], [2.0, 3.0]], dtype=torch.complex64), "1 NaN value"),
+])
+def test_describe_bad_with_a_sum_that_overflows(tensor: torch.Tensor,
+                                                expected: str | None) -> None:
+    assert describe_bad(tensor) == expected
 
 
 def test_check_tensors_names_three_and_counts_the_rest() -> None:

@@ -113,8 +113,8 @@ class Activity:
     membrane_updates_counted: bool = True
 
 
-def _add_steps(acc: list[float], values: torch.Tensor) -> None:
-    for i, v in enumerate(values.tolist()):
+def _add_steps(acc: list[float], values: torch.Tensor | list[float]) -> None:
+    for i, v in enumerate(values.tolist() if isinstance(values, torch.Tensor) else values):
         if i < len(acc):
             acc[i] += v
         else:
@@ -190,42 +190,75 @@ class _SynapticCounter:
             S, Bs, sample = 1, x.shape[0], tuple(x.shape[1:])
         maps, dense_per, per_fiber = self.maps(sample, x.device)
         flat = x.reshape(S * Bs, -1)
-        no_graded = torch.zeros(S, dtype=torch.bool, device=x.device)
+        graded_step: torch.Tensor | None = None  # None: every step binary
         if binary:  # spikes: the input is its own non-zero indicator
-            nzf, graded_step = flat, no_graded
+            nzf = flat
         else:
             nzf = self._indicator(flat)
-            graded_step = no_graded if torch.equal(flat, nzf) else _graded_steps(flat, nzf, S)
+            if not torch.equal(flat, nzf):
+                graded_step = _graded_steps(flat, nzf, S)
         nzm = nzf if nzf.dtype == maps.dtype else nzf.to(maps.dtype)
         # [S, Bs, 3]: Σ F_nz, Σ F_all, events per sample-step (exact integers)
         counts = torch.mm(maps, nzm.t()).t().to(torch.float64).reshape(S, Bs, 3)
-        ev2 = counts[..., 2]
-        g = graded_step.to(torch.float64)
-        eff_s, fan_s, ev_s = counts.sum(1).unbind(-1)
+        # one host transfer for every number of this call: [S, 3] per-step sums, the two
+        # per-sample-step maxima, the [S] graded flags (if any), the events per fiber
+        parts = [counts.sum(1).reshape(-1), counts[..., 2].amax().reshape(1),
+                 counts[..., 0].amax().reshape(1),
+                 _fiber_events(nzf, spec.is_linear, sample, per_fiber)]
+        if graded_step is not None:
+            parts.append(graded_step.to(torch.float64))
+        vals = torch.cat([t.to(device="cpu", dtype=torch.float64) for t in parts]).tolist()
+        per_step = [vals[3 * i: 3 * i + 3] for i in range(S)]
+        ev_max, eff_max = vals[3 * S], vals[3 * S + 1]
+        n_fib = len(vals) - 3 * S - 2 - (S if graded_step is not None else 0)
+        fe = vals[3 * S + 2: 3 * S + 2 + n_fib]
+        graded = vals[3 * S + 2 + n_fib:] if graded_step is not None else [0.0] * S
         a.calls += 1
         a.step_slots += S
         a.sample_steps += S * Bs
-        a.events += float(ev_s.sum())
-        a.events_graded += float((ev_s * g).sum())
-        a.eff_mac += float((eff_s * g).sum())
-        a.eff_ac += float((eff_s * (1 - g)).sum())
-        a.fan_mac += float((fan_s * g).sum())
-        a.fan_ac += float((fan_s * (1 - g)).sum())
-        n_graded = float(g.sum())
-        a.dense_mac += dense_per * Bs * n_graded
-        a.dense_ac += dense_per * Bs * (S - n_graded)
+        for (eff, fan, ev), g in zip(per_step, graded, strict=True):
+            a.events += ev
+            if g:
+                a.events_graded += ev
+                a.eff_mac += eff
+                a.fan_mac += fan
+                a.dense_mac += dense_per * Bs
+            else:
+                a.eff_ac += eff
+                a.fan_ac += fan
+                a.dense_ac += dense_per * Bs
         a.in_positions += float(flat.shape[1]) * S * Bs
-        a.events_max = max(a.events_max, float(ev2.max()))
-        a.eff_max = max(a.eff_max, float(counts[..., 0].max()))
-        _add_steps(a.events_per_step, ev_s)
-        _add_steps(a.eff_per_step, eff_s)
+        a.events_max = max(a.events_max, ev_max)
+        a.eff_max = max(a.eff_max, eff_max)
+        _add_steps(a.events_per_step, [ps[2] for ps in per_step])
+        _add_steps(a.eff_per_step, [ps[0] for ps in per_step])
         a.input_shape = sample
-        # events per fiber: column sums of the [R, P] indicator (exact while R < 2**24)
-        rows = nzf.reshape(-1, sample[-1]) if spec.is_linear else nzf
-        col = rows.sum(0) if rows.shape[0] < _EXACT_F32 else rows.double().sum(0)
-        fe = col if spec.is_linear else col.reshape(sample[0], per_fiber).to(torch.float64).sum(1)
-        fe = fe.to(device="cpu", dtype=torch.float64)
-        a.fiber_events = fe if a.fiber_events is None else a.fiber_events + fe
+        fet = torch.tensor(fe, dtype=torch.float64)
+        a.fiber_events = fet if a.fiber_events is None else a.fiber_events + fet
+
+
+def _fiber_events(nzf: torch.Tensor, is_linear: bool, sample: tuple[int, ...],
+                  per_fiber: int) -> torch.Tensor:
+    """Events per fiber of the ``[R, P]`` indicator ``nzf``: ``Σ_rows nzf`` per feature (a
+    linear layer's fiber is its input feature) or per input channel (a conv's fiber is its
+    channel's ``per_fiber`` positions).
+
+    A linear layer's column sums are one ``1ᵀ·nzf`` product; a conv's are the per-row,
+    per-channel sums over contiguous positions (``[R, C, per_fiber]`` summed over the last,
+    inner dimension: about 4× faster on CPU than a column sum over rows), then summed over
+    rows in float64. Float32 sums of 0/1 values are exact integers below 2**24.
+    """
+    if is_linear:
+        rows = nzf.reshape(-1, sample[-1])
+        if rows.dtype in (torch.float32, torch.float64) and rows.shape[0] < _EXACT_F32:
+            return torch.mm(torch.ones(1, rows.shape[0], dtype=rows.dtype,
+                                       device=rows.device), rows).reshape(-1)
+        return rows.sum(0, dtype=torch.float64)
+    cells = nzf.reshape(nzf.shape[0], sample[0], per_fiber)
+    exact = cells.dtype == torch.float64 or (
+        cells.dtype == torch.float32 and per_fiber < _EXACT_F32)
+    per_row = cells.sum(-1) if exact else cells.sum(-1, dtype=torch.float64)
+    return per_row.sum(0, dtype=torch.float64)
 
 
 def _graded_steps(flat: torch.Tensor, nzf: torch.Tensor, S: int) -> torch.Tensor:
@@ -258,11 +291,11 @@ def _count_changes(h: torch.Tensor, h_prev: torch.Tensor, buf: torch.Tensor,
     slow on CPU). Each partial sum is an exact integer (a chunk holds < 2**24 elements);
     other dtypes use ``count_nonzero``.
     """
-    hf, pf = h.reshape(-1), h_prev.reshape(-1)
     exact = h.dtype in (torch.float32, torch.float64)
-    for i in range(0, hf.numel(), _CHUNK):
-        j = min(i + _CHUNK, hf.numel())
-        b = torch.ne(hf[i:j], pf[i:j], out=buf[: j - i])
+    # split: all chunk views in one call (slicing chunk by chunk costs ~25 % more here)
+    for hc, pc in zip(h.reshape(-1).split(_CHUNK), h_prev.reshape(-1).split(_CHUNK),
+                      strict=True):
+        b = torch.ne(hc, pc, out=buf if hc.numel() == buf.numel() else buf[: hc.numel()])
         sums.append(b.sum() if exact else torch.count_nonzero(b))
 
 
