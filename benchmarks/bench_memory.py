@@ -12,7 +12,11 @@ sensitive to other jobs on a shared machine) and wall time. The parent reports t
 over rounds of each child median, and checks that both settings computed the same loss
 bit for bit (the setting changes where memory comes from, never a value).
 
-Usage: ``python benchmarks/bench_memory.py [--rounds 7] [--threads 1] [--steps 9]``
+``--quant duq2``: the weights fake-quantized first (DuQ, 2 bits), as in the demo's
+fine-tuning of compressed points.
+
+Usage: ``python benchmarks/bench_memory.py [--rounds 7] [--threads 1] [--steps 9]
+[--quant duq2]``
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ import sys
 import time
 
 
-def child(setting: str, threads: int, steps: int, warmup: int, batch_size: int) -> dict:
+def child(setting: str, threads: int, steps: int, warmup: int, batch_size: int,
+          quant: str | None = None) -> dict:
     """Run in a child process: time training steps and inference; return medians in ms."""
     from spikelite.core import memory
 
@@ -43,6 +48,11 @@ def child(setting: str, threads: int, steps: int, warmup: int, batch_size: int) 
     y = torch.tensor([int(train[i][1]) for i in range(batch_size)])
     torch.manual_seed(0)
     model = create("csnn")
+    if quant:  # fake-quantized weights, as in the demo's fine-tuning of compressed points
+        from spikelite.quant.apply import quantize_
+
+        scheme, bits = quant.rstrip("0123456789"), int(quant.lstrip("abcdefghijklmnopqrstuvwxyz"))
+        quantize_(model, scheme, bits)
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     losses: list[float] = []
 
@@ -80,11 +90,13 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=9, help="timed steps per child")
     ap.add_argument("--warmup", type=int, default=3, help="untimed training steps first")
     ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--quant", default=None,
+                    help="fake-quantize the weights first, e.g. duq2 (scheme + bits)")
     ap.add_argument("--child", choices=("off", "on"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child(args.child, args.threads, args.steps, args.warmup,
-                               args.batch_size)))
+                               args.batch_size, args.quant)))
         return
     print(f"load before: {os.getloadavg()}", flush=True)
     res: dict[str, list[dict]] = {"off": [], "on": []}
@@ -93,7 +105,8 @@ def main() -> None:
             out = subprocess.run(
                 [sys.executable, __file__, "--child", setting, "--threads", str(args.threads),
                  "--steps", str(args.steps), "--warmup", str(args.warmup),
-                 "--batch-size", str(args.batch_size)],
+                 "--batch-size", str(args.batch_size)]
+                + (["--quant", args.quant] if args.quant else []),
                 check=True, capture_output=True, text=True).stdout
             res[setting].append(json.loads(out.strip().splitlines()[-1]))
         print(f"round {r + 1}/{args.rounds}: " + ", ".join(
@@ -104,7 +117,8 @@ def main() -> None:
     if not all(d["applied"] for d in res["on"]):
         print("note: retain_freed_memory() did not apply here (not Linux/glibc)")
     print(f"load after: {os.getloadavg()}")
-    print(f"\ncsnn, batch {args.batch_size}, T=10, {args.threads} thread(s): medians over "
+    print(f"\ncsnn{' ' + args.quant if args.quant else ''}, batch {args.batch_size}, T=10, "
+          f"{args.threads} thread(s): medians over "
           f"{args.rounds} rounds of per-process medians ({args.steps} steps), ms")
     print(f"{'':24}{'off':>9}{'on':>9}{'off/on':>8}")
     for key in ("train_cpu", "train_wall", "infer_cpu", "infer_wall"):
