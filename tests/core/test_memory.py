@@ -75,3 +75,21 @@ def test_env_switch(monkeypatch: pytest.MonkeyPatch, value: str | None, allowed:
 def test_cdll_type() -> None:
     lib = memory._libc()
     assert lib is None or isinstance(lib, ctypes.CDLL)
+
+
+@pytest.mark.parametrize(("value", "calls"), [(None, 1), ("0", 0)])
+def test_the_command_applies_it_unless_switched_off(
+        monkeypatch: pytest.MonkeyPatch, value: str | None, calls: int) -> None:
+    from typer.testing import CliRunner
+
+    from spikelite.cli import app
+
+    seen: list[bool] = []
+    monkeypatch.setattr(memory, "retain_freed_memory", lambda: seen.append(True) or True)
+    if value is None:
+        monkeypatch.delenv(memory.ENV, raising=False)
+    else:
+        monkeypatch.setenv(memory.ENV, value)
+    result = CliRunner().invoke(app, ["models"])
+    assert result.exit_code == 0, result.output
+    assert len(seen) == calls
