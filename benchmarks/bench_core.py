@@ -38,13 +38,15 @@ library and the ratio peer / spikelite (> 1: spikelite is faster).
 ``--baseline`` adds ``spikelite-base`` to the rotation: the same spikelite network with the
 speed settings off (``loop_threads=None``: the LIF time loops use all threads;
 ``nn.MaxPool2d``), so the gain of those settings is measured in the same interleaved run.
+``--retain-memory`` calls :func:`spikelite.core.memory.retain_freed_memory` first (what
+the ``spikelite`` command does); it holds for the whole process, so every library gets it.
 ``--hog`` keeps a busy-loop process pinned to the last CPU while timing (the contention
 case: one of the two threads' cores is taken). ``--bf16-conv`` runs every library's
 forward under ``torch.autocast("cpu", torch.bfloat16)`` (convolutions and linear layers
 in bf16; spikes are then no longer bit-identical, the agreement check runs in fp32 first).
 
 Usage: ``python benchmarks/bench_core.py [--rounds 11] [--which A|B|all] [--threads 2]
-[--baseline] [--hog] [--bf16-conv] [--quick]``
+[--baseline] [--hog] [--bf16-conv] [--retain-memory] [--quick]``
 """
 
 from __future__ import annotations
@@ -456,7 +458,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="a busy-loop process on the last CPU while timing (contention)")
     ap.add_argument("--bf16-conv", action="store_true",
                     help="forward under torch.autocast(cpu, bfloat16) in every library")
+    ap.add_argument("--retain-memory", action="store_true",
+                    help="spikelite.core.memory.retain_freed_memory() first (the whole "
+                    "process: every library)")
     args = ap.parse_args(argv)
+    if args.retain_memory:
+        from spikelite.core import memory
+
+        memory.retain_freed_memory()
     if args.quick:
         args.rounds, args.warmup = 3, 1
     torch.set_num_threads(args.threads)
@@ -466,7 +475,8 @@ def main(argv: list[str] | None = None) -> int:
         print(s, flush=True)
 
     out(versions() + (", CPU hog on the last CPU" if args.hog else "")
-        + (", bf16 autocast" if args.bf16_conv else ""))
+        + (", bf16 autocast" if args.bf16_conv else "")
+        + (", retained freed memory" if args.retain_memory else ""))
     out(f"load average before: {os.getloadavg()}")
     with cpu_hog(args.hog):
         for which in ("A", "B") if args.which == "all" else (args.which,):

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from spikelite.cli import catalog, compress, console, export, profile, sweep, train
+from spikelite.core import memory
 
 app = typer.Typer(
     help="spikelite: train, compress and measure spiking neural networks.",
@@ -30,6 +31,8 @@ def _options(
 ) -> None:
     """spikelite: train, compress and measure spiking neural networks."""
     console.set_debug(debug)
+    if memory.env_allows():  # large tensors reuse freed heap pages (spikelite.core.memory)
+        memory.retain_freed_memory()
 
 
 app.command("train")(train.train_command)

@@ -189,8 +189,11 @@ def _search_worker(recipe_data: dict[str, Any], storage: str, ckpt: str, acc: fl
         die_with_parent(parent)
     import torch
 
+    from spikelite.core import memory
     from spikelite.sweep.devices import pin
 
+    if memory.env_allows():
+        memory.retain_freed_memory()
     torch.set_num_threads(threads)
     recipe = Recipe.model_validate(recipe_data)
     pin(recipe.device)

@@ -199,7 +199,11 @@ def _worker_main(recipe_data: dict[str, Any], run_dir: str, ckpt: str, acc: floa
         die_with_parent(parent)
     import torch
 
+    from spikelite.core import memory
     from spikelite.sweep.devices import pin
+
+    if memory.env_allows():
+        memory.retain_freed_memory()
 
     torch.set_num_threads(threads)
     recipe = Recipe.model_validate(recipe_data)
