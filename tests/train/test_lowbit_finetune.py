@@ -157,3 +157,20 @@ def test_options_are_validated_with_clear_errors() -> None:
     with pytest.raises(SpikeliteError, match="teacher"):
         LowBitFinetuner()(_model(), _data(), None, FinetuneSpec(epochs=1, distill={}),
                           progress=False, device="cpu")
+
+
+def test_exactly_extend_below_under_the_reference_is_not_extended() -> None:
+    from spikelite.train.lowbit import far_below
+
+    assert far_below(0.96, 0.9499, 1.0) and not far_below(0.96, 0.95, 1.0)
+    assert (0.96 - 0.95) * 100 > 1.0  # the rounding the helper guards against
+    data = _data()
+    cfg = FinetuneSpec(epochs=1, batch_size=16, lr=1e-9, max_epochs=3)  # accuracy frozen
+    acc = LowBitFinetuner(reference_accuracy=0.0)(_model(), data, data, cfg, progress=False,
+                                                  device="cpu").best_accuracy
+    res = LowBitFinetuner(reference_accuracy=acc + 0.01)(_model(), data, data, cfg,
+                                                         progress=False, device="cpu")
+    assert res.epochs_run == 1 and res.extended == 0
+    res = LowBitFinetuner(reference_accuracy=acc + 0.0101)(_model(), data, data, cfg,
+                                                           progress=False, device="cpu")
+    assert res.extended == 2

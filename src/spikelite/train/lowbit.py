@@ -44,6 +44,13 @@ from spikelite.train.engine import FitResult, fit
 from spikelite.train.losses import LOSSES
 
 
+def far_below(reference: float, accuracy: float, points: float) -> bool:
+    """Whether ``accuracy`` is more than ``points`` percentage points under ``reference``
+    (both fractions). Exactly ``points`` under is not "more": 0.96 → 0.95 is 1 pt even
+    though ``(0.96 − 0.95)·100`` is 1.0000000000000009 in floating point."""
+    return round((reference - accuracy) * 100, 9) > points
+
+
 @dataclass
 class LowBitFitResult(FitResult):
     """:class:`FitResult` plus what the low-bit options did: ``epochs_run``,
@@ -202,7 +209,7 @@ class LowBitFinetuner:
             ext = plan[-1]
             while (cfg.max_epochs is not None and not state["stop"]
                    and self.reference_accuracy is not None
-                   and (self.reference_accuracy - res.best_accuracy) * 100 > cfg.extend_below
+                   and far_below(self.reference_accuracy, res.best_accuracy, cfg.extend_below)
                    and state["epoch"] < cfg.max_epochs):
                 n = min(ext, cfg.max_epochs - state["epoch"])
                 segment(n, None)
