@@ -17,10 +17,7 @@ import contextlib
 import errno
 import multiprocessing as mp
 import os
-import signal
 import sqlite3
-import sys
-import threading
 import time
 import traceback
 from collections.abc import Callable, Collection, Iterator
@@ -67,11 +64,14 @@ from spikelite.sweep.store import (  # noqa: F401  (STORE re-exported)
     write_csv,
     write_json,
 )
+from spikelite.sweep.workers import (  # noqa: F401  (re-exported)
+    ORPHAN_EXIT,
+    die_with_parent,
+    torch_threads,
+)
 
 #: Exit code of a worker process that stopped on a full disk (ENOSPC's errno).
 DISK_FULL_EXIT = 28
-#: Exit code of a worker process that stopped because its parent sweep is gone.
-ORPHAN_EXIT = 70
 #: errno values that mean "cannot write there" (one line, not a traceback).
 _WRITE_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR,
                            errno.EISDIR, errno.EEXIST})
@@ -166,28 +166,6 @@ def _work(recipe: Recipe, run_dir: Path, baseline_ckpt: Path, baseline_accuracy:
             if on_done:
                 on_done(None, key, point, msg)
     return ran
-
-
-def die_with_parent(parent: int) -> None:
-    """Make this (worker) process end when ``parent`` does, so killing a sweep never
-    leaves orphan workers training on: Linux's ``PR_SET_PDEATHSIG`` (SIGKILL) where
-    available, and everywhere a watchdog thread that polls the parent pid."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(Exception):
-            import ctypes
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
-    if os.getppid() != parent:  # the parent died before the signal was armed
-        os._exit(ORPHAN_EXIT)
-
-    def watch() -> None:
-        while True:
-            time.sleep(1.0)
-            if os.getppid() != parent:
-                os._exit(ORPHAN_EXIT)
-
-    threading.Thread(target=watch, daemon=True, name="spikelite-parent-watch").start()
 
 
 def _worker_main(recipe_data: dict[str, Any], run_dir: str, ckpt: str, acc: float,
@@ -297,22 +275,6 @@ def writing(run_dir: Path) -> Iterator[None]:
             raise SpikeliteError(f"cannot write '{where}' ({exc.strerror}); choose another "
                                  "--out or fix the folder's permissions") from None
         raise
-
-
-@contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block with ``n`` torch CPU threads (``None``: leave the setting alone)."""
-    import torch
-
-    if n is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _run_sweep(recipe: Recipe, run_dir: Path, store: Store, baseline: tuple[Path, float], *,
