@@ -120,3 +120,23 @@ def test_launch_refuses_bad_nproc_and_a_rank_error_is_one_line():
     assert str(err) == "rank 1: cannot do this (a test)"
     err = ddp.rank_error(tmp.ProcessExitedException("x", 0, 123, -9))
     assert "rank 0 exited with code -9" in str(err)
+
+
+@pytest.mark.parametrize(("value", "calls"), [(None, 1), ("0", 0)])
+def test_launched_ranks_retain_freed_memory_unless_switched_off(
+        monkeypatch: pytest.MonkeyPatch, value: str | None, calls: int) -> None:
+    """Each rank :func:`ddp.launch` spawns keeps freed memory, as the CLI and the sweep
+    workers do (``SPIKELITE_RETAIN_MEMORY=0`` turns it off)."""
+    from spikelite.core import memory
+
+    for var in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR",
+                "MASTER_PORT"):  # restored after the test: _child sets them
+        monkeypatch.setenv(var, "unset")
+    if value is None:
+        monkeypatch.delenv(memory.ENV, raising=False)
+    else:
+        monkeypatch.setenv(memory.ENV, value)
+    seen: list[str] = []
+    monkeypatch.setattr(memory, "retain_freed_memory", lambda: seen.append("retain") or True)
+    ddp._child(1, 2, 12345, lambda tag: seen.append(tag), ("ran",))
+    assert seen == ["retain"] * calls + ["ran"]
