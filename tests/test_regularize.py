@@ -227,3 +227,19 @@ def test_membrane_and_per_layer_errors_and_yaml():
     for bad in ({"source": "voltage"}, {"weight": {"lif1": -1}}, {"weight": {}}):
         with pytest.raises(SpikeliteError, match="regularizer"):
             parse_record({"regularizer": bad}, "config", RunConfig)
+
+
+@pytest.mark.parametrize("shape", [(10, 4, 3, 5, 5), (7, 33)])
+def test_l1_gradient_is_autograds_bit_for_bit(shape: tuple[int, ...]) -> None:
+    """The fused ``l1`` gives the same value (to rounding) and exactly the gradient of
+    ``a.abs().mean()``, zeros (spikes not fired: gradient 0) and negatives included."""
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(shape, generator=g)
+    a = torch.where(torch.rand(shape, generator=g) < 0.5, torch.zeros(()), a)
+    a1, a2 = a.clone().requires_grad_(), a.clone().requires_grad_()
+    v1, v2 = REGULARIZERS.get("l1")(a1), a2.abs().mean()
+    assert v1.item() == pytest.approx(v2.item(), rel=1e-6)
+    (3.0 * v1).backward()
+    (3.0 * v2).backward()
+    assert torch.equal(a1.grad, a2.grad)
+    assert (a1.grad[a == 0] == 0).all()

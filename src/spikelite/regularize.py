@@ -48,10 +48,28 @@ def _per_sample(a: torch.Tensor, time_major: bool) -> torch.Tensor:
     return a.reshape(a.shape[0], -1)
 
 
+class _MeanAbs(torch.autograd.Function):
+    """``mean(|a|)`` with autograd's gradient ``sgn(a)·g/N`` bit for bit, in fewer passes:
+    the forward reduces without materialising ``|a|``, the backward writes one tensor
+    (autograd's ``abs``/``mean`` pair writes ``|a|``, ``sgn(a)`` and their product)."""
+
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(a)
+        return torch.linalg.vector_norm(a, 1) / a.numel()
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> torch.Tensor:
+        (a,) = ctx.saved_tensors
+        return torch.sgn(a).mul_(g / a.numel())
+
+
 @REGULARIZERS.register("l1")
 def l1(a: torch.Tensor, **_: Any) -> torch.Tensor:
     """``mean(|a|)``."""
-    return a.abs().mean()
+    if not a.is_floating_point() or a.numel() == 0:
+        return a.abs().mean()
+    return _MeanAbs.apply(a)
 
 
 @REGULARIZERS.register("l2")
