@@ -131,10 +131,10 @@ def test_demo_smoke_and_resume(tmp_path):
     for name in ("report.html", "pareto.png", "results.csv", "summary.md"):
         assert (out / name).is_file(), name
     rows = (out / "results.csv").read_text().splitlines()
-    assert len(rows) == 1 + 22 and rows[0].startswith("name,schedule,scheme,bits")
+    assert len(rows) == 1 + 23 and rows[0].startswith("name,schedule,scheme,bits")
     again = runner.invoke(app, args)  # rerun resumes: nothing is trained again
     assert again.exit_code == 0, again.output
-    assert "22 points (0 run now, 22 reused)" in again.output
+    assert "23 points (0 run now, 23 reused)" in again.output
 
 
 def test_quantizers_lists_the_registry():
