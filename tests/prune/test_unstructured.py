@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
@@ -32,16 +35,24 @@ def _net(seed: int = 0) -> nn.Module:
 N = 4 * 2 * 9 + 100 * 7 + 7 * 3  # weights of the three layers
 
 
+def _floor_exact(p: float, n: int) -> int:
+    """⌊p·n⌋ on the decimal p as written: 0.35 of 700 is 245 (the float product is
+    244.99999999999997)."""
+    return math.floor(Fraction(repr(p)) * n)
+
+
 @settings(max_examples=25, deadline=None)
 @given(p=st.floats(0.0, 0.99), scope=st.sampled_from(["global", "layer"]),
        method=st.sampled_from(["magnitude", "random"]))
+@example(p=0.35, scope="layer", method="magnitude")  # 0.35 · 700: float 244.99…, exact 245
+@example(p=0.29, scope="global", method="magnitude")
 def test_exact_number_pruned(p, scope, method):
     masks = compute_masks(_net(), p, scope=scope, method=method)
     removed = sum(int((~m).sum()) for m in masks.values())
     if scope == "global":
-        assert removed == int(p * N)
+        assert removed == _floor_exact(p, N)
     else:
-        assert removed == sum(int(p * m.numel()) for m in masks.values())
+        assert removed == sum(_floor_exact(p, m.numel()) for m in masks.values())
 
 
 def test_global_magnitude_threshold_spans_layers():
