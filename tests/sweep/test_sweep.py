@@ -179,3 +179,22 @@ def test_fixed_threads_give_the_same_numbers_with_one_or_two_workers(tmp_path):
         return {r["name"]: (r["accuracy"], r["energy_pj"], r["synops"]) for r in res.rows}
 
     assert rows(1) == rows(2)
+
+
+def test_points_are_claimed_baseline_first_then_longest_first():
+    """Workers take the baseline, then the points with the most fine-tuning epochs, ties
+    in recipe order (the demo: its 2-epoch points before the 1-epoch isolation points)."""
+    from spikelite.sweep.recipe import load_recipe
+    from spikelite.sweep.sweep import _points, run_order
+
+    recipe = load_recipe("demo")
+    points = _points(recipe)
+    ordered = run_order(recipe, points)
+    assert sorted(k for k, _ in ordered) == sorted(k for k, _ in points)  # same points
+    epochs = [(p.finetune or recipe.finetune).epochs for _, p in ordered[1:]]
+    assert ordered[0][1].schedule == "baseline"
+    assert epochs == sorted(epochs, reverse=True) and epochs[0] == 2 and epochs[-1] == 1
+    ones = [p.label for _, p in ordered if p.finetune is not None and p.finetune.epochs == 1]
+    assert ones == [p.label for _, p in points
+                    if p.finetune is not None and p.finetune.epochs == 1]  # stable
+    assert ordered[-1][1].label == "isolation-rescaw2"

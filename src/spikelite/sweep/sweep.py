@@ -98,6 +98,20 @@ def _points(recipe: Recipe) -> list[tuple[str, PointSpec]]:
     return [(run_key(recipe, p), p) for p in recipe.expand()]
 
 
+def run_order(recipe: Recipe, points: list[tuple[str, PointSpec]]) -> list[tuple[str, PointSpec]]:
+    """The order workers claim points in: baseline points first (their row is the
+    reference the others are printed against), then the most fine-tuning epochs first
+    (longest processing time first, so parallel workers finish together instead of one
+    running the last long point alone); ties keep the recipe order. Results are written
+    in recipe order whatever this order is."""
+    def epochs(p: PointSpec) -> float:
+        if p.schedule == "baseline":
+            return float("inf")
+        ft = p.finetune or recipe.finetune
+        return float(ft.max_epochs or ft.epochs)
+    return sorted(points, key=lambda kp: -epochs(kp[1]))
+
+
 def work(
     recipe: Recipe,
     run_dir: Path,
@@ -137,7 +151,7 @@ def _work(recipe: Recipe, run_dir: Path, baseline_ckpt: Path, baseline_accuracy:
         clean_stale_tmp(run_dir)
     data = None
     ran = 0
-    for key, point in _points(recipe):
+    for key, point in run_order(recipe, _points(recipe)):
         if keys is not None and key not in keys:
             continue
         if not store.claim(key, point.label, point.model_dump()):
