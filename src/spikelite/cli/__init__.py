@@ -31,8 +31,7 @@ def _options(
 ) -> None:
     """spikelite: train, compress and measure spiking neural networks."""
     console.set_debug(debug)
-    if memory.env_allows():  # large tensors reuse freed heap pages (spikelite.core.memory)
-        memory.retain_freed_memory()
+    memory.retain_unless_disabled()  # SPIKELITE_RETAIN_MEMORY=0: off
 
 
 app.command("train")(train.train_command)

@@ -69,3 +69,11 @@ def retain_freed_memory() -> bool:
 def env_allows() -> bool:
     """Whether :data:`ENV` leaves the setting on (unset, or anything but 0/false/no/off)."""
     return os.environ.get(ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def retain_unless_disabled() -> bool:
+    """:func:`retain_freed_memory` unless :data:`ENV` turns it off — what the ``spikelite``
+    command and every process it spawns (sweep, search and distributed workers) call at
+    start. Returns whether the settings are in effect."""
+    return retain_freed_memory() if env_allows() else False
+

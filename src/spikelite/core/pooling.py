@@ -32,7 +32,7 @@ def max_pool2x2(x: torch.Tensor) -> torch.Tensor:
         return F.max_pool2d(x, 2)
     ho, wo = x.shape[-2] // 2, x.shape[-1] // 2
     # rows first: both operands keep a contiguous last dim (vectorised), and the strided
-    # column pairs are then taken on half the data (1.2–1.9× the three-quarters form)
+    # column pairs are then taken on half the data (1.2–1.9× the four-quarter form)
     rows = torch.maximum(x[..., 0:2 * ho:2, :2 * wo], x[..., 1:2 * ho:2, :2 * wo])
     return torch.maximum(rows[..., 0::2], rows[..., 1::2])
 

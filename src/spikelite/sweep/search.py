@@ -192,8 +192,7 @@ def _search_worker(recipe_data: dict[str, Any], storage: str, ckpt: str, acc: fl
     from spikelite.core import memory
     from spikelite.sweep.devices import pin
 
-    if memory.env_allows():
-        memory.retain_freed_memory()
+    memory.retain_unless_disabled()  # SPIKELITE_RETAIN_MEMORY=0: off
     torch.set_num_threads(threads)
     recipe = Recipe.model_validate(recipe_data)
     pin(recipe.device)

@@ -219,8 +219,7 @@ def free_port() -> int:
 def _child(local: int, nproc: int, port: int, fn: Callable[..., Any], args: tuple) -> None:
     from spikelite.core import memory
 
-    if memory.env_allows():  # as the CLI and sweep workers do (SPIKELITE_RETAIN_MEMORY=0: off)
-        memory.retain_freed_memory()
+    memory.retain_unless_disabled()  # SPIKELITE_RETAIN_MEMORY=0: off
     os.environ.update({"RANK": str(local), "LOCAL_RANK": str(local), "WORLD_SIZE": str(nproc),
                        "LOCAL_WORLD_SIZE": str(nproc), "MASTER_ADDR": "127.0.0.1",
                        "MASTER_PORT": str(port)})
