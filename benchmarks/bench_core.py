@@ -38,6 +38,10 @@ library and the ratio peer / spikelite (> 1: spikelite is faster).
 ``--baseline`` adds ``spikelite-base`` to the rotation: the same spikelite network with the
 speed settings off (``loop_threads=None``: the LIF time loops use all threads;
 ``nn.MaxPool2d``), so the gain of those settings is measured in the same interleaved run.
+``--channels-last`` adds ``spikelite-cl``: the spikelite network with its weights stored
+channels-last (:func:`spikelite.core.layout.channels_last`), so every feature map is NHWC;
+oneDNN's NHWC convolutions and BatchNorm's NHWC statistics sum in another order, so its
+spikes are not bit-identical to spikelite's (the spike counts must agree within 1 %).
 ``--retain-memory`` calls :func:`spikelite.core.memory.retain_freed_memory` first (what
 the ``spikelite`` command does); it holds for the whole process, so every library gets it.
 ``--hog`` keeps a busy-loop process pinned to the last CPU while timing (the contention
@@ -46,7 +50,7 @@ forward under ``torch.autocast("cpu", torch.bfloat16)`` (convolutions and linear
 in bf16; spikes are then no longer bit-identical, the agreement check runs in fp32 first).
 
 Usage: ``python benchmarks/bench_core.py [--rounds 11] [--which A|B|all] [--threads 2]
-[--baseline] [--hog] [--bf16-conv] [--retain-memory] [--quick]``
+[--baseline] [--channels-last] [--hog] [--bf16-conv] [--retain-memory] [--quick]``
 """
 
 from __future__ import annotations
@@ -75,6 +79,7 @@ THRESHOLD = 1.0
 LIBS = ("spikelite", "snntorch", "spikingjelly", "norse")
 PEERS = LIBS[1:]
 BASE = "spikelite-base"
+CL = "spikelite-cl"
 
 
 # ---------------------------------------------------------------------------------------
@@ -299,6 +304,10 @@ def make_workload(which: str) -> Workload:
 
 
 def build(lib: str, w: Workload) -> nn.Module:
+    if lib == CL:  # channels-last feature maps (spikelite.core.layout)
+        from spikelite.core.layout import channels_last
+
+        return channels_last(SpikeliteNet(w.name, w.ref))
     if lib in ("spikelite", BASE):
         return SpikeliteNet(w.name, w.ref, fast=lib == "spikelite")
     if lib in ("snntorch", "norse"):
@@ -307,7 +316,7 @@ def build(lib: str, w: Workload) -> nn.Module:
 
 
 def lif_modules(lib: str, net: nn.Module) -> list[nn.Module]:
-    if lib in ("spikelite", BASE):
+    if lib in ("spikelite", BASE, CL):
         return [m for m in net.modules() if isinstance(m, slc.LIF)]
     if lib in ("snntorch", "norse"):
         return [m for m in net.modules() if isinstance(m, (SnnTorchLoop, NorseLoop))]
@@ -456,6 +465,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="also time spikelite with its speed settings off (spikelite-base)")
     ap.add_argument("--hog", action="store_true",
                     help="a busy-loop process on the last CPU while timing (contention)")
+    ap.add_argument("--channels-last", action="store_true",
+                    help="also time spikelite with channels-last feature maps (spikelite-cl)")
     ap.add_argument("--bf16-conv", action="store_true",
                     help="forward under torch.autocast(cpu, bfloat16) in every library")
     ap.add_argument("--retain-memory", action="store_true",
@@ -469,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.rounds, args.warmup = 3, 1
     torch.set_num_threads(args.threads)
-    libs = LIBS + ((BASE,) if args.baseline else ())
+    libs = LIBS + ((BASE,) if args.baseline else ()) + ((CL,) if args.channels_last else ())
 
     def out(s: str) -> None:
         print(s, flush=True)

@@ -162,3 +162,17 @@ def test_every_command_is_wrapped_by_the_one_error_path():
         res = runner.invoke(app, args)
         assert res.exit_code == 2, (args, res.output)
         assert res.output.startswith("error: ") and "Traceback" not in res.output, args
+
+
+def test_train_channels_last(tmp_path):
+    out = tmp_path / "nhwc"
+    res = runner.invoke(app, ["train", "--model", "csnn", "--dataset", "digits-dvs", "--limit",
+                              "16", "--epochs", "1", "--time-steps", "2",
+                              "--memory-format", "channels_last", "--out", str(out),
+                              "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "last" / "config.json").read_text())["train"][
+        "memory_format"] == "channels_last"
+    bad = runner.invoke(app, ["train", "--memory-format", "nhwc", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2
+    assert "'contiguous' or 'channels_last'" in bad.output

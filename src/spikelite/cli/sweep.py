@@ -68,6 +68,7 @@ def sweep_command(
     workers: Annotated[int, typer.Option(help="Local worker processes sharing the store.")] = 1,
     devices: Annotated[str | None, typer.Option(help="One device per worker, round-robin: GPU indices or names, e.g. 0,1,2,3 or cuda:0,cpu (overrides the recipe's `devices`).")] = None,
     precision: Annotated[str | None, typer.Option(help="Precision of the baseline training and every fine-tuning: fp32, bf16 or fp16 (overrides the recipe's `precision`).")] = None,
+    memory_format: Annotated[str | None, typer.Option(help="Feature-map layout of the baseline training and every fine-tuning: contiguous or channels_last (overrides the recipe's `memory_format`).")] = None,
     storage: Annotated[str | None, typer.Option(help="Optuna storage URL for the recipe's `search:` (default: sqlite in OUT; a PostgreSQL URL lets workers on several machines share one study).")] = None,
     out_dir: Annotated[str | None, typer.Option("--out", help="Sweep folder (overrides the recipe's `out`).")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a recipe key, e.g. --set finetune.epochs=1 (repeatable).")] = None,
@@ -98,6 +99,8 @@ def sweep_command(
             overrides["devices"] = parse_devices(devices)
         if precision is not None:
             overrides["precision"] = precision
+        if memory_format is not None:
+            overrides["memory_format"] = memory_format
         if storage is not None:
             check_storage_url(storage)
         cfg = load_recipe(recipe, overrides)

@@ -45,6 +45,14 @@ from spikelite._registry import Registry
 from spikelite.core.checks import NonFiniteError, describe_bad
 from spikelite.core.functional import lif_multistep_eager, rest
 from spikelite.core.fused import StepObserver, lif_multistep_fused, lif_multistep_fused_trace
+from spikelite.core.layout import (
+    is_steps_channels_last,
+    params_last,
+    state_first,
+    state_last,
+    steps_first,
+    steps_last,
+)
 from spikelite.core.params import (
     LIFParams,
     check_leak,
@@ -140,6 +148,23 @@ def _membrane_input(x: torch.Tensor) -> torch.Tensor:
             x.device.type):
         return x.float()
     return x
+
+
+def _observer_first(observer: StepObserver | None) -> StepObserver | None:
+    """``observer`` fed ``[B, C, H, W]`` views of a kernel running on ``[B, H, W, C]``."""
+    if observer is None:
+        return None
+
+    def first(t: int, h: torch.Tensor, h_prev: torch.Tensor | None, s: torch.Tensor) -> None:
+        observer(t, state_first(h), None if h_prev is None else state_first(h_prev),
+                 state_first(s))
+    return first
+
+
+def _sink_first(sink: Callable[[torch.Tensor], None] | None
+                ) -> Callable[[torch.Tensor], None] | None:
+    """``sink`` fed the ``[T, B, C, H, W]`` view of a ``[T, B, H, W, C]`` membrane."""
+    return None if sink is None else (lambda h: sink(steps_first(h)))
 
 
 @NEURONS.register("lif")
@@ -343,6 +368,26 @@ class LIF(nn.Module):
         v0 = self._v0(x, p)
         observer = getattr(self, "step_observer", None)  # absent in modules pickled before
         sink = getattr(self, "membrane_sink", None)
+        if is_steps_channels_last(x):  # run on the contiguous [T, B, H, W, C] view
+            spikes, v = self._run(steps_last(x), state_last(v0), params_last(p),
+                                  _observer_first(observer), _sink_first(sink))
+            spikes, v = steps_first(spikes), state_first(v)
+        else:
+            spikes, v = self._run(x, v0, p, observer, sink)
+        # A NaN/±inf input current leaves the final membrane non-finite (every reset keeps
+        # it), so checking v_T (1/T of the input) catches it; a fixed-point membrane
+        # saturates ±inf, so there the input itself is checked (its sum: NaN/inf propagate)
+        if not bool(torch.isfinite(v).all()) or (
+                self.state_bits is not None and not bool(torch.isfinite(x.sum()))):
+            self.mem = None
+            self._refuse(x)
+        self.mem = v.detach()
+        return spikes
+
+    def _run(self, x: torch.Tensor, v0: torch.Tensor, p: LIFParams,
+             observer: StepObserver | None, sink: Callable[[torch.Tensor], None] | None
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(spikes, v_T)`` from the kernel that fits (eager, fused or Triton)."""
         eager = (not self.fused) or self.state_bits is not None or any(
             isinstance(t, torch.Tensor) and t.requires_grad for t in (p.threshold, p.v_reset)
         )
@@ -375,15 +420,7 @@ class LIF(nn.Module):
         else:
             fn = lif_multistep_eager if eager else lif_multistep_triton
             spikes, v = fn(x, v0, p) if observer is None else fn(x, v0, p, observer)
-        # A NaN/±inf input current leaves the final membrane non-finite (every reset keeps
-        # it), so checking v_T (1/T of the input) catches it; a fixed-point membrane
-        # saturates ±inf, so there the input itself is checked (its sum: NaN/inf propagate)
-        if not bool(torch.isfinite(v).all()) or (
-                self.state_bits is not None and not bool(torch.isfinite(x.sum()))):
-            self.mem = None
-            self._refuse(x)
-        self.mem = v.detach()
-        return spikes
+        return spikes, v
 
     def _refuse(self, x: torch.Tensor) -> None:
         """Raise :class:`NonFiniteError` for a non-finite input (or membrane)."""

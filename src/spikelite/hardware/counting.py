@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from spikelite.core.functional import charge, reset, rest
+from spikelite.core.layout import memory_order
 from spikelite.core.state_quant import quantize_state
 from spikelite.hardware.layers import SynapticSpec
 
@@ -293,6 +294,8 @@ def _count_changes(h: torch.Tensor, h_prev: torch.Tensor, buf: torch.Tensor,
     """
     exact = h.dtype in (torch.float32, torch.float64)
     # split: all chunk views in one call (slicing chunk by chunk costs ~25 % more here)
+    if h.stride() == h_prev.stride():  # in memory order: channels-last steps not copied
+        h, h_prev = memory_order(h), memory_order(h_prev)
     for hc, pc in zip(h.reshape(-1).split(_CHUNK), h_prev.reshape(-1).split(_CHUNK),
                       strict=True):
         b = torch.ne(hc, pc, out=buf if hc.numel() == buf.numel() else buf[: hc.numel()])
@@ -353,7 +356,9 @@ class _NeuronCounter:
             self._steps = -1
             return
         self._steps += 1
-        rows = s.reshape(s.shape[0], -1)  # per-sample sums of 0/1 are exact below 2**24
+        # per-sample sums of 0/1 are exact below 2**24 (memory order: no copy of a
+        # channels-last step, whose batch dimension stays first)
+        rows = memory_order(s).reshape(s.shape[0], -1)
         self._spikes.append(rows.sum(-1) if rows.shape[1] < _EXACT_F32
                             else rows.sum(-1, dtype=torch.float64))
         if not self.membrane_updates:

@@ -229,6 +229,9 @@ class Recipe(Strict):
     #: the training precision (fp32, bf16, fp16) of the baseline and of every fine-tuning;
     #: when set it replaces their own ``precision``; ``None``: theirs (default fp32)
     precision: Literal["fp32", "bf16", "fp16"] | None = None
+    #: the feature-map layout (contiguous, channels_last) of the baseline and of every
+    #: fine-tuning; when set it replaces their own ``memory_format``; ``None``: theirs
+    memory_format: Literal["contiguous", "channels_last"] | None = None
     #: torch CPU threads per process (baseline and every point); ``None``: the cores
     #: divided among the workers. Set it (e.g. 1) to get the same numbers whatever
     #: ``--workers`` is: thread counts change the float summation order of convolutions.
@@ -278,14 +281,17 @@ class Recipe(Strict):
     @model_validator(mode="before")
     @classmethod
     def _push_precision(cls, data: Any) -> Any:
-        """A top-level ``precision`` goes into the baseline's and every fine-tuning's
-        training record (so it is part of their run keys)."""
-        if not isinstance(data, dict) or data.get("precision") is None:
+        """A top-level ``precision`` or ``memory_format`` goes into the baseline's and
+        every fine-tuning's training record (so it is part of their run keys)."""
+        if not isinstance(data, dict):
             return data
-        prec = data["precision"]
+        pushed = {k: data[k] for k in ("precision", "memory_format")
+                  if data.get(k) is not None}
+        if not pushed:
+            return data
 
         def put(rec: Any) -> Any:
-            return {**rec, "precision": prec} if isinstance(rec, dict) else rec
+            return {**rec, **pushed} if isinstance(rec, dict) else rec
 
         data = dict(data)
         base = data.get("baseline")
@@ -458,8 +464,9 @@ _LATER_DEFAULTS: dict[str, dict[str, Any]] = {
     "finetune": {"eval_batch_size": 256, "precision": "fp32", "distill": None,
                  "bn_reestimate": False, "bn_batches": 8, "quant_init": None,
                  "bit_schedule": [], "freeze_quantizers": None, "cycles": 1, "patience": None,
-                 "min_delta": 0.0, "max_epochs": None, "extend_below": 1.0},
-    "train": {"eval_batch_size": 256, "precision": "fp32"},
+                 "min_delta": 0.0, "max_epochs": None, "extend_below": 1.0,
+                 "memory_format": "contiguous"},
+    "train": {"eval_batch_size": 256, "precision": "fp32", "memory_format": "contiguous"},
 }
 #: Fields renamed after sweeps were stored: hashed under their old name (new → old).
 _RENAMED_IN_KEYS = {"lr_schedule": "schedule"}

@@ -63,6 +63,10 @@ class TrainConfig(Strict):
     #: ``fp32`` (exact, default), ``bf16`` or ``fp16`` (mixed precision, see
     #: :mod:`spikelite.train.precision`)
     precision: str = "fp32"
+    #: feature-map layout of 2-D conv nets: ``contiguous`` (NCHW, default; spikes
+    #: bit-identical to the peers) or ``channels_last`` (NHWC: faster oneDNN convolutions
+    #: and BatchNorm on CPU, the same results up to float rounding; see docs/performance.md)
+    memory_format: Literal["contiguous", "channels_last"] = "contiguous"
 
     @model_validator(mode="before")
     @classmethod

@@ -30,6 +30,7 @@ from spikelite.core.checks import (
     check_model,
     naming_layers,
 )
+from spikelite.core.layout import channels_last
 from spikelite.core.neurons import reset_states
 from spikelite.errors import SpikeliteError, check_output_dir
 from spikelite.train import distributed
@@ -173,11 +174,13 @@ def _without_loader(meta: Any) -> Any:
         return {k: _without_loader(v) for k, v in meta.items() if k not in LOADER_FIELDS}
     return meta
 def _train_meta(cfg: TrainConfig) -> dict[str, Any]:
-    """The training config as stored in checkpoints: ``precision`` only when it is not
-    the default fp32, so fp32 checkpoints read exactly as before mixed precision existed."""
+    """The training config as stored in checkpoints: ``precision`` and ``memory_format``
+    only when they are not the defaults (fp32, contiguous), so such checkpoints read
+    exactly as before those options existed."""
     d = cfg.model_dump(exclude=set(RUN_OPTIONS))
-    if d.get("precision") == "fp32":
-        del d["precision"]
+    for key, default in (("precision", "fp32"), ("memory_format", "contiguous")):
+        if d.get(key) == default:
+            del d[key]
     return d
 
 
@@ -351,6 +354,8 @@ def fit(
     seed_everything(cfg.seed)
     model = model.to(dev)
     check_model(model, "the model to train")
+    if cfg.memory_format == "channels_last":  # before the optimizer sees the parameters
+        channels_last(model)
     opt = _make_optimizer(model, cfg)
     steps_per_epoch = max(1, -(-len(train) // cfg.batch_size))
     sched = make_scheduler(
