@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 TORCH  := torch==2.13.0
 PEERS  := snntorch==1.0.0 spikingjelly==2.0.0 norse==1.1.0 nir==1.0.8 nirtorch==2.6 neurobench==2.3.0
 
-.PHONY: demo test bench bench-1t bench-hog bench-bf16 lint clean
+.PHONY: demo test bench bench-1t bench-hog bench-bf16 bench-cl lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ bench-hog: $(VENV)/.dev
 
 bench-bf16: $(VENV)/.dev
 	$(BIN)/python benchmarks/bench_core.py --baseline --bf16-conv
+
+# channels-last feature maps (spikelite-cl; docs/training.md "Feature-map layout")
+bench-cl: $(VENV)/.dev
+	$(BIN)/python benchmarks/bench_core.py --which A --channels-last --retain-memory
+	$(BIN)/python benchmarks/bench_layout.py --quant duq2
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests benchmarks

@@ -51,7 +51,7 @@ def steps(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor
         loss = torch.nn.functional.cross_entropy(model(x).mean(0), y)
         loss.backward()
         opt.step()
-        return float(loss)
+        return float(loss.detach())
 
     def infer() -> torch.Tensor:
         model.eval()
