@@ -175,3 +175,13 @@ def test_channels_last_keeps_other_modules_alone():
     x = torch.rand(3, 2, 6)
     assert m(x).shape == (3, 2, 4)
     assert all(torch.equal(p, q) for p, q in zip(m.parameters(), before, strict=True))
+
+
+def test_flatten_returns_a_channels_last_gradient():
+    x = _cl((_input() > 0).float()).requires_grad_()
+    y = Flatten()(x)
+    assert y.shape == (*x.shape[:2], x[0, 0].numel())
+    assert torch.equal(y, x.detach().flatten(2))  # C, H, W order, as for NCHW
+    g = torch.randn_like(y)
+    (gx,) = torch.autograd.grad(y, x, g)
+    assert is_steps_channels_last(gx) and torch.equal(gx, g.reshape(x.shape))
